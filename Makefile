@@ -1,0 +1,38 @@
+# CivicDesk: `make run` starts the portal on the embedded defaults, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck venv messages bench chaos clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+messages: $(STAMP)
+	$(PY) scripts/compile_messages.py
+
+run: $(STAMP) messages
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	@bash scripts/run
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy services consent portal
+
+test: $(STAMP) messages lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3* var staticfiles

@@ -1,0 +1,1 @@
+"""Data-use register, notices, consent records and the transparency log."""

@@ -1,0 +1,3 @@
+"""REST API routes for the register, consent and the transparency log (under /api/v1/)."""
+
+urlpatterns: list = []

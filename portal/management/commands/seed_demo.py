@@ -1,0 +1,22 @@
+"""Seed the demo city: departments, categories, districts, staff and residents. Idempotent."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from consent.demo import seed_register
+from portal.demo import DEMO_PASSWORD, seed_people
+from services.demo import seed_city
+
+
+class Command(BaseCommand):
+    help = "Create (or leave as they are) the demo city, its staff and residents."
+
+    def handle(self, *args: object, **options: object) -> None:
+        with transaction.atomic():
+            seed_city()
+            seed_register()
+            people = seed_people()
+        self.stdout.write(self.style.SUCCESS("Demo city ready. Demo logins (password for all):"))
+        self.stdout.write(f"  password: {DEMO_PASSWORD}")
+        for email, description in people:
+            self.stdout.write(f"  {email:<32} {description}")

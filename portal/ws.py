@@ -1,0 +1,3 @@
+"""WebSocket URL patterns (filled by the live-updates work in services.consumers)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,431 @@
+"""Service requests and complaints: departments, categories, districts, requests, events.
+
+State changes go through services/services.py; the workflow table is in services/workflow.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+# Unambiguous alphabet: no 0/O, 1/I/L, no vowels that spell words.
+REFERENCE_ALPHABET = "23456789BCDFGHJKMNPQRSTVWXYZ"
+REFERENCE_LENGTH = 7
+
+
+def new_reference() -> str:
+    body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    return f"CD-{body}"
+
+
+class Localized(models.Model):
+    """Names and descriptions in English and Simplified Chinese."""
+
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=120, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    @property
+    def name(self) -> str:
+        if (get_language() or "en").lower().startswith("zh") and self.name_zh_hans:
+            return self.name_zh_hans
+        return self.name_en
+
+
+class Department(Localized):
+    code = models.SlugField(unique=True, max_length=50)
+    email = models.EmailField(blank=True)
+    is_triage = models.BooleanField(
+        default=False, help_text=_("Receives what routing cannot place; supervisors sort it.")
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name_en"]
+
+
+class DepartmentMembership(models.Model):
+    class Role(models.TextChoices):
+        CLERK = "clerk", _("clerk")
+        SUPERVISOR = "supervisor", _("supervisor")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLERK)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "department"], name="one_membership_per_dept")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} of {self.department.code}"
+
+
+class District(Localized):
+    code = models.SlugField(unique=True, max_length=50)
+    boundary = models.JSONField(
+        help_text=_("GeoJSON Polygon or MultiPolygon, coordinates as [lon, lat].")
+    )
+
+    class Meta:
+        ordering = ["code"]
+
+
+class Category(Localized):
+    class Kind(models.TextChoices):
+        REQUEST = "request", _("service request")
+        COMPLAINT = "complaint", _("complaint")
+
+    code = models.SlugField(unique=True, max_length=50)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REQUEST)
+    description_en = models.TextField(blank=True)
+    description_zh_hans = models.TextField(blank=True)
+    group = models.CharField(max_length=80, blank=True)
+    keywords = models.CharField(max_length=300, blank=True, help_text=_("Comma-separated."))
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="categories",
+        help_text=_("Default department; empty means the text classifier decides."),
+    )
+    sla_hours = models.PositiveIntegerField(default=72)
+    attributes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "Open311 attributes: list of {code, datatype, required, description, order, values}."
+        ),
+    )
+    is_active = models.BooleanField(default=True)
+    is_public = models.BooleanField(
+        default=True, help_text=_("Listed in Open311 and public statistics.")
+    )
+    uses_classifier = models.BooleanField(
+        default=False, help_text=_("Free-text category ('other'): the classifier routes it.")
+    )
+
+    class Meta:
+        ordering = ["kind", "name_en"]
+        verbose_name_plural = _("categories")
+
+    @property
+    def description(self) -> str:
+        if (get_language() or "en").lower().startswith("zh") and self.description_zh_hans:
+            return self.description_zh_hans
+        return self.description_en
+
+
+class RoutingRule(models.Model):
+    """Explicit rule: category (× district) → department. Lower `order` is tried first."""
+
+    order = models.PositiveIntegerField(default=100)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="rules")
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, null=True, blank=True, related_name="rules"
+    )
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="rules")
+    is_active = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"rule #{self.pk}: {self.category.code} × {self.district_id} → {self.department_id}"
+
+
+class Status(models.TextChoices):
+    SUBMITTED = "submitted", _("submitted")
+    ROUTED = "routed", _("routed")
+    IN_PROGRESS = "in_progress", _("in progress")
+    RESOLVED = "resolved", _("resolved")
+    CLOSED = "closed", _("closed")
+    REJECTED = "rejected", _("rejected")
+    REOPENED = "reopened", _("reopened")
+    RETURNED = "returned", _("returned")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+
+
+OPEN_STATUSES = frozenset(
+    {
+        Status.SUBMITTED,
+        Status.ROUTED,
+        Status.IN_PROGRESS,
+        Status.REOPENED,
+        Status.RETURNED,
+    }
+)
+
+
+class Priority(models.IntegerChoices):
+    LOW = 1, _("low")
+    NORMAL = 2, _("normal")
+    HIGH = 3, _("high")
+    URGENT = 4, _("urgent")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("web")
+    MOBILE = "mobile", _("mobile app")
+    OPEN311 = "open311", _("Open311")
+    COUNTER = "counter", _("service counter")
+
+
+class Outcome(models.TextChoices):
+    FIXED = "fixed", _("fixed")
+    DUPLICATE = "duplicate", _("duplicate")
+    NOT_CITY_RESPONSIBILITY = "not_city_responsibility", _("not the city's responsibility")
+    NO_ACTION_NEEDED = "no_action_needed", _("no action needed")
+    COULD_NOT_FIX = "could_not_fix", _("could not fix")
+    WITHDRAWN = "withdrawn", _("withdrawn by the resident")
+    REJECTED = "rejected", _("rejected")
+
+
+class ServiceRequest(models.Model):
+    reference = models.CharField(max_length=16, unique=True, default=new_reference, editable=False)
+    kind = models.CharField(max_length=20, choices=Category.Kind.choices)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="requests")
+    description = models.TextField(max_length=5000)
+    attribute_values = models.JSONField(default=dict, blank=True)
+    lat = models.FloatField(null=True, blank=True)
+    lon = models.FloatField(null=True, blank=True)
+    address = models.CharField(max_length=300, blank=True)
+    is_private_address = models.BooleanField(
+        default=False, help_text=_("The location is a home: exact position is personal data.")
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_requests",
+    )
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.WEB)
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reported_requests",
+    )
+    related_request = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="complaints",
+        help_text=_("For a complaint: the earlier request it is about."),
+    )
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+    )
+    outcome = models.CharField(max_length=40, choices=Outcome.choices, blank=True)
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    feedback = models.TextField(max_length=2000, blank=True)
+    is_public = models.BooleanField(
+        default=False,
+        help_text=_("The resident chose to publish the description and photos (Open311)."),
+    )
+    return_count = models.PositiveSmallIntegerField(default=0)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    routed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The clerk queue: department, status filter, priority desc then due_at (keyset).
+            models.Index(
+                fields=["department", "status", "-priority", "due_at", "id"], name="queue_keyset"
+            ),
+            models.Index(fields=["department", "-priority", "due_at", "id"], name="dept_keyset"),
+            models.Index(fields=["reporter", "-updated_at"], name="reporter_updated"),
+            models.Index(fields=["category", "status"], name="category_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Event(models.Model):
+    """One append-only entry on a request's timeline. Never edited."""
+
+    class Type(models.TextChoices):
+        SUBMITTED = "submitted", _("submitted")
+        ROUTED = "routed", _("routed")
+        ASSIGNED = "assigned", _("assigned")
+        STATUS_CHANGED = "status_changed", _("status changed")
+        PUBLIC_REPLY = "public_reply", _("public reply")
+        INTERNAL_NOTE = "internal_note", _("internal note")
+        COMMENT_BY_RESIDENT = "comment_by_resident", _("comment by resident")
+        ATTACHMENT_ADDED = "attachment_added", _("photo added")
+        RETURNED = "returned", _("returned for re-routing")
+        SLA_BREACHED = "sla_breached", _("deadline passed")
+        REOPENED = "reopened", _("reopened")
+        RATED = "rated", _("rated")
+        MARKED_DUPLICATE = "marked_duplicate", _("marked as duplicate")
+        PRIORITY_CHANGED = "priority_changed", _("priority changed")
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", _("public")
+        INTERNAL = "internal", _("internal")
+
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=30, choices=Type.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_role = models.CharField(max_length=20, blank=True)
+    actor_department = models.ForeignKey(
+        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    text = models.TextField(max_length=5000, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["request", "created_at"], name="event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.type} on {self.request_id}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # Random name, never the uploader's file name (it may contain personal data).
+    return f"attachments/{secrets.token_hex(2)}/{secrets.token_urlsafe(24)}.{instance.extension}"
+
+
+class Attachment(models.Model):
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="attachments"
+    )
+    token = models.CharField(max_length=32, unique=True, default=secrets.token_urlsafe)
+    file = models.FileField(upload_to=attachment_path)
+    content_type = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    uploaded_by_staff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"attachment {self.token}"
+
+    @property
+    def extension(self) -> str:
+        return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
+            self.content_type, "bin"
+        )
+
+
+class Follow(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows"
+    )
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="followers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "request"], name="follow_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"follow of {self.request_id}"
+
+
+class IdempotencyKey(models.Model):
+    """Remembers a submission so a retried POST with the same key returns the same request."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    body_hash = models.CharField(max_length=64)
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key for {self.request_id}"
+
+
+class OutboxMessage(models.Model):
+    """Work to publish after commit; the relay republishes rows the fast path missed."""
+
+    topic = models.CharField(max_length=60)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="outbox_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"outbox #{self.pk} {self.topic}"

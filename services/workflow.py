@@ -1,0 +1,70 @@
+"""The one workflow of a service request: which status may go to which, and who may move it.
+
+    submitted → routed → in_progress → resolved → closed
+         ↘ rejected (with reason)   resolved → reopened (by the resident) → in_progress
+    routed/in_progress → returned (wrong department; back to routing with a reason)
+
+`request_transition` in services/services.py is the only code that applies a move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.models import Status
+
+# Actor kinds, relative to one request.
+RESIDENT = "resident"  # the reporter
+CLERK = "clerk"  # a clerk of the request's department
+SUPERVISOR = "supervisor"  # a supervisor of the request's department
+SYSTEM = "system"  # routing, SLA and auto-close tasks
+
+STAFF = frozenset({CLERK, SUPERVISOR})
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    source: str
+    target: str
+    actors: frozenset[str]
+    needs_text: bool = False  # reason / public reply required
+    needs_outcome: bool = False
+    public: bool = True  # the resident sees this move on their timeline
+
+
+_MOVES = [
+    Move("route", Status.SUBMITTED, Status.ROUTED, frozenset({SYSTEM})),
+    Move("route", Status.RETURNED, Status.ROUTED, frozenset({SYSTEM})),
+    Move("withdraw", Status.SUBMITTED, Status.WITHDRAWN, frozenset({RESIDENT})),
+    Move("withdraw", Status.ROUTED, Status.WITHDRAWN, frozenset({RESIDENT})),
+    Move("start", Status.ROUTED, Status.IN_PROGRESS, STAFF),
+    Move("start", Status.REOPENED, Status.IN_PROGRESS, STAFF),
+    Move("resolve", Status.IN_PROGRESS, Status.RESOLVED, STAFF, needs_text=True,
+         needs_outcome=True),
+    Move("reject", Status.SUBMITTED, Status.REJECTED, frozenset({SUPERVISOR}), needs_text=True),
+    Move("reject", Status.ROUTED, Status.REJECTED, STAFF, needs_text=True),
+    Move("reject", Status.IN_PROGRESS, Status.REJECTED, STAFF, needs_text=True),
+    Move("return", Status.ROUTED, Status.RETURNED, STAFF, needs_text=True, public=False),
+    Move("return", Status.IN_PROGRESS, Status.RETURNED, STAFF, needs_text=True, public=False),
+    Move("return", Status.REOPENED, Status.RETURNED, STAFF, needs_text=True, public=False),
+    Move("confirm", Status.RESOLVED, Status.CLOSED, frozenset({RESIDENT})),
+    Move("close", Status.RESOLVED, Status.CLOSED, frozenset({SYSTEM, SUPERVISOR})),
+    Move("reopen", Status.RESOLVED, Status.REOPENED, frozenset({RESIDENT}), needs_text=True),
+]
+
+# Signalen-style table: status → {target status → Move}.
+ALLOWED_STATUS_CHANGES: dict[str, dict[str, Move]] = {}
+for _move in _MOVES:
+    ALLOWED_STATUS_CHANGES.setdefault(_move.source, {})[_move.target] = _move
+for _status in Status.values:
+    ALLOWED_STATUS_CHANGES.setdefault(_status, {})
+
+
+def find_move(*, source: str, target: str) -> Move | None:
+    return ALLOWED_STATUS_CHANGES.get(source, {}).get(target)
+
+
+def allowed_moves(*, source: str, actor_kinds: frozenset[str]) -> list[Move]:
+    """The moves these actor kinds may make from `source`, in table order."""
+    return [m for m in ALLOWED_STATUS_CHANGES.get(source, {}).values() if m.actors & actor_kinds]

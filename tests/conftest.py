@@ -1,0 +1,76 @@
+"""Fixtures for the roles every test talks about."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from services.models import DepartmentMembership
+from tests.factories import DepartmentFactory, MembershipFactory, UserFactory
+
+
+@pytest.fixture
+def roads(db):
+    return DepartmentFactory(code="roads", name_en="Roads", name_zh_hans="道路")
+
+
+@pytest.fixture
+def parks(db):
+    return DepartmentFactory(code="parks", name_en="Parks", name_zh_hans="公园")
+
+
+@pytest.fixture
+def triage(db):
+    return DepartmentFactory(code="triage", name_en="Triage", name_zh_hans="分拣", is_triage=True)
+
+
+@pytest.fixture
+def resident(db):
+    return UserFactory(display_name="Li Wei", email="li.wei@example.org", phone="+86 138 1234 5678")
+
+
+@pytest.fixture
+def other_resident(db):
+    return UserFactory(display_name="Other Person", email="other@example.org")
+
+
+@pytest.fixture
+def clerk_roads(roads):
+    return MembershipFactory(department=roads).user
+
+
+@pytest.fixture
+def clerk_parks(parks):
+    return MembershipFactory(department=parks).user
+
+
+@pytest.fixture
+def supervisor_roads(roads):
+    return MembershipFactory(department=roads, role=DepartmentMembership.Role.SUPERVISOR).user
+
+
+@pytest.fixture
+def data_officer(db):
+    return UserFactory(is_data_officer=True)
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def api():
+    """An anonymous API client; `api.force_authenticate(user)` or use `client_for`."""
+    return APIClient()
+
+
+@pytest.fixture
+def client_for():
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
