@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from portal.errors import DomainError, RateLimited
+from portal.security_log import security_event
 
 PROBLEM_BASE = "https://civicdesk.example.city/problems/"
 
@@ -111,6 +112,14 @@ def problem(
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
+        if exc.status_code == 403:
+            request = context.get("request")
+            security_event(
+                "authz.denied",
+                user_id=getattr(getattr(request, "user", None), "pk", None),
+                view=type(context.get("view")).__name__,
+                status=403,
+            )
         headers = {}
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
@@ -134,6 +143,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
+    if response.status_code in (401, 403):
+        request = context.get("request")
+        security_event(
+            "authz.denied" if response.status_code == 403 else "authn.required",
+            user_id=getattr(getattr(request, "user", None), "pk", None),
+            view=type(context.get("view")).__name__,
+            status=response.status_code,
+        )
 
     kept = ("Retry-After", "WWW-Authenticate", "Allow")
     headers = {k: v for k, v in response.headers.items() if k in kept}
