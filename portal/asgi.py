@@ -8,13 +8,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from portal.ws import websocket_urlpatterns  # noqa: E402
+from portal.ws import WebSocketAuthMiddleware, websocket_urlpatterns  # noqa: E402
 
+# WebSocketAuthMiddleware checks the Origin (AllowedHostsOriginValidator's rules) before it
+# trusts a session cookie; token clients (the app) send no Origin.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

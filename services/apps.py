@@ -4,3 +4,24 @@ from django.apps import AppConfig
 class ServicesConfig(AppConfig):
     name = "services"
     verbose_name = "Service requests"
+
+    def ready(self) -> None:
+        # Live sockets close when their session ends or the user's roles change (the admin
+        # and allauth change these without going through our services).
+        from allauth.usersessions.models import UserSession
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_delete, post_save
+
+        from services import live
+        from services.models import DepartmentMembership
+
+        user_logged_out.connect(live.on_user_logged_out, dispatch_uid="live.logout")
+        post_delete.connect(live.on_user_session_deleted, sender=UserSession,
+                            dispatch_uid="live.session_deleted")
+        post_save.connect(live.on_membership_changed, sender=DepartmentMembership,
+                          dispatch_uid="live.membership_saved")
+        post_delete.connect(live.on_membership_changed, sender=DepartmentMembership,
+                            dispatch_uid="live.membership_deleted")
+        post_save.connect(live.on_user_saved, sender=get_user_model(),
+                          dispatch_uid="live.user_saved")

@@ -1,5 +1,295 @@
-"""Live updates over Channels (filled by the live-updates work)."""
+"""Live updates over Channels: which groups hear of an event, and what each of them may see.
+
+`push_event` runs after commit (outbox fast path or relay); `live_disconnect_user` closes a
+user's sockets on logout, role change or deactivation. Message format: docs/live-updates.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from services.models import OPEN_STATUSES, Event, Follow, ServiceRequest, Status
+
+# Handler names on the consumers (a channel-layer "type" maps to a consumer method).
+MESSAGE = "live.message"
+CLOSE = "live.close"
+
+# Message types the client sees.
+REQUEST_EVENT = "request.event"
+QUEUE_ITEM = "queue.item"
+
+# Keys of Event.data that a resident may see; everything else (routing explanations, …)
+# is staff-only.
+PUBLIC_DATA_KEYS = frozenset({"move", "outcome"})
+# A returned item waits for re-routing: it has left its department's queue.
+QUEUE_STATUSES = OPEN_STATUSES - {Status.RETURNED}
+STAFF_ROLES = frozenset({"clerk", "supervisor", "staff", "system"})
+
+
+# --- Group names: server-side ids only, never anything a client sent ------------------------
+
+
+def resident_group(user_id: int) -> str:
+    return f"resident.{user_id}"
+
+
+def queue_group(department_id: int) -> str:
+    return f"queue.{department_id}"
+
+
+def request_staff_group(request_id: int) -> str:
+    return f"request.{request_id}.staff"
+
+
+def user_group(user_id: int) -> str:
+    """Control group: every socket of the user joins it, so the server can close them all."""
+    return f"user.{user_id}"
+
+
+def session_fingerprint(session_key: str | None) -> str | None:
+    """A stand-in for the session key in channel messages (the key itself is a credential)."""
+    if not session_key:
+        return None
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+# --- Views of one event -------------------------------------------------------------------
+
+
+def _event_core(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "type": event.type,
+        "version": event.version,
+        "created_at": event.created_at.isoformat(),
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "actor_role": event.actor_role,
+    }
+
+
+def event_public_view(event: Event) -> dict[str, Any]:
+    """What the reporter sees on their timeline (only ever built for public events)."""
+    return {
+        **_event_core(event),
+        "text": event.text,
+        "data": {k: v for k, v in event.data.items() if k in PUBLIC_DATA_KEYS},
+    }
+
+
+def event_follower_view(event: Event) -> dict[str, Any]:
+    """What another resident following the request sees: the city's words, not the reporter's."""
+    view = event_public_view(event)
+    if event.actor_role not in STAFF_ROLES:
+        view["text"] = ""
+    return view
+
+
+def event_queue_view(event: Event) -> dict[str, Any]:
+    """What the department's queue (every clerk of it) sees: what happened, not the text."""
+    return {**_event_core(event), "visibility": event.visibility}
+
+
+def event_staff_view(event: Event) -> dict[str, Any]:
+    """The full event, internal notes included: only for the per-request staff stream."""
+    return {
+        **_event_core(event),
+        "visibility": event.visibility,
+        "text": event.text,
+        "data": event.data,
+        "actor_department_id": event.actor_department_id,
+    }
+
+
+def _queue_item(request: ServiceRequest, department_id: int) -> dict[str, Any]:
+    """The queue row as it is now (it may already be newer than the event: see `version`)."""
+    return {
+        "department_id": request.department_id,
+        "in_queue": request.department_id == department_id and request.status in QUEUE_STATUSES,
+        "version": request.version,
+        "status": request.status,
+        "priority": request.priority,
+        "assignee_id": request.assignee_id,
+        "category": request.category.code,
+        "district_id": request.district_id,
+        "due_at": request.due_at.isoformat() if request.due_at else None,
+        "sla_breached_at": (
+            request.sla_breached_at.isoformat() if request.sla_breached_at else None
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    group: str
+    message: dict[str, Any]
+
+
+def _status_at(event: Event, request: ServiceRequest) -> str:
+    """The request's status right after `event` (not necessarily its status now)."""
+    if event.to_status:
+        return event.to_status
+    if event.version >= request.version:
+        return request.status
+    last = (
+        Event.objects.filter(request_id=request.pk, version__lte=event.version)
+        .exclude(to_status="")
+        .order_by("-version")
+        .values_list("to_status", flat=True)
+        .first()
+    )
+    return last or request.status
+
+
+def _previous_public_version(event: Event) -> int:
+    """The version of the public event before this one (0 if none): residents' gap check."""
+    previous = (
+        Event.objects.filter(
+            request_id=event.request_id,
+            visibility=Event.Visibility.PUBLIC,
+            version__lt=event.version,
+        )
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return previous or 0
+
+
+def _department_ids(event: Event, request: ServiceRequest) -> set[int]:
+    """Queues that hear of the event: the request's department now, and the one it left."""
+    ids = {request.department_id, event.actor_department_id}
+    for key in ("from_department_id", "previous_department_id"):
+        value = event.data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            ids.add(value)
+    return {i for i in ids if i is not None}
+
+
+def deliveries_for_event(*, event_id: int) -> list[Delivery]:
+    """Every (group, message) pair the event produces; empty if the event is gone."""
+    event = (
+        Event.objects.select_related("request__category")
+        .filter(pk=event_id)
+        .first()
+    )
+    if event is None:
+        return []
+    request = event.request
+    base = {
+        "reference": request.reference,
+        "status": _status_at(event, request),
+        "version": event.version,
+        "changed_at": event.created_at.isoformat(),
+    }
+    out: list[Delivery] = []
+
+    if event.visibility == Event.Visibility.PUBLIC:
+        resident_message = {
+            "type": REQUEST_EVENT,
+            **base,
+            "previous_version": _previous_public_version(event),
+        }
+        if request.reporter_id is not None:
+            out.append(
+                Delivery(
+                    resident_group(request.reporter_id),
+                    {**resident_message, "event": event_public_view(event)},
+                )
+            )
+        followers = Follow.objects.filter(request_id=request.pk).exclude(
+            user_id=request.reporter_id
+        )
+        follower_event = event_follower_view(event)
+        out.extend(
+            Delivery(resident_group(uid), {**resident_message, "event": follower_event})
+            for uid in followers.values_list("user_id", flat=True)
+        )
+
+    staff_base = {**base, "previous_version": event.version - 1}
+    queue_event = event_queue_view(event)
+    out.extend(
+        Delivery(
+            queue_group(department_id),
+            {
+                "type": QUEUE_ITEM,
+                **staff_base,
+                "event": queue_event,
+                "item": _queue_item(request, department_id),
+            },
+        )
+        for department_id in sorted(_department_ids(event, request))
+    )
+    out.append(
+        Delivery(
+            request_staff_group(request.pk),
+            {"type": REQUEST_EVENT, **staff_base, "event": event_staff_view(event)},
+        )
+    )
+    return out
+
+
+async def _group_send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    await asyncio.gather(*(layer.group_send(group, message) for group, message in items))
 
 
 def push_event(*, event_id: int) -> None:
-    """Send the event to the groups allowed to see it. Idempotent for clients (by version)."""
+    """Send the event to the groups allowed to see it. Idempotent for clients (by version).
+
+    Called after commit only. Raises if the channel layer is down, so the outbox retries.
+    """
+    deliveries = deliveries_for_event(event_id=event_id)
+    if deliveries:
+        async_to_sync(_group_send_all)(
+            [(d.group, {"type": MESSAGE, "message": d.message}) for d in deliveries]
+        )
+
+
+# --- Closing sockets ------------------------------------------------------------------------
+
+
+def live_disconnect_user(*, user_id: int, session_key: str | None = None) -> None:
+    """Close the user's open sockets once the current transaction commits.
+
+    Without `session_key` every socket of the user closes with 4409 (reconnect: roles or the
+    account changed, the server decides again what it may see; a deactivated user then gets
+    4401). With it, only the sockets of that session close, with 4401 (signed out).
+    Call after a role change, deactivation or logout; calling it twice does no harm.
+    """
+    message = {"type": CLOSE, "session": session_fingerprint(session_key)}
+    transaction.on_commit(
+        lambda: async_to_sync(_group_send_all)([(user_group(user_id), message)]), robust=True
+    )
+
+
+def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """allauth/Django `user_logged_out`: close the sockets of the session being ended."""
+    if user is not None and user.pk is not None:
+        session = getattr(request, "session", None)
+        live_disconnect_user(user_id=user.pk, session_key=getattr(session, "session_key", None))
+
+
+def on_user_session_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """allauth usersessions: a session ended from another device ("sign out other devices")."""
+    live_disconnect_user(user_id=instance.user_id, session_key=instance.session_key)
+
+
+def on_membership_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A department role was given, changed or taken away: the user's streams are re-decided."""
+    live_disconnect_user(user_id=instance.user_id)
+
+
+def on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deactivated account keeps no socket open."""
+    if not instance.is_active:
+        live_disconnect_user(user_id=instance.pk)

@@ -1,0 +1,242 @@
+"""WebSocket consumers: thin; the server decides the groups from the user and access selectors.
+
+Streams: /ws/resident/ (my requests), /ws/queue/ (my departments' queues),
+/ws/requests/<reference>/ (one request, staff only). Protocol: docs/live-updates.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from allauth.headless.internal.sessionkit import authenticate_by_x_session_token
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from portal.errors import NotFound
+from portal.roles import roles_for
+from services import live
+from services.selectors import access_request
+
+SUBPROTOCOL = "civicdesk.v1"
+AUTH_SUBPROTOCOL_PREFIX = "civicdesk.token."
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+
+MAX_FRAME_CHARS = 4096
+MAX_BAD_FRAMES = 10
+AUTH_TIMEOUT_SECONDS = 10.0  # settings.CIVICDESK_WS_AUTH_TIMEOUT overrides
+
+# Close codes (4000–4999 are the application's; see docs/live-updates.md).
+CLOSE_TOO_BIG = 1009
+CLOSE_BAD_CLIENT = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_AUTH_TIMEOUT = 4408
+CLOSE_RECONNECT = 4409
+
+
+class Refused(Exception):
+    """The user may not open this stream."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def token_from_subprotocols(subprotocols: list[str]) -> str | None:
+    """The app session token offered as subprotocol `civicdesk.token.<token>`, if any."""
+    for protocol in subprotocols:
+        if protocol.startswith(AUTH_SUBPROTOCOL_PREFIX):
+            return protocol[len(AUTH_SUBPROTOCOL_PREFIX):]
+    return None
+
+
+def authenticate_token(token: Any) -> tuple[Any, str] | None:
+    """(user, session_key) for a valid allauth app session token of an active user."""
+    if not isinstance(token, str) or not TOKEN_RE.match(token):
+        return None
+    result = authenticate_by_x_session_token(token)
+    if result is None:
+        return None
+    user, session = result
+    if not roles_for(user).authenticated:
+        return None
+    return user, session.session_key
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Authentication, frame checks and delivery; subclasses decide the groups."""
+
+    stream = ""
+
+    async def connect(self) -> None:
+        self.joined: list[str] = []
+        self.bad_frames = 0
+        self.auth_timer: asyncio.Task | None = None
+        self.session_fingerprint: str | None = self.scope.get("civicdesk_session")
+        self.user: Any = None
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        if self.scope.get("civicdesk_auth_error"):
+            await self.refuse(CLOSE_UNAUTHENTICATED, "invalid_token")
+            return
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            await self.start(user)
+        else:
+            # Mobile clients that cannot set Sec-WebSocket-Protocol send {"type": "auth"} first.
+            self.auth_timer = asyncio.ensure_future(self.close_unless_authenticated())
+
+    async def close_unless_authenticated(self) -> None:
+        await asyncio.sleep(getattr(settings, "CIVICDESK_WS_AUTH_TIMEOUT", AUTH_TIMEOUT_SECONDS))
+        if self.user is None:
+            await self.refuse(CLOSE_AUTH_TIMEOUT, "auth_timeout")
+
+    async def start(self, user: Any) -> None:
+        try:
+            groups, hello = await database_sync_to_async(self.subscribe)(user)
+        except Refused as refused:
+            await self.refuse(refused.code, refused.reason)
+            return
+        self.user = user
+        for group in [live.user_group(user.pk), *groups]:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+        await self.send_json({"type": "ready", "stream": self.stream, **hello})
+
+    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+        """The groups this user's socket joins, and extra fields for the `ready` frame."""
+        raise NotImplementedError
+
+    async def refuse(self, code: int, reason: str) -> None:
+        await self.send_json({"type": "error", "code": reason})
+        await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+
+    # --- client → server ---------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.bad_frame("binary_not_supported", "Send JSON text frames.")
+            return
+        if len(text_data) > MAX_FRAME_CHARS:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.bad_frame("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.bad_frame("invalid_message", 'Send an object with a string "type".')
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content["type"]
+        if kind == "auth":
+            await self.receive_auth(content)
+        elif self.user is None:
+            await self.refuse(CLOSE_UNAUTHENTICATED, "auth_required")
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.bad_frame("unknown_type", "Known types: auth, ping.")
+
+    async def receive_auth(self, content: dict[str, Any]) -> None:
+        if self.user is not None:
+            await self.bad_frame("already_authenticated", "This socket is signed in already.")
+            return
+        result = await database_sync_to_async(authenticate_token)(content.get("token"))
+        if result is None:
+            await self.refuse(CLOSE_UNAUTHENTICATED, "invalid_token")
+            return
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        user, session_key = result
+        self.session_fingerprint = live.session_fingerprint(session_key)
+        await self.start(user)
+
+    async def bad_frame(self, code: str, detail: str) -> None:
+        self.bad_frames += 1
+        if self.bad_frames > MAX_BAD_FRAMES:
+            await self.refuse(CLOSE_BAD_CLIENT, "too_many_bad_frames")
+            return
+        await self.send_json({"type": "error", "code": code, "detail": detail})
+
+    # --- channel layer → client --------------------------------------------------------
+
+    async def live_message(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["message"])
+
+    async def live_close(self, message: dict[str, Any]) -> None:
+        session = message.get("session")
+        if session is None:
+            await self.refuse(CLOSE_RECONNECT, "reconnect")
+        elif session == self.session_fingerprint:
+            await self.refuse(CLOSE_UNAUTHENTICATED, "signed_out")
+
+
+class UnknownStreamConsumer(LiveConsumer):
+    """Any other /ws/ path (or a malformed reference): a clear close instead of a crash."""
+
+    async def connect(self) -> None:
+        self.joined, self.auth_timer = [], None
+        await self.accept()
+        await self.refuse(CLOSE_NOT_FOUND, "unknown_stream")
+
+
+class ResidentConsumer(LiveConsumer):
+    """Public events of the user's own requests and of the requests they follow."""
+
+    stream = "resident"
+
+    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+        if not roles_for(user).authenticated:
+            raise Refused(CLOSE_UNAUTHENTICATED, "not_authenticated")
+        return [live.resident_group(user.pk)], {}
+
+
+class QueueConsumer(LiveConsumer):
+    """Every change to the queues of the departments the user works in."""
+
+    stream = "queue"
+
+    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+        roles = roles_for(user)
+        if not roles.authenticated:
+            raise Refused(CLOSE_UNAUTHENTICATED, "not_authenticated")
+        departments = sorted(roles.staff_department_ids)
+        if not departments:
+            raise Refused(CLOSE_FORBIDDEN, "not_staff")
+        return [live.queue_group(d) for d in departments], {"departments": departments}
+
+
+class RequestStaffConsumer(LiveConsumer):
+    """One request's full timeline, internal notes included, for its department's staff."""
+
+    stream = "request"
+
+    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+        reference = self.scope["url_route"]["kwargs"]["reference"]
+        try:
+            request = access_request(user=user, reference=reference, as_staff=True)
+        except NotFound:
+            raise Refused(CLOSE_NOT_FOUND, "not_found") from None
+        hello = {
+            "reference": request.reference,
+            "status": request.status,
+            "version": request.version,
+        }
+        return [live.request_staff_group(request.pk)], hello
