@@ -8,6 +8,9 @@ from django.contrib.auth import get_user_model
 from services.models import Department, DepartmentMembership
 
 DEMO_PASSWORD = "civicdesk-demo-2026"  # noqa: S105 - printed on purpose, demo only
+# Staff accounts need TOTP; the demo staff share this secret (add it to an authenticator app,
+# or run `python manage.py demo_totp` for the current code). Demo only.
+DEMO_TOTP_SECRET = "CIVICDESKDEMOTOTPSECRETAAAAAAAAA"  # noqa: S105
 
 # email, display name, language, phone, description, department code, role, data officer, admin
 PEOPLE = [
@@ -53,6 +56,8 @@ def seed_people() -> list[tuple[str, str]]:
         EmailAddress.objects.get_or_create(
             user=user, email=email, defaults={"verified": True, "primary": True}
         )
+        if dept or dpo or admin:
+            _enroll_demo_totp(user)
         if dept:
             DepartmentMembership.objects.get_or_create(
                 user=user,
@@ -61,3 +66,21 @@ def seed_people() -> list[tuple[str, str]]:
             )
         printed.append((email, description))
     return printed
+
+
+def _enroll_demo_totp(user: object) -> None:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, DEMO_TOTP_SECRET)
+
+
+def demo_totp_code() -> str:
+    import time
+
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time()) // app_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(DEMO_TOTP_SECRET, counter))

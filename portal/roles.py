@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 _CACHE_ATTR = "_civicdesk_roles"
@@ -18,6 +19,8 @@ class Roles:
     administrator: bool = False
     # department id → "clerk" | "supervisor"
     departments: dict[int, str] = field(default_factory=dict)
+    # Holds staff roles that are withheld until TOTP is enrolled.
+    mfa_required: bool = False
 
     @property
     def staff(self) -> bool:
@@ -74,15 +77,31 @@ def roles_for(user: Any) -> Roles:
         )
     )
     verified = EmailAddress.objects.filter(user=user, verified=True).exists()
-    roles = Roles(
-        authenticated=True,
-        resident=verified,
-        data_officer=bool(user.is_data_officer),
-        administrator=bool(user.is_superuser),
-        departments=departments,
-    )
+    privileged = bool(departments or user.is_data_officer or user.is_superuser)
+    if privileged and settings.CIVICDESK["STAFF_MFA_REQUIRED"] and not has_mfa(user):
+        # Staff powers wait for a second factor; the person is still a resident.
+        roles = Roles(authenticated=True, resident=verified, mfa_required=True)
+    else:
+        roles = Roles(
+            authenticated=True,
+            resident=verified,
+            data_officer=bool(user.is_data_officer),
+            administrator=bool(user.is_superuser),
+            departments=departments,
+        )
     setattr(user, _CACHE_ATTR, roles)
     return roles
+
+
+def has_mfa(user: Any) -> bool:
+    """Whether the user has a TOTP authenticator enrolled (allauth mfa)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if not settings.CIVICDESK["STAFF_MFA_REQUIRED"]:
+        return True
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
 
 
 def forget_roles(user: Any) -> None:

@@ -38,7 +38,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "portal.admin_site.CivicAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -391,6 +391,9 @@ LOGGING = {
 
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
+    # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
+    # their staff roles take effect (portal.roles).
+    "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),

@@ -15,6 +15,26 @@ from services.models import (
 )
 
 PASSWORD = "correct horse battery staple"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enroll_totp(user) -> None:  # type: ignore[no-untyped-def]
+    """Give a staff account its second factor (staff roles need TOTP enrolled)."""
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, TOTP_SECRET)
+
+
+def current_totp_code() -> str:
+    import time
+
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time()) // app_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(TOTP_SECRET, counter))
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -32,6 +52,8 @@ class UserFactory(factory.django.DjangoModelFactory):
         if not create:
             return
         self.save()
+        if self.is_data_officer or self.is_superuser:
+            enroll_totp(self)
         if extracted is False:
             return
         EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
@@ -50,10 +72,16 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
 class MembershipFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DepartmentMembership
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory)
     department = factory.SubFactory(DepartmentFactory)
     role = DepartmentMembership.Role.CLERK
+
+    @factory.post_generation
+    def totp(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        if create and extracted is not False:
+            enroll_totp(self.user)
 
 
 class DistrictFactory(factory.django.DjangoModelFactory):

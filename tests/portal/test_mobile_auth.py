@@ -132,3 +132,31 @@ def test_password_of_64_characters_is_accepted() -> None:
     )
     assert response.status_code == 401  # pending email verification, account created
     assert User.objects.filter(email="long@example.org").exists()
+
+
+def test_staff_app_login_asks_for_the_second_factor_before_giving_access(clerk_roads) -> None:
+    from tests.factories import PASSWORD as STAFF_PASSWORD
+    from tests.factories import current_totp_code
+
+    client = Client()
+    login = client.post(
+        f"{APP}/auth/login",
+        {"email": clerk_roads.email, "password": STAFF_PASSWORD},
+        content_type="application/json",
+    )
+    assert login.status_code == 401
+    flows = login.json()["data"]["flows"]
+    assert any(f["id"] == "mfa_authenticate" and f.get("is_pending") for f in flows)
+    token = login.json()["meta"]["session_token"]
+    assert client.get("/api/v1/me", headers={"X-Session-Token": token}).status_code == 401
+
+    second = client.post(
+        f"{APP}/auth/2fa/authenticate",
+        {"code": current_totp_code()},
+        content_type="application/json",
+        headers={"X-Session-Token": token},
+    )
+    assert second.status_code == 200, second.content
+    token = second.json()["meta"]["session_token"]  # a new token once fully authenticated
+    me = client.get("/api/v1/me", headers={"X-Session-Token": token})
+    assert me.json()["roles"] == ["resident", "clerk"]

@@ -48,3 +48,20 @@ def test_membership_of_an_inactive_department_grants_nothing(clerk_roads, roads)
 def test_data_officer_and_administrator_roles(data_officer, admin_user) -> None:
     assert "data_officer" in roles_for(data_officer).names()
     assert "administrator" in roles_for(admin_user).names()
+
+
+def test_clerk_without_totp_enrolled_gets_no_staff_role_until_they_enrol(roads) -> None:
+    from tests.factories import MembershipFactory
+
+    clerk = MembershipFactory(department=roads, totp=False).user
+    roles = roles_for(clerk)
+    assert not roles.is_staff_of(roads.pk)
+    assert roles.mfa_required
+
+
+def test_data_officer_without_totp_cannot_act_as_data_officer() -> None:
+    from allauth.mfa.models import Authenticator
+
+    officer = UserFactory(is_data_officer=True)
+    Authenticator.objects.filter(user=officer).delete()
+    assert not roles_for(officer).data_officer

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from consent.demo import seed_register
-from portal.demo import DEMO_PASSWORD, seed_people
+from portal.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_people
 from services.demo import seed_city
 
 
@@ -20,3 +20,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  password: {DEMO_PASSWORD}")
         for email, description in people:
             self.stdout.write(f"  {email:<32} {description}")
+        self.stdout.write(
+            f"  Staff sign in with a second factor: TOTP secret {DEMO_TOTP_SECRET} "
+            "(or `python manage.py demo_totp` prints the current code)."
+        )
