@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "portal.middleware.SessionTimeoutMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -394,6 +395,9 @@ CIVICDESK = {
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
     # their staff roles take effect (portal.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),
+    "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
+    "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
+    "RESIDENT_IDLE_TIMEOUT": env.int("CIVICDESK_RESIDENT_IDLE_SECONDS", default=4 * 3600),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
