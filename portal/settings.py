@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal",
     "services",
+    "services.open311",
     "consent",
 ]
 

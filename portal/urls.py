@@ -21,5 +21,6 @@ urlpatterns = [
     path("_allauth/", include("allauth.headless.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("open311/", include("services.open311.urls")),
     path("", include("portal.pages")),
 ]

@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2 adapter: the standard's endpoints over CivicDesk's services."""
