@@ -1,11 +1,37 @@
-"""Celery tasks: thin wrappers that take ids and call a service."""
+"""Celery tasks: thin wrappers that take ids and call a service.
+
+Every task is safe to run twice (acks_late redelivers after a crash): routing is a no-op on a
+routed request, the SLA sweep records one breach per request, a notification remembers that
+it was delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from smtplib import SMTPException
 
 from celery import shared_task
+from django.db import OperationalError
+
+logger = logging.getLogger(__name__)
+
+# Retried with exponential backoff; the longest wait stays under the broker's visibility
+# timeout, so a waiting retry is not also redelivered as a duplicate.
+_BACKOFF = {"retry_backoff": 2, "retry_backoff_max": 20, "retry_jitter": True}
 
 
-@shared_task(name="services.tasks.route_request")
-def route_request(request_id: int) -> None:
-    """Route one request (filled by the routing work)."""
+@shared_task(
+    name="services.tasks.route_request",
+    autoretry_for=(OperationalError,),
+    max_retries=5,
+    **_BACKOFF,
+)
+def route_request(request_id: int) -> int | None:
+    """Route one request; returns the `routed` event id, or None if nothing was to be done."""
+    from services.routing import request_route
+
+    event = request_route(request_id=request_id)
+    return event.pk if event else None
 
 
 @shared_task(name="services.tasks.relay_outbox")
@@ -13,3 +39,47 @@ def relay_outbox() -> int:
     from services.outbox import outbox_relay
 
     return outbox_relay()
+
+
+@shared_task(name="services.tasks.mark_overdue")
+def mark_overdue() -> int:
+    from services.sla import requests_mark_overdue
+
+    return requests_mark_overdue()
+
+
+@shared_task(name="services.tasks.auto_close_resolved")
+def auto_close_resolved() -> int:
+    from services import services
+
+    close = getattr(services, "requests_auto_close", None)
+    if close is None:  # not written yet: nothing to do rather than a crash every hour
+        logger.warning("requests_auto_close is not available")
+        return 0
+    return close()
+
+
+@shared_task(
+    name="services.tasks.send_notification",
+    autoretry_for=(SMTPException, OSError, ConnectionError),
+    max_retries=8,
+    **_BACKOFF,
+)
+def send_notification(event_id: int, user_id: int, channel: str = "email") -> bool:
+    from services.notifications import notification_deliver
+
+    return notification_deliver(event_id=event_id, user_id=user_id, channel=channel)
+
+
+@shared_task(name="services.tasks.send_supervisor_digest")
+def send_supervisor_digest() -> int:
+    from services.sla import supervisor_digests_send
+
+    return supervisor_digests_send()
+
+
+@shared_task(name="services.tasks.train_router", time_limit=900, soft_time_limit=840)
+def train_router() -> str:
+    from services.classifier import router_train
+
+    return router_train().version

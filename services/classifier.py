@@ -1,0 +1,331 @@
+"""The routing text classifier: TF-IDF (words + character n-grams) and a linear model.
+
+Small and explainable: every prediction names the terms that pushed it there. Character
+n-grams make it work for Chinese without a word segmenter. The model is stored as plain JSON
+(no pickle) at settings.CIVICDESK["ROUTER_MODEL_PATH"]; without one, it is trained on the
+bilingual seed set shipped in services/data/router_seed.json on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+logger = logging.getLogger(__name__)
+
+SEED_PATH = Path(__file__).resolve().parent / "data" / "router_seed.json"
+PURPOSE_ROUTING_TRAINING = "routing-model-training"
+MODEL_FORMAT = 1
+
+# Latin-script words for the word features; CJK text is covered by the character n-grams.
+WORD_PATTERN = r"(?u)[A-Za-z\u00C0-\u024F]{2,}"
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+VECTORIZERS: list[dict[str, Any]] = [
+    {
+        "name": "word",
+        "analyzer": "word",
+        "ngram_range": [1, 1],
+        "token_pattern": WORD_PATTERN,
+        "stop_words": "english",
+    },
+    {"name": "char", "analyzer": "char_wb", "ngram_range": [1, 3]},
+]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # a department code
+    score: float  # the model's probability for that label
+    top_terms: tuple[tuple[str, float], ...]  # readable terms and their contribution
+    model_version: str
+
+
+def _vectorizer(spec: dict[str, Any], vocabulary: dict[str, int] | None = None) -> Any:
+    kwargs: dict[str, Any] = {
+        "analyzer": spec["analyzer"],
+        "ngram_range": tuple(spec["ngram_range"]),
+        "lowercase": True,
+    }
+    if spec["analyzer"] == "word":
+        kwargs["token_pattern"] = spec["token_pattern"]
+        kwargs["stop_words"] = spec.get("stop_words")
+    if vocabulary is None:
+        return TfidfVectorizer(sublinear_tf=True, **kwargs)
+    return CountVectorizer(vocabulary=vocabulary, **kwargs)
+
+
+class RouterModel:
+    """A trained model loaded from its JSON form; `predict` needs numpy only."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError("unknown router model format")
+        self.data = data
+        self.version: str = data["version"]
+        self.classes: list[str] = data["classes"]
+        self.coef = np.asarray(data["coef"], dtype=float)
+        self.intercept = np.asarray(data["intercept"], dtype=float)
+        self.parts = []
+        for part in data["vectorizers"]:
+            vocabulary = part["vocabulary"]
+            counter = _vectorizer(part["spec"], vocabulary=vocabulary)
+            terms = [""] * len(vocabulary)
+            for term, index in vocabulary.items():
+                terms[index] = term
+            self.parts.append((part["spec"], counter, np.asarray(part["idf"]), terms))
+
+    def _features(self, text: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
+        vectors, names = [], []
+        for spec, counter, idf, terms in self.parts:
+            counts = counter.transform([text]).toarray()[0].astype(float)
+            tf = np.where(counts > 0, 1.0 + np.log(np.maximum(counts, 1.0)), 0.0)
+            weights = tf * idf
+            norm = np.linalg.norm(weights)
+            vectors.append(weights / norm if norm else weights)
+            names.extend((spec["name"], term) for term in terms)
+        return np.concatenate(vectors), names
+
+    def _class_weights(self) -> np.ndarray:
+        if len(self.classes) == 2 and self.coef.shape[0] == 1:
+            return np.vstack([-self.coef[0], self.coef[0]])
+        return self.coef
+
+    def _intercepts(self) -> np.ndarray:
+        if len(self.classes) == 2 and self.intercept.shape[0] == 1:
+            return np.array([-self.intercept[0], self.intercept[0]])
+        return self.intercept
+
+    def predict(
+        self, text: str, *, allowed: Collection[str] | None = None, n_terms: int = 5
+    ) -> Prediction | None:
+        """The most likely label among `allowed` (all if None), with its top terms."""
+        x, names = self._features(text)
+        weights = self._class_weights()
+        logits = weights @ x + self._intercepts()
+        if len(self.classes) == 2 and self.coef.shape[0] == 1:
+            # Binary logistic regression: the probability is the sigmoid of one logit.
+            p1 = 1.0 / (1.0 + math.exp(-(self.coef[0] @ x + self.intercept[0])))
+            probabilities = np.array([1.0 - p1, p1])
+        else:
+            shifted = np.exp(logits - logits.max())
+            probabilities = shifted / shifted.sum()
+        order = np.argsort(-probabilities)
+        for index in order:
+            label = self.classes[index]
+            if allowed is not None and label not in allowed:
+                continue
+            contributions = x * weights[index]
+            return Prediction(
+                label=label,
+                score=round(float(probabilities[index]), 4),
+                top_terms=_readable_terms(contributions, names, n_terms),
+                model_version=self.version,
+            )
+        return None
+
+
+def _readable_terms(
+    contributions: np.ndarray, names: list[tuple[str, str]], n_terms: int
+) -> tuple[tuple[str, float], ...]:
+    """The strongest positive features a person can read: English words and CJK n-grams.
+
+    Overlapping CJK n-grams collapse into the bigram ("路灯" rather than "灯"), and
+    terms contributing under a sixth of the strongest one are left out.
+    """
+    chosen: list[tuple[str, float]] = []
+    top = float(contributions.max()) if contributions.size else 0.0
+    for index in np.argsort(-contributions)[: n_terms * 20]:
+        value = float(contributions[index])
+        if value <= 0 or value < top / 6:
+            break
+        kind, term = names[index]
+        term = term.strip()
+        # Most Chinese words are one or two characters; longer n-grams straddle words.
+        if not term or (
+            kind == "char" and (len(term) > 2 or not all(_CJK.match(ch) for ch in term))
+        ):
+            continue
+        if any(term in seen for seen, _ in chosen):
+            continue
+        overlapping = [i for i, (seen, _) in enumerate(chosen) if seen in term]
+        if overlapping:
+            weight = max(chosen[i][1] for i in overlapping)
+            if value >= weight / 2:
+                chosen = [c for i, c in enumerate(chosen) if i not in overlapping]
+                chosen.append((term, weight))
+        elif len(chosen) < n_terms:
+            chosen.append((term, round(value, 4)))
+    return tuple(sorted(chosen, key=lambda c: -c[1]))
+
+
+# --- Training --------------------------------------------------------------------------------
+
+
+def seed_rows() -> list[tuple[str, str]]:
+    with SEED_PATH.open(encoding="utf-8") as fh:
+        return [(text, label) for text, label in json.load(fh)["rows"]]
+
+
+def _consent_permits(*, subject: Any, purpose: str) -> bool:
+    """Ask consent.policy; if it cannot answer, the answer is no."""
+    try:
+        from consent.policy import permits
+    except ImportError:
+        return False
+    return bool(permits(subject=subject, purpose=purpose).allowed)
+
+
+def training_rows_select(*, limit: int = 50_000) -> list[tuple[str, str]]:
+    """THE selection of real requests used to train the router (text, department code).
+
+    Only requests whose department staff confirmed by working on them (in progress,
+    resolved, closed; returned and reassigned items end up here under the department that
+    kept them, so corrections count), outside Triage, and only where the reporter consented
+    to `routing-model-training` at this moment. The consent check is per row's reporter.
+    """
+    from services.models import ServiceRequest, Status
+
+    candidates = (
+        ServiceRequest.objects.filter(
+            status__in=[Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
+            department__isnull=False,
+            department__is_triage=False,
+            reporter__isnull=False,
+        )
+        .exclude(outcome__in=["duplicate", "not_city_responsibility"])
+        .select_related("department", "reporter")
+        .order_by("-id")[:limit]
+    )
+    decisions: dict[int, bool] = {}
+    rows = []
+    for request in candidates:
+        reporter_id = request.reporter_id
+        if reporter_id not in decisions:
+            decisions[reporter_id] = _consent_permits(
+                subject=request.reporter, purpose=PURPOSE_ROUTING_TRAINING
+            )
+        if decisions[reporter_id]:
+            rows.append((request.description, request.department.code))
+    return rows
+
+
+def model_train(rows: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Fit the model on (text, label) rows; returns its JSON-ready form."""
+    texts, labels = [], []
+    for text, label in rows:
+        if text and text.strip() and label:
+            texts.append(text)
+            labels.append(label)
+    if len(set(labels)) < 2:
+        raise ValueError("the router needs examples of at least two departments")
+    blocks, parts = [], []
+    for spec in VECTORIZERS:
+        vectorizer = _vectorizer(spec)
+        blocks.append(vectorizer.fit_transform(texts))
+        parts.append(
+            {
+                "spec": spec,
+                "vocabulary": {t: int(i) for t, i in vectorizer.vocabulary_.items()},
+                "idf": [round(float(v), 6) for v in vectorizer.idf_],
+            }
+        )
+    from scipy.sparse import hstack
+
+    features = hstack(blocks).tocsr()
+    model = LogisticRegression(C=20.0, max_iter=3000)
+    model.fit(features, labels)
+    body = {
+        "format": MODEL_FORMAT,
+        "classes": [str(c) for c in model.classes_],
+        "vectorizers": parts,
+        "coef": [[round(float(v), 6) for v in row] for row in model.coef_],
+        "intercept": [round(float(v), 6) for v in model.intercept_],
+        "n_samples": len(texts),
+        "trained_at": timezone.now().isoformat(),
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+    body["version"] = f"{timezone.now():%Y%m%d}-{digest}"
+    return body
+
+
+def model_path() -> Path:
+    return Path(settings.CIVICDESK["ROUTER_MODEL_PATH"])
+
+
+def model_save(data: dict[str, Any], path: Path | None = None) -> Path:
+    """Write atomically: a worker reading the model never sees half a file."""
+    path = path or model_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".router-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+    os.replace(tmp, path)
+    return path
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, Any] = {"key": None, "model": None}
+
+
+def router_train(*, include_requests: bool = True) -> RouterModel:
+    """Train on the seed set plus consented, staff-confirmed requests; save; return it."""
+    rows = seed_rows()
+    real = training_rows_select() if include_requests else []
+    data = model_train(rows + real)
+    data["n_requests"] = len(real)
+    path = model_save(data)
+    logger.info(
+        "router model trained",
+        extra={"model_version": data["version"], "n_samples": data["n_samples"]},
+    )
+    with _cache_lock:
+        _cache["key"], _cache["model"] = _cache_key(path), RouterModel(data)
+        return _cache["model"]
+
+
+def _cache_key(path: Path) -> tuple[str, float] | None:
+    try:
+        return (str(path), path.stat().st_mtime)
+    except FileNotFoundError:
+        return None
+
+
+def current_model() -> RouterModel:
+    """The saved model (reloaded when the file changes); trains on the seed set if none."""
+    path = model_path()
+    key = _cache_key(path)
+    with _cache_lock:
+        if key is not None and key == _cache["key"]:
+            return _cache["model"]
+        if key is not None:
+            try:
+                with path.open(encoding="utf-8") as fh:
+                    model = RouterModel(json.load(fh))
+            except (OSError, ValueError, KeyError):
+                logger.exception("router model unreadable; retraining on the seed set")
+            else:
+                _cache["key"], _cache["model"] = key, model
+                return model
+    logger.info("no router model yet; training on the seed set")
+    return router_train(include_requests=False)
+
+
+def classify(text: str, *, allowed: Collection[str] | None = None) -> Prediction | None:
+    return current_model().predict(text, allowed=allowed)

@@ -1,0 +1,22 @@
+"""`manage.py train_router`: retrain the routing classifier (seed set + consented requests)."""
+
+from django.core.management.base import BaseCommand
+
+from services.classifier import model_path, router_train
+
+
+class Command(BaseCommand):
+    help = "Train the routing classifier on the seed set and staff-confirmed, consented requests."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--seed-only", action="store_true", help="Train on the shipped seed set only."
+        )
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        model = router_train(include_requests=not options["seed_only"])
+        self.stdout.write(
+            f"router model {model.version}: {model.data['n_samples']} examples "
+            f"({model.data.get('n_requests', 0)} from requests), "
+            f"{len(model.classes)} departments → {model_path()}"
+        )

@@ -1,0 +1,333 @@
+"""Routing: which department gets a new or returned request, and why, in words people read.
+
+Order: explicit rules (category × district, by `order`) → the category's default
+department → the text classifier (categories with `uses_classifier`) → Triage. A returned
+request skips the departments that returned it; after two returns it goes to Triage.
+`decide` is pure; `request_route` applies its decision once (idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from services import workflow
+from services.models import Department, Event, RoutingRule, ServiceRequest, Status
+
+logger = logging.getLogger(__name__)
+
+RULE = "rule"
+CATEGORY_DEFAULT = "category_default"
+CLASSIFIER = "classifier"
+TRIAGE = "triage"
+
+# Why a request went to Triage.
+NO_MATCH = "no_match"
+LOW_CONFIDENCE = "low_confidence"
+RETURNED_TWICE = "returned_twice"
+
+MAX_RETURNS_BEFORE_TRIAGE = 2
+LANGUAGES = ("en", "zh-hans")
+
+
+# --- Pure decision ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Named:
+    id: int
+    code: str
+    name_en: str
+    name_zh_hans: str = ""
+
+    def name(self, language: str) -> str:
+        return (self.name_zh_hans or self.name_en) if language == "zh-hans" else self.name_en
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    district_id: int | None  # None: any district
+    department: Named
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything routing looks at, copied out of the database."""
+
+    category: Named
+    default_department: Named | None
+    uses_classifier: bool
+    district: Named | None
+    description: str
+    return_count: int = 0
+    excluded_department_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Decision:
+    department: Named
+    method: str
+    rule_id: int | None = None
+    triage_reason: str = ""
+    model: dict[str, Any] | None = None
+    explanation: dict[str, str] = field(default_factory=dict)
+
+    def as_data(self, facts: Facts) -> dict[str, Any]:
+        """What the `routed` event stores: the full reason for staff, plain words for residents."""
+        data: dict[str, Any] = {
+            "method": self.method,
+            "department": {"id": self.department.id, "code": self.department.code},
+            "category": facts.category.code,
+            "district": facts.district.code if facts.district else None,
+            "return_count": facts.return_count,
+            "excluded_department_ids": sorted(facts.excluded_department_ids),
+            "explanation": self.explanation,
+        }
+        if self.rule_id is not None:
+            data["rule_id"] = self.rule_id
+        if self.triage_reason:
+            data["triage_reason"] = self.triage_reason
+        if self.model is not None:
+            data["model"] = self.model
+        return data
+
+
+# (label, score, top terms [(term, weight)], model version) or None
+Classify = Callable[[str, frozenset[str]], Any]
+
+_TEXT = {
+    RULE: {
+        "en": "Sent to {department} because you chose '{category}' in {district}.",
+        "zh-hans": "已转交{department}，因为您选择了“{category}”，地点在{district}。",
+    },
+    RULE + "_any": {
+        "en": "Sent to {department} because you chose '{category}'.",
+        "zh-hans": "已转交{department}，因为您选择了“{category}”。",
+    },
+    CATEGORY_DEFAULT: {
+        "en": "Sent to {department} because you chose '{category}'.",
+        "zh-hans": "已转交{department}，因为您选择了“{category}”。",
+    },
+    CLASSIFIER: {
+        "en": "Sent to {department} because your description mentions {terms}.",
+        "zh-hans": "已转交{department}，因为您的描述中提到了{terms}。",
+    },
+    CLASSIFIER + "_noterms": {
+        "en": "Sent to {department} because your description is most like its cases.",
+        "zh-hans": "已转交{department}，因为您的描述与该部门处理的问题最相似。",
+    },
+    TRIAGE: {
+        "en": "Sent to {department}, where staff will pass it to the right department.",
+        "zh-hans": "已转交{department}，工作人员会将其转给负责的部门。",
+    },
+}
+
+
+def _explain(key: str, **values: Any) -> dict[str, str]:
+    texts = {}
+    for language in LANGUAGES:
+        filled = {k: (v.name(language) if isinstance(v, Named) else v) for k, v in values.items()}
+        if "terms" in filled:
+            quote = "“{}”" if language == "zh-hans" else "'{}'"
+            sep = "、" if language == "zh-hans" else ", "
+            filled["terms"] = sep.join(quote.format(t) for t in values["terms"])
+        texts[language] = _TEXT[key][language].format(**filled)
+    return texts
+
+
+def decide(
+    *,
+    facts: Facts,
+    rules: Sequence[Rule],
+    triage: Named,
+    classify: Classify | None,
+    departments_by_code: dict[str, Named],
+    threshold: float,
+) -> Decision:
+    """The routing decision for these facts. Pure: no database, no clock."""
+    excluded = facts.excluded_department_ids
+
+    def to_triage(reason: str, model: dict[str, Any] | None = None) -> Decision:
+        return Decision(
+            department=triage,
+            method=TRIAGE,
+            triage_reason=reason,
+            model=model,
+            explanation=_explain(TRIAGE, department=triage),
+        )
+
+    if facts.return_count >= MAX_RETURNS_BEFORE_TRIAGE:
+        return to_triage(RETURNED_TWICE)
+
+    district_id = facts.district.id if facts.district else None
+    for rule in rules:
+        if rule.department.id in excluded:
+            continue
+        if rule.district_id is not None and rule.district_id != district_id:
+            continue
+        if rule.district_id is not None and facts.district is not None:
+            text = _explain(
+                RULE, department=rule.department, category=facts.category, district=facts.district
+            )
+        else:
+            text = _explain(RULE + "_any", department=rule.department, category=facts.category)
+        return Decision(department=rule.department, method=RULE, rule_id=rule.id, explanation=text)
+
+    default = facts.default_department
+    if default is not None and default.id not in excluded:
+        return Decision(
+            department=default,
+            method=CATEGORY_DEFAULT,
+            explanation=_explain(CATEGORY_DEFAULT, department=default, category=facts.category),
+        )
+
+    if facts.uses_classifier and classify is not None:
+        allowed = frozenset(
+            code
+            for code, dept in departments_by_code.items()
+            if dept.id not in excluded and dept.id != triage.id
+        )
+        prediction = classify(facts.description, allowed) if allowed else None
+        if prediction is not None:
+            terms = [term for term, _ in prediction.top_terms]
+            model = {
+                "version": prediction.model_version,
+                "label": prediction.label,
+                "score": prediction.score,
+                "threshold": threshold,
+                "top_terms": [[term, weight] for term, weight in prediction.top_terms],
+            }
+            if prediction.score < threshold:
+                return to_triage(LOW_CONFIDENCE, model)
+            department = departments_by_code[prediction.label]
+            key = CLASSIFIER if terms else CLASSIFIER + "_noterms"
+            return Decision(
+                department=department,
+                method=CLASSIFIER,
+                model=model,
+                explanation=_explain(key, department=department, terms=terms[:3]),
+            )
+
+    return to_triage(NO_MATCH)
+
+
+# --- Applying it -----------------------------------------------------------------------------
+
+
+def _named(obj: Any) -> Named:
+    return Named(id=obj.pk, code=obj.code, name_en=obj.name_en, name_zh_hans=obj.name_zh_hans)
+
+
+def _excluded_department_ids(request: ServiceRequest) -> frozenset[int]:
+    """Departments that returned this request (from its `returned` events)."""
+    ids = set(
+        Event.objects.filter(
+            request=request, type=Event.Type.RETURNED, actor_department__isnull=False
+        ).values_list("actor_department_id", flat=True)
+    )
+    if request.status == Status.RETURNED and request.department_id:
+        ids.add(request.department_id)  # returned by someone not a member (e.g. an admin)
+    return frozenset(ids)
+
+
+def _classify(text: str, allowed: frozenset[str]) -> Any:
+    from services.classifier import classify
+
+    return classify(text, allowed=allowed)
+
+
+def facts_for(request: ServiceRequest) -> Facts:
+    category = request.category
+    default = category.department if category.department_id else None
+    return Facts(
+        category=_named(category),
+        default_department=_named(default) if default and default.is_active else None,
+        uses_classifier=category.uses_classifier,
+        district=_named(request.district) if request.district_id else None,
+        description=request.description,
+        return_count=request.return_count,
+        excluded_department_ids=_excluded_department_ids(request),
+    )
+
+
+def request_decide(request: ServiceRequest) -> tuple[Facts, Decision] | None:
+    """The facts and decision for this request as it is now; None without a Triage department."""
+    triage = Department.objects.filter(is_triage=True, is_active=True).order_by("id").first()
+    if triage is None:
+        return None
+    facts = facts_for(request)
+    rules = [
+        Rule(id=r.pk, district_id=r.district_id, department=_named(r.department))
+        for r in RoutingRule.objects.filter(
+            category_id=request.category_id, is_active=True, department__is_active=True
+        )
+        .filter(Q(district__isnull=True) | Q(district_id=request.district_id))
+        .select_related("department")
+        .order_by("order", "id")
+    ]
+    departments = {
+        d.code: _named(d) for d in Department.objects.filter(is_active=True, is_triage=False)
+    }
+    return facts, decide(
+        facts=facts,
+        rules=rules,
+        triage=_named(triage),
+        classify=_classify if facts.uses_classifier else None,
+        departments_by_code=departments,
+        threshold=settings.CIVICDESK["ROUTER_CONFIDENCE_THRESHOLD"],
+    )
+
+
+def request_route(*, request_id: int) -> Event | None:
+    """Route a submitted or returned request once; anything else is a no-op (returns None).
+
+    The row is locked for the whole decision, so two workers handed the same message
+    produce one `routed` event.
+    """
+    from services.services import event_record
+
+    with transaction.atomic():
+        request = (
+            ServiceRequest.objects.select_for_update(of=("self",))
+            .select_related("category", "category__department", "district", "reporter")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            return None
+        move = workflow.find_move(source=request.status, target=Status.ROUTED)
+        if move is None or workflow.SYSTEM not in move.actors:
+            return None  # already routed (or withdrawn, closed…): nothing to do
+        decided = request_decide(request)
+        if decided is None:
+            logger.error(
+                "no active Triage department; request left unrouted",
+                extra={"request_id": request.pk},
+            )
+            return None
+        facts, decision = decided
+        source = request.status
+        request.status = Status.ROUTED
+        request.department_id = decision.department.id
+        request.routed_at = timezone.now()
+        request.assignee = None
+        request.save(update_fields=["status", "department", "routed_at", "assignee"])
+        language = getattr(request.reporter, "preferred_language", "en") or "en"
+        return event_record(
+            request=request,
+            type=Event.Type.ROUTED,
+            actor=None,
+            visibility=Event.Visibility.PUBLIC,
+            from_status=source,
+            to_status=Status.ROUTED,
+            text=decision.explanation.get(language, decision.explanation.get("en", "")),
+            data=decision.as_data(facts),
+        )
