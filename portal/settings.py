@@ -202,6 +202,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "services.tasks.train_router",
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
     },
+    # Tree heads in batches: at most one per max merge delay, only when the log grew.
+    "publish-tree-head": {"task": "consent.tasks.publish_tree_head", "schedule": 60.0},
+    "expire-consents": {"task": "consent.tasks.expire_consents", "schedule": 3600.0},
+    "verify-log": {"task": "consent.tasks.verify_log", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- Auth: django-allauth (web sessions + headless app client) -----------------------------

@@ -1,0 +1,640 @@
+"""REST API: the public register and transparency log, my consents, counter and data officers.
+
+Thin classes: parse input, call consent.services / selectors / ledger, shape output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import StreamingHttpResponse
+from django.utils.translation import get_language
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent import ledger, register, selectors, services
+from consent.models import EventType, LogEntry, Method, TreeHead
+from consent.receipts import receipt_for_event
+from portal.api.schema import problems
+from portal.errors import Forbidden, Invalid, NotFound
+from portal.roles import roles_for
+
+LANGUAGE_HEADER = OpenApiParameter(
+    "Accept-Language", str, OpenApiParameter.HEADER,
+    description="`en` (default) or `zh-hans`: titles and notices follow it.",
+)
+MAX_ENTRIES_PER_PAGE = 1000
+
+
+def _lang() -> str:
+    lang = (get_language() or "en").lower()
+    return "zh-hans" if lang.startswith("zh") else "en"
+
+
+class NoticeSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    language = serializers.CharField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    sha256 = serializers.CharField()
+    published_at = serializers.DateTimeField()
+
+
+class PurposeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    dpv_purpose = serializers.URLField()
+    legal_basis = serializers.DictField(child=serializers.CharField())
+    legal_reference = serializers.CharField(allow_blank=True)
+    requires_consent = serializers.BooleanField()
+    data_categories = serializers.ListField(child=serializers.DictField())
+    recipients = serializers.ListField(child=serializers.DictField())
+    retention = serializers.DictField()
+    is_active = serializers.BooleanField()
+    current_notice = NoticeSerializer(allow_null=True)
+
+
+class TreeHeadSerializer(serializers.Serializer):
+    tree_size = serializers.IntegerField()
+    root_hash = serializers.CharField(help_text="hex SHA-256")
+    timestamp = serializers.DateTimeField()
+    key_id = serializers.CharField()
+    checkpoint = serializers.CharField(help_text="C2SP tlog-checkpoint signed note")
+    verifier_key = serializers.CharField(help_text="signed-note verifier key (name+id+key)")
+
+
+ReceiptSerializer = inline_serializer(
+    name="ConsentReceipt",
+    fields={
+        "version": serializers.CharField(),
+        "consentReceiptID": serializers.CharField(),
+        "consentTimestamp": serializers.IntegerField(),
+        "collectionMethod": serializers.CharField(),
+        "piiPrincipalId": serializers.CharField(),
+        "services": serializers.ListField(child=serializers.DictField()),
+        "consentEvent": serializers.DictField(),
+        "log": serializers.DictField(),
+    },
+)
+
+
+# --- Public register -------------------------------------------------------------------------
+
+
+class PurposeListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="register_purposes_list",
+        summary="The public data-use register: every purpose with its current notice",
+        parameters=[LANGUAGE_HEADER],
+        responses={200: PurposeSerializer(many=True)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        purposes = list(selectors.register_purposes())
+        notices = selectors.current_notices(purposes)
+        lang = _lang()
+        data = [
+            selectors.purpose_json(p, selectors.pick_language(notices[p.pk], lang))
+            for p in purposes
+        ]
+        return Response(PurposeSerializer(data, many=True).data)
+
+
+class ProcessingRecordsApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="register_processing_records",
+        summary="GDPR Art. 30 records of processing, generated from the register",
+        responses={200: inline_serializer(
+            name="ProcessingRecords",
+            fields={
+                "controller": serializers.DictField(),
+                "data_protection_officer": serializers.DictField(),
+                "generated_from": serializers.CharField(),
+                "records": serializers.ListField(child=serializers.DictField()),
+            },
+        )},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(register.processing_records(selectors.register_purposes()))
+
+
+# --- Public transparency log -------------------------------------------------------------------
+
+
+class TreeHeadApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="log_tree_head",
+        summary="The latest signed tree head (published in batches)",
+        responses={200: TreeHeadSerializer, **problems(404)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        head = ledger.latest_head()
+        if head is None:
+            raise NotFound("No tree head has been published yet.")
+        return Response(TreeHeadSerializer(ledger.tree_head_json(head)).data)
+
+
+class TreeHeadHistoryApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        before = serializers.IntegerField(required=False, min_value=1,
+                                          help_text="only heads smaller than this tree size")
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+
+    @extend_schema(
+        operation_id="log_tree_heads_list",
+        summary="Every published tree head, newest first (history for consistency checks)",
+        parameters=[InputSerializer],
+        responses={200: TreeHeadSerializer(many=True), **problems(400)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        qs = TreeHead.objects.order_by("-tree_size")
+        if params.validated_data.get("before"):
+            qs = qs.filter(tree_size__lt=params.validated_data["before"])
+        heads = [ledger.tree_head_json(h) for h in qs[: params.validated_data["limit"]]]
+        return Response(TreeHeadSerializer(heads, many=True).data)
+
+
+def _proof_error(exc: ledger.LedgerError, field: str) -> Invalid:
+    return Invalid(str(exc), errors={field: [str(exc)]})
+
+
+class InclusionProofApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        index = serializers.IntegerField(min_value=0)
+        tree_size = serializers.IntegerField(
+            min_value=1, required=False, help_text="default: the latest tree head"
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        index = serializers.IntegerField()
+        tree_size = serializers.IntegerField()
+        leaf_hash = serializers.CharField()
+        inclusion_path = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="log_proof_inclusion",
+        summary="RFC 9162 inclusion proof of entry `index` in the tree of size `tree_size`",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer, **problems(400)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        index = params.validated_data["index"]
+        size = params.validated_data.get("tree_size")
+        if size is None:
+            head = ledger.latest_head()
+            size = head.tree_size if head else 0
+        try:
+            path = ledger.inclusion_proof(index=index, tree_size=size)
+        except ledger.LedgerError as exc:
+            raise _proof_error(exc, "tree_size" if index < size else "index") from exc
+        leaf = LogEntry.objects.values_list("leaf_hash", flat=True).get(index=index)
+        data = {"index": index, "tree_size": size, "leaf_hash": leaf,
+                "inclusion_path": [h.hex() for h in path]}
+        return Response(self.OutputSerializer(data).data)
+
+
+class ConsistencyProofApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        first = serializers.IntegerField(min_value=1)
+        second = serializers.IntegerField(min_value=1)
+
+    class OutputSerializer(serializers.Serializer):
+        first = serializers.IntegerField()
+        second = serializers.IntegerField()
+        consistency_path = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="log_proof_consistency",
+        summary="RFC 9162 consistency proof between two tree sizes",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer, **problems(400)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        first, second = params.validated_data["first"], params.validated_data["second"]
+        try:
+            path = ledger.consistency_proof(first=first, second=second)
+        except ledger.LedgerError as exc:
+            raise _proof_error(exc, "second" if first <= second else "first") from exc
+        data = {"first": first, "second": second, "consistency_path": [h.hex() for h in path]}
+        return Response(self.OutputSerializer(data).data)
+
+
+class EntryListApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        start = serializers.IntegerField(min_value=0)
+        end = serializers.IntegerField(
+            min_value=0, help_text="inclusive, as in RFC 6962 get-entries"
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs["end"] < attrs["start"]:
+                raise serializers.ValidationError({"end": ["end must be >= start."]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        index = serializers.IntegerField()
+        leaf_hash = serializers.CharField()
+        entry = serializers.CharField(help_text="the exact RFC 8785 canonical JSON that is hashed")
+
+    @extend_schema(
+        operation_id="log_entries_list",
+        summary="Log entries start..end (inclusive, at most 1000; only published ones)",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer(many=True), **problems(400)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        start, end = params.validated_data["start"], params.validated_data["end"]
+        end = min(end, start + MAX_ENTRIES_PER_PAGE - 1)
+        head = ledger.latest_head()
+        # Only entries covered by a published head: per-entry publication would let an
+        # observer match an entry to a resident's action by timing.
+        published = head.tree_size if head else 0
+        rows = LogEntry.objects.filter(index__gte=start, index__lte=end, index__lt=published)
+        data = [{"index": e.index, "leaf_hash": e.leaf_hash, "entry": e.entry} for e in rows]
+        return Response(self.OutputSerializer(data, many=True).data)
+
+
+# --- Residents -------------------------------------------------------------------------------
+
+
+class MyConsentListApi(APIView):
+    @extend_schema(
+        operation_id="me_consents_list",
+        summary="Every purpose with my consent state and the notice I saw",
+        parameters=[LANGUAGE_HEADER],
+        responses={200: inline_serializer(
+            name="MyConsent",
+            many=True,
+            fields={
+                "code": serializers.CharField(),
+                "title": serializers.CharField(),
+                "legal_basis": serializers.DictField(),
+                "requires_consent": serializers.BooleanField(),
+                "state": serializers.ChoiceField(choices=[
+                    "not_consent_based", "not_asked", "given", "given_for_older_notice",
+                    "withdrawn", "refused", "expired",
+                ]),
+                "current_notice": NoticeSerializer(allow_null=True),
+                "notice_seen": NoticeSerializer(required=False),
+                "receipt_id": serializers.UUIDField(required=False),
+            },
+        ), **problems(401)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.my_consents(user=request.user, language=_lang()))
+
+
+def _change_response(change: services.ConsentChange, code: int) -> Response:
+    body: dict[str, Any] = {
+        "changed": change.changed,
+        "state": change.record.state if change.record else "not_asked",
+        **change.effects,
+    }
+    if change.event is not None:
+        body["receipt_id"] = str(change.event.event_id)
+        body["receipt"] = receipt_for_event(change.event)
+    return Response(body, status=code)
+
+
+ChangeSerializer = inline_serializer(
+    name="ConsentChange",
+    fields={
+        "changed": serializers.BooleanField(help_text="false: identical decision, nothing added"),
+        "state": serializers.CharField(),
+        "stops": serializers.DictField(required=False),
+        "starts": serializers.DictField(required=False),
+        "continues": serializers.ListField(child=serializers.DictField()),
+        "receipt_id": serializers.UUIDField(required=False),
+        "receipt": ReceiptSerializer,
+    },
+)
+
+
+class MyConsentDecideApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=list(services.DECISIONS))
+        notice_version = serializers.IntegerField(min_value=1)
+        expires_at = serializers.DateTimeField(required=False)
+
+    @extend_schema(
+        operation_id="me_consents_decide",
+        summary="Give, withdraw or refuse consent for one purpose",
+        description=(
+            "A stale notice_version → 409 with `current_notice`; a purpose that is not based on "
+            "consent → 400 with its real legal basis; a repeated identical decision → 200 with "
+            "changed=false and no new log entry. The response says what stops and what "
+            "continues, under which basis, and carries the receipt."
+        ),
+        request=InputSerializer,
+        responses={201: ChangeSerializer, 200: ChangeSerializer, **problems(400, 401, 404, 409)},
+    )
+    def post(self, request: Request, purpose: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        method = Method.MOBILE if request.META.get("HTTP_X_SESSION_TOKEN") else Method.WEB
+        change = services.consent_decide(
+            subject=request.user,
+            purpose_code=purpose,
+            decision=data.validated_data["decision"],
+            notice_version=data.validated_data["notice_version"],
+            language=_lang(),
+            method=method,
+            expires_at=data.validated_data.get("expires_at"),
+        )
+        return _change_response(change, status.HTTP_201_CREATED if change.changed else 200)
+
+
+class MyConsentHistoryApi(APIView):
+    @extend_schema(
+        operation_id="me_consents_history",
+        summary="My consent events, newest first (each has a receipt)",
+        responses={200: inline_serializer(
+            name="MyConsentEvent", many=True,
+            fields={
+                "receipt_id": serializers.UUIDField(),
+                "purpose": serializers.CharField(),
+                "decision": serializers.CharField(),
+                "notice_version": serializers.IntegerField(),
+                "method": serializers.CharField(),
+                "created_at": serializers.DateTimeField(),
+                "log_index": serializers.IntegerField(),
+            },
+        ), **problems(401)},
+    )
+    def get(self, request: Request) -> Response:
+        rows = [
+            {"receipt_id": str(e.event_id), "purpose": e.purpose.code, "decision": e.event_type,
+             "notice_version": e.notice_version, "method": e.method, "created_at": e.created_at,
+             "log_index": e.log_entry_id}
+            for e in selectors.my_consent_events(user=request.user)[:500]
+        ]
+        return Response(rows)
+
+
+class MyReceiptApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        download = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        operation_id="me_consents_receipt",
+        summary="The receipt of one of my consent events (with inclusion proof once published)",
+        parameters=[InputSerializer],
+        responses={200: ReceiptSerializer, **problems(401, 404)},
+    )
+    def get(self, request: Request, event_id: str) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        event = selectors.access_consent_event(user=request.user, event_id=event_id)
+        response = Response(receipt_for_event(event))
+        if params.validated_data["download"]:
+            name = f"consent-receipt-{event.event_id}.json"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+# --- Counter (a clerk records a resident's decision on their behalf) ---------------------------
+
+
+class CounterConsentApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        resident_email = serializers.EmailField()
+        purpose = serializers.SlugField()
+        decision = serializers.ChoiceField(choices=list(services.DECISIONS))
+        notice_version = serializers.IntegerField(min_value=1)
+        language = serializers.ChoiceField(choices=["en", "zh-hans"], default="en")
+
+    @extend_schema(
+        operation_id="counter_consents_record",
+        summary="Record a resident's consent decision made at the counter (staff only)",
+        request=InputSerializer,
+        responses={201: ChangeSerializer, 200: ChangeSerializer,
+                   **problems(400, 401, 403, 404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        if not roles_for(request.user).staff:
+            raise Forbidden("Only service-center staff record consents at the counter.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        resident = get_user_model().objects.filter(
+            email__iexact=data.validated_data["resident_email"], is_active=True
+        ).first()
+        if resident is None:
+            raise NotFound("No resident account with this e-mail address.")
+        change = services.consent_decide(
+            subject=resident,
+            purpose_code=data.validated_data["purpose"],
+            decision=data.validated_data["decision"],
+            notice_version=data.validated_data["notice_version"],
+            language=data.validated_data["language"],
+            method=Method.COUNTER,
+            recorded_by=request.user,
+        )
+        return _change_response(change, status.HTTP_201_CREATED if change.changed else 200)
+
+
+# --- Data officers -----------------------------------------------------------------------------
+
+
+class EventFilterSerializer(serializers.Serializer):
+    purpose = serializers.SlugField(required=False)
+    pseudonym = serializers.CharField(required=False, max_length=40)
+    method = serializers.ChoiceField(choices=Method.values, required=False)
+    decision = serializers.ChoiceField(choices=EventType.values, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    notice_version = serializers.IntegerField(required=False, min_value=1)
+
+
+OfficerEventSerializer = inline_serializer(
+    name="OfficerConsentEvent",
+    fields={
+        "event_id": serializers.UUIDField(),
+        "pseudonym": serializers.CharField(),
+        "purpose": serializers.CharField(),
+        "decision": serializers.CharField(),
+        "notice_version": serializers.IntegerField(),
+        "notice_sha256": serializers.CharField(),
+        "language": serializers.CharField(),
+        "method": serializers.CharField(),
+        "actor": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "expires_at": serializers.DateTimeField(allow_null=True),
+        "log_index": serializers.IntegerField(),
+    },
+)
+
+
+class OfficerEventListApi(APIView):
+    class InputSerializer(EventFilterSerializer):
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    @extend_schema(
+        operation_id="officer_consent_events_list",
+        summary="Consent events (pseudonymous) filtered by purpose, pseudonym, method, "
+        "decision, time range and notice version",
+        parameters=[InputSerializer],
+        responses={200: inline_serializer(
+            name="OfficerConsentEventPage",
+            fields={"count": serializers.IntegerField(),
+                    "results": serializers.ListField(child=OfficerEventSerializer)},
+        ), **problems(400, 401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        selectors.require_data_officer(request.user)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        f = dict(params.validated_data)
+        limit, offset = f.pop("limit"), f.pop("offset")
+        qs = selectors.officer_consent_events(**f)
+        rows = [selectors.officer_event_row(e) for e in qs[offset: offset + limit]]
+        return Response({"count": qs.count(), "results": rows})
+
+
+class OfficerEventExportApi(APIView):
+    class InputSerializer(EventFilterSerializer):
+        format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
+
+    throttle_scope = "export"
+
+    @extend_schema(
+        operation_id="officer_consent_events_export",
+        summary="Export filtered consent events as CSV or JSON (streamed)",
+        parameters=[InputSerializer],
+        responses={(200, "text/csv"): str, (200, "application/json"): OfficerEventSerializer,
+                   **problems(400, 401, 403)},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        selectors.require_data_officer(request.user)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        f = dict(params.validated_data)
+        fmt = f.pop("format")
+        rows = selectors.iter_officer_rows(selectors.officer_consent_events(**f))
+        if fmt == "json":
+            response = StreamingHttpResponse(_json_stream(rows), content_type="application/json")
+        else:
+            response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="consent-events.{fmt}"'
+        return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    header = ["event_id", "pseudonym", "purpose", "decision", "notice_version", "notice_sha256",
+              "language", "method", "actor", "created_at", "expires_at", "log_index"]
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([row[h] if row[h] is not None else "" for h in header])
+
+
+def _json_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    first = True
+    for row in rows:
+        yield ("" if first else ",") + json.dumps(row, cls=DjangoJSONEncoder)
+        first = False
+    yield "]"
+
+
+class OfficerAggregatesApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        purpose = serializers.SlugField(required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+
+    @extend_schema(
+        operation_id="officer_consent_aggregates",
+        summary="Consent rate per purpose per notice version over time; current states; "
+        "refusals counted by the policy gate",
+        parameters=[InputSerializer],
+        responses={200: inline_serializer(
+            name="ConsentAggregates",
+            fields={"by_day": serializers.ListField(child=serializers.DictField()),
+                    "current": serializers.ListField(child=serializers.DictField()),
+                    "refusals": serializers.ListField(child=serializers.DictField())},
+        ), **problems(400, 401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        selectors.require_data_officer(request.user)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response({
+            "by_day": selectors.consent_aggregates(**params.validated_data),
+            "current": selectors.current_state_counts(),
+            "refusals": selectors.refusal_counts(),
+        })
+
+
+class OfficerIntegrityApi(APIView):
+    @extend_schema(
+        operation_id="officer_log_integrity",
+        summary="Integrity status of the transparency log (last full verification)",
+        responses={200: inline_serializer(
+            name="LogIntegrity",
+            fields={"log_size": serializers.IntegerField(),
+                    "latest_tree_head": TreeHeadSerializer(allow_null=True),
+                    "last_verification": serializers.DictField(allow_null=True)},
+        ), **problems(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        selectors.require_data_officer(request.user)
+        return Response(selectors.integrity_status())
+
+    @extend_schema(
+        operation_id="officer_log_verify",
+        summary="Start a full verification of the log (runs in the background)",
+        request=None,
+        responses={202: inline_serializer(name="VerifyStarted",
+                                          fields={"detail": serializers.CharField()}),
+                   **problems(401, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        from consent.tasks import verify_log_task
+
+        selectors.require_data_officer(request.user)
+        verify_log_task.delay()
+        return Response({"detail": "Verification started."}, status=status.HTTP_202_ACCEPTED)

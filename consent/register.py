@@ -1,0 +1,167 @@
+"""The vocabulary of the public register (DPV terms) and the GDPR Art. 30 records built from it.
+
+Records of processing are generated from the Purpose rows every time: never maintained by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from portal.errors import Invalid
+
+DPV = "https://w3id.org/dpv#"
+PD = "https://w3id.org/dpv/pd#"
+GDPR = "https://w3id.org/dpv/legal/eu/gdpr#"
+
+# Our category code → (label, DPV personal-data IRI). Where DPV has no exact term the
+# nearest broader one is used (see docs/consent.md).
+DATA_CATEGORIES: dict[str, tuple[Any, str]] = {
+    "account": (_("account (login e-mail, display name)"), PD + "Username"),
+    "name": (_("name"), PD + "Name"),
+    "email": (_("e-mail address"), PD + "EmailAddress"),
+    "phone": (_("phone number"), PD + "TelephoneNumber"),
+    "contact": (_("contact details"), PD + "Contact"),
+    "exact_location": (_("exact location of a report"), PD + "Location"),
+    "address": (_("street address"), PD + "PhysicalAddress"),
+    "photos": (_("photos you attach"), PD + "Picture"),
+    "free_text": (_("free text you write"), PD + "Communication"),
+    "device": (_("device data (app version, push token)"), PD + "DeviceBased"),
+    "request_metadata": (_("request category, district, dates, status"), DPV + "NonPersonalData"),
+    "consent_choices": (_("your consent choices"), PD + "Preference"),
+}
+
+# Legal basis → (DPV core IRI, DPV EU-GDPR IRI).
+LEGAL_BASES: dict[str, tuple[str, str]] = {
+    "consent": (DPV + "Consent", GDPR + "A6-1-a"),
+    "contract": (DPV + "Contract", GDPR + "A6-1-b"),
+    "legal_obligation": (DPV + "LegalObligation", GDPR + "A6-1-c"),
+    "vital_interests": (DPV + "VitalInterest", GDPR + "A6-1-d"),
+    "public_task": (DPV + "OfficialAuthorityOfController", GDPR + "A6-1-e"),
+}
+
+RECIPIENT_ROLES = {
+    "processor": DPV + "DataProcessor",
+    "controller": DPV + "DataController",
+    "recipient": DPV + "Recipient",
+}
+
+RETENTION_ACTIONS = {"delete": DPV + "Erase", "anonymise": DPV + "Anonymise"}
+
+
+def controller() -> dict[str, str]:
+    """The controller and its data protection officer (Art. 30(1)(a)), from settings."""
+    conf = settings.CIVICDESK
+    return {
+        "name": conf.get("CONTROLLER_NAME", "City of Example — Citizen Service Center"),
+        "address": conf.get("CONTROLLER_ADDRESS", "1 Civic Square, Example City"),
+        "email": conf.get("CONTROLLER_EMAIL", "service@civicdesk.example.city"),
+        "dpo_email": conf.get("DPO_EMAIL", "dpo@civicdesk.example.city"),
+        "jurisdiction": conf.get("JURISDICTION", "CN"),
+    }
+
+
+def validate_purpose_fields(
+    *, data_categories: list[str], recipients: list[dict[str, Any]], legal_basis: str,
+    requires_consent: bool,
+) -> None:
+    """Field-level checks for a register entry (admin forms and the demo seed use it)."""
+    errors: dict[str, list[str]] = {}
+    unknown = [c for c in data_categories if c not in DATA_CATEGORIES]
+    if unknown:
+        errors["data_categories"] = [f"Unknown categories: {', '.join(unknown)}."]
+    for i, r in enumerate(recipients):
+        if not isinstance(r, dict) or not r.get("name") or r.get("role") not in RECIPIENT_ROLES:
+            errors.setdefault("recipients", []).append(
+                f"Recipient {i}: needs a name and a role ({', '.join(RECIPIENT_ROLES)})."
+            )
+        elif not (isinstance(r.get("country"), str) and len(r["country"]) == 2):
+            errors.setdefault("recipients", []).append(
+                f"Recipient {i}: country must be an ISO 3166-1 alpha-2 code."
+            )
+    if legal_basis not in LEGAL_BASES:
+        errors["legal_basis"] = ["Unknown legal basis."]
+    if requires_consent != (legal_basis == "consent"):
+        errors["requires_consent"] = [
+            "Consent is needed exactly when consent is the legal basis (Recital 43: a public "
+            "authority uses consent only for optional purposes)."
+        ]
+    if errors:
+        raise Invalid("The register entry is not valid.", errors=errors)
+
+
+def category_json(code: str) -> dict[str, str]:
+    label, iri = DATA_CATEGORIES.get(code, (code, DPV + "PersonalData"))
+    return {"code": code, "label": str(label), "dpv": iri}
+
+
+def basis_json(basis: str) -> dict[str, str]:
+    from consent.models import LegalBasis
+
+    core, gdpr = LEGAL_BASES.get(basis, ("", ""))
+    return {"code": basis, "label": str(LegalBasis(basis).label), "dpv": core, "gdpr": gdpr}
+
+
+def retention_json(purpose: Any) -> dict[str, Any]:
+    return {
+        "days": purpose.retention_days,
+        "starts": purpose.retention_trigger,
+        "end_action": purpose.retention_end_action,
+        "dpv": RETENTION_ACTIONS.get(purpose.retention_end_action, ""),
+    }
+
+
+def recipients_json(purpose: Any) -> list[dict[str, Any]]:
+    departments = [
+        {"name": d.name_en, "role": "internal", "country": controller()["jurisdiction"],
+         "department": d.code}
+        for d in purpose.departments.all()
+    ]
+    outside = [
+        {**r, "dpv": RECIPIENT_ROLES.get(r.get("role", ""), DPV + "Recipient")}
+        for r in purpose.recipients
+    ]
+    return departments + outside
+
+
+def processing_records(purposes: Any) -> dict[str, Any]:
+    """GDPR Art. 30(1) records of processing activities, one per active purpose."""
+    ctrl = controller()
+    records = []
+    for p in purposes:
+        recips = recipients_json(p)
+        transfers = sorted(
+            {r["country"] for r in p.recipients if r.get("country") and
+             r["country"] != ctrl["jurisdiction"]}
+        )
+        records.append(
+            {
+                "purpose": {"code": p.code, "title": p.title_en, "description": p.description_en,
+                            "dpv": p.dpv_purpose},
+                "legal_basis": basis_json(p.legal_basis),
+                "legal_reference": p.legal_reference,
+                "data_subject_categories": ["residents who use the service center"],
+                "personal_data_categories": [category_json(c) for c in p.data_categories],
+                "recipient_categories": recips,
+                "third_country_transfers": transfers,
+                "retention": retention_json(p),
+                "requires_consent": p.requires_consent,
+                "security_measures": [
+                    "access limited by role and department; staff reveal contact details only "
+                    "on demand with a stated purpose",
+                    "consent changes recorded in a tamper-evident Merkle-tree log with signed "
+                    "tree heads",
+                    "pseudonymised log entries; per-resident keys are destroyed on erasure",
+                    "TLS in transit; backups encrypted",
+                ],
+                "last_changed": p.updated_at,
+            }
+        )
+    return {
+        "controller": {"name": ctrl["name"], "address": ctrl["address"], "email": ctrl["email"]},
+        "data_protection_officer": {"email": ctrl["dpo_email"]},
+        "generated_from": "the public data-use register (GET /api/v1/register/purposes)",
+        "records": records,
+    }
