@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -180,6 +181,77 @@ def wait_port(port: int, timeout: float = 20.0) -> bool:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     return wait_until(check, timeout, 0.1)
+
+
+class ApiClient:
+    """A small keep-alive HTTP/JSON client (stdlib only) for one thread.
+
+    `call()` returns (status, parsed JSON or None, elapsed ms); status 0 means the connection
+    failed (refused, reset, timed out) and the caller decides whether to retry.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.token = token
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def call(
+        self, method: str, path: str, body: object = None, headers: dict | None = None
+    ) -> tuple[int, object, float]:
+        hdrs = {"Accept": "application/json", "Host": f"{self.host}:{self.port}"}
+        if self.token:
+            hdrs["X-Session-Token"] = self.token
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if headers:
+            hdrs.update(headers)
+        start = time.perf_counter()
+        try:
+            conn = self._connection()
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status = resp.status
+            if resp.getheader("Connection", "").lower() == "close":
+                self.close()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            return 0, None, (time.perf_counter() - start) * 1000
+        elapsed = (time.perf_counter() - start) * 1000
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return status, parsed, elapsed
+
+
+def submittable_categories(base_url: str) -> list[str]:
+    """Codes of public request categories that need no extra attribute (GET /api/v1/categories)."""
+    status, data, _ = ApiClient(base_url).call("GET", "/api/v1/categories")
+    if status != 200:
+        return []
+    rows = data.get("results", []) if isinstance(data, dict) else (data or [])
+    return [
+        row["code"]
+        for row in rows
+        if row.get("kind", "request") == "request"
+        and not any(a.get("required") for a in row.get("attributes") or [])
+    ]
 
 
 # --- Processes ---------------------------------------------------------------------------------
@@ -551,6 +623,8 @@ def _seed_inprocess(prefix: str, residents: int, clerks: int) -> dict:
 
     django.setup()
     from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
     from django.contrib.auth import (
         BACKEND_SESSION_KEY,
         HASH_SESSION_KEY,
@@ -584,6 +658,8 @@ def _seed_inprocess(prefix: str, residents: int, clerks: int) -> dict:
         out["residents"].append({"id": user.pk, "token": token})
     for i in range(clerks):
         user, token = user_with_token(f"{prefix}.clerk{i}@bench.invalid")
+        if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(user, "BENCHTOTPSECRETAAAAAAAAAAAAAAAAA")  # staff roles need TOTP
         for dept in departments:
             DepartmentMembership.objects.get_or_create(
                 user=user, department=dept,
