@@ -23,7 +23,9 @@ bench users (prints JSON with their tokens).
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -569,6 +571,10 @@ def app_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, st
             "CIVICDESK_TESTING": "0",
             "LOG_LEVEL": "WARNING",
             "THROTTLE_SUBMIT": "1000000/hour",
+            # The transparency log signs tree heads; one fixed bench key per database.
+            "CIVICDESK_LOG_SIGNING_KEY": base64.b64encode(
+                hashlib.sha256(database_url.encode()).digest()
+            ).decode(),
             "CIVICDESK_MAX_REQUESTS_PER_HOUR": "1000000",
             "PYTHONUNBUFFERED": "1",
             "DJANGO_SETTINGS_MODULE": "portal.settings",
