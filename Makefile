@@ -34,5 +34,8 @@ test: $(STAMP) messages lint
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
+chaos: $(STAMP)
+	bash scripts/chaos
+
 clean:
 	rm -rf $(VENV) db.sqlite3* var staticfiles
