@@ -142,6 +142,68 @@ def children_of(pid: int) -> list[int]:
     return [int(x) for x in text.split()]
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far (from /proc/<pid>/stat)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def postgres_backends(dbname: str) -> list[int]:
+    """Pids of PostgreSQL backends serving `dbname` (their process title names it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {dbname} " in title:
+            pids.append(int(entry.name))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used per group of processes between `start()` and the last `sample()`.
+
+    On a machine shared with other work, CPU time per operation is a far steadier figure
+    than latency or throughput: it is what an operation costs whatever else is running.
+    Processes that exit between samples lose their last interval (sample often).
+    """
+
+    def __init__(self, groups: dict) -> None:
+        self.groups = groups  # name -> callable returning pids
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+
+    def sample(self) -> None:
+        for name, pids_of in self.groups.items():
+            for pid in pids_of():
+                used = cpu_seconds(pid)
+                if used is None:
+                    continue
+                self.first.setdefault((name, pid), used)
+                self.last[(name, pid)] = used
+
+    def start(self) -> None:
+        self.first.clear()
+        self.last.clear()
+        self.sample()
+
+    def report(self) -> dict[str, float]:
+        out: dict[str, float] = dict.fromkeys(self.groups, 0.0)
+        for key, used in self.last.items():
+            out[key[0]] += used - self.first.get(key, used)
+        return {k: round(v, 3) for k, v in out.items()}
+
+
 # --- Ports and HTTP ----------------------------------------------------------------------------
 
 

@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--residents", type=int, default=24, help="resident threads")
     parser.add_argument("--clerks", type=int, default=4, help="clerk threads")
     parser.add_argument("--sockets", type=int, default=100, help="open WebSockets")
-    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers per web")
+    parser.add_argument("--web", type=int, default=1, help="gunicorn processes (nodes)")
+    parser.add_argument("--asgi", type=int, default=1, help="daphne processes")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--output", default=str(common.ROOT / "bench" / "results" /
                                                 "mixed-latest.json"))
     args = parser.parse_args(argv)
@@ -195,11 +198,24 @@ def main(argv: list[str] | None = None) -> int:
         common.prepare_database(db_url, redis_url, fresh=True)
     clients = common.seed_clients(db_url, redis_url, residents=args.residents,
                                   clerks=args.clerks, prefix="mixed")
-    layout = common.Layout(db_url, redis_url, work / "logs", web_workers=args.web_workers,
+    layout = common.Layout(db_url, redis_url, work / "logs", web=args.web, asgi=args.asgi,
+                           workers=args.workers, web_workers=args.web_workers,
                            worker_concurrency=2).start()
+    dbname = db_url.rsplit("/", 1)[1]
+
+    def group(prefix: str):
+        return lambda: [pid for name, proc in layout.procs.items() if name.startswith(prefix)
+                        for pid in proc.pids()]
+
+    groups = {"web": group("web-"), "asgi": group("asgi-"), "worker": group("worker-"),
+              "beat": group("beat"), "postgres": lambda: common.postgres_backends(dbname)}
+    if redis is not None:
+        groups["redis"] = lambda: redis.proc.pids() if redis and redis.proc else []
+    meter = common.CpuMeter(groups)
     stats = Stats()
     try:
-        base = layout.url("web-1")
+        bases = [layout.url(f"web-{i}") for i in range(1, args.web + 1)]
+        base = bases[0]
         categories = common.submittable_categories(base) or ["streetlight"]
         # Baseline: the health check, before the load and in the same run.
         hc = common.ApiClient(base)
@@ -217,26 +233,35 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 specs.append(("/ws/resident/",
                               clients["residents"][i % args.residents]["token"]))
-        sockets = Sockets(layout.ws_url("asgi-1"), specs, stop)
+        sockets = [
+            Sockets(layout.ws_url(f"asgi-{k + 1}"), specs[k::args.asgi], stop)
+            for k in range(args.asgi)
+        ]
         threads = [
             threading.Thread(target=resident_loop, args=(
-                base, r["token"], stop, stats, i, categories), daemon=True)
+                bases[i % len(bases)], r["token"], stop, stats, i, categories), daemon=True)
             for i, r in enumerate(clients["residents"])
         ] + [
             threading.Thread(target=clerk_loop, args=(
-                base, c["token"], stop, stats, i, args.clerks, 1000 + i), daemon=True)
+                bases[i % len(bases)], c["token"], stop, stats, i, args.clerks, 1000 + i),
+                daemon=True)
             for i, c in enumerate(clients["clerks"])
         ]
+        meter.start()
         for t in threads:
             t.start()
         while time.monotonic() < stop:
             layout.sample_memory()
-            time.sleep(2)
+            meter.sample()
+            time.sleep(1)
         for t in threads:
             t.join(timeout=30)
+        meter.sample()
         elapsed = time.monotonic() - start
-        sockets.thread.join(timeout=10)
+        for sock in sockets:
+            sock.thread.join(timeout=10)
         memory = layout.memory_report()
+        cpu = meter.report()
     finally:
         layout.stop()
         if redis:
@@ -255,11 +280,24 @@ def main(argv: list[str] | None = None) -> int:
             per_s=ops[op]["per_s"], errors=stats.errors[op], n=s["n"],
         )
     errors = sum(stats.errors.values())
+    opened = sum(x.connected for x in sockets)
+    failed = sum(x.failed for x in sockets)
+    dropped = sum(x.dropped for x in sockets)
+    messages = sum(x.messages for x in sockets)
+    cpu_total = sum(cpu.values())
+    cpu_ms_per_op = {k: round(v * 1000 / total, 2) for k, v in cpu.items()} if total else {}
+    # What one node of `cores` CPUs sustains at 70 % CPU with this mix, every tier on it.
+    cores = os.cpu_count() or 1
+    sustainable = round(0.7 * cores / (cpu_total / total), 1) if total and cpu_total else None
     common.emit_result(
         "mixed_load", "throughput", median=round(total / elapsed, 2), p99=None, unit="req/s",
-        errors=errors, duration_s=round(elapsed, 1), sockets_open=sockets.connected,
-        sockets_failed=sockets.failed, sockets_dropped=sockets.dropped,
-        socket_messages=sockets.messages,
+        errors=errors, duration_s=round(elapsed, 1), sockets_open=opened,
+        sockets_failed=failed, sockets_dropped=dropped, socket_messages=messages,
+    )
+    common.emit_result(
+        "mixed_load", "cpu_ms_per_operation", median=round(cpu_total * 1000 / total, 2)
+        if total else None, p99=None, unit="ms CPU", sustainable_ops_per_s_at_70pct=sustainable,
+        **{f"cpu_ms_{k}": v for k, v in cpu_ms_per_op.items()},
     )
     report = {
         "duration_s": round(elapsed, 1),
@@ -270,9 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_healthz_ms": base_s,
         "errors": errors,
         "error_samples": stats.error_samples,
-        "sockets": {"requested": args.sockets, "connected": sockets.connected,
-                    "failed": sockets.failed, "dropped": sockets.dropped,
-                    "messages": sockets.messages},
+        "layout": {"web": args.web, "asgi": args.asgi, "workers": args.workers},
+        "sockets": {"requested": args.sockets, "connected": opened, "failed": failed,
+                    "dropped": dropped, "messages": messages},
+        "cpu_seconds": cpu,
+        "cpu_ms_per_operation": cpu_ms_per_op,
+        "cpu_ms_per_operation_total": round(cpu_total * 1000 / total, 2) if total else None,
+        "sustainable_ops_per_s_at_70pct_cpu": sustainable,
+        "operation_mix": {op: round(v["n"] / total, 3) for op, v in ops.items()} if total else {},
         "peak_rss": memory,
         "load_average": os.getloadavg(),
     }
@@ -280,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-    return 0 if errors == 0 and sockets.failed == 0 else 1
+    return 0 if errors == 0 and failed == 0 else 1
 
 
 if __name__ == "__main__":
