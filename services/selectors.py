@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
-from portal.errors import NotFound
+from portal.errors import Invalid, NotFound
 from portal.roles import roles_for
 from services import workflow
-from services.models import ServiceRequest
+from services.models import (
+    OPEN_STATUSES,
+    Attachment,
+    Category,
+    District,
+    Event,
+    Follow,
+    IdempotencyKey,
+    ServiceRequest,
+)
 
 
 def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
@@ -56,5 +71,276 @@ def access_request(
     raise NotFound("No such request.")
 
 
-def requests_of_resident(*, user: Any) -> QuerySet[ServiceRequest]:
-    return ServiceRequest.objects.filter(reporter=user)
+def requests_of_resident(
+    *,
+    user: Any,
+    statuses: Iterable[str] = (),
+    kind: str = "",
+    updated_since: datetime | None = None,
+) -> QuerySet[ServiceRequest]:
+    """The resident's own requests, newest change first (index reporter_updated)."""
+    qs = ServiceRequest.objects.filter(reporter=user)
+    statuses = list(statuses)
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gt=updated_since)
+    return qs.select_related("category", "department", "district").order_by(
+        "-updated_at", "-id"
+    )
+
+
+def requests_of_resident_page(
+    *, qs: QuerySet[ServiceRequest], after: tuple[datetime, int] | None, limit: int
+) -> tuple[list[ServiceRequest], bool]:
+    """Keyset page of `requests_of_resident` after (updated_at, id): (rows, has_more)."""
+    if after is not None:
+        updated_at, pk = after
+        qs = qs.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=pk))
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
+    """An open request anyone signed in may follow (as found via `nearby`); else NotFound."""
+    if user is None or not user.is_authenticated:
+        raise NotFound("No such request.")
+    request = (
+        ServiceRequest.objects.select_related("category")
+        .filter(
+            reference=reference,
+            status__in=OPEN_STATUSES,
+            duplicate_of__isnull=True,
+            is_private_address=False,
+        )
+        .first()
+    )
+    if request is None:
+        # The owner and staff may also "follow" what they can see (a no-op for the owner).
+        return access_request(user=user, reference=reference)
+    return request
+
+
+def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:
+    """The request `user` follows (for unfollow); NotFound otherwise."""
+    if user is None or not user.is_authenticated:
+        raise NotFound("No such request.")
+    request = ServiceRequest.objects.filter(
+        reference=reference, followers__user_id=user.pk
+    ).first()
+    if request is None:
+        raise NotFound("You do not follow this request.")
+    return request
+
+
+def viewer_is_owner_or_staff(*, user: Any, request: ServiceRequest) -> bool:
+    """Followers see the public progress of a request, not the reporter's text or photos."""
+    return request.reporter_id == user.pk or roles_for(user).is_staff_of(request.department_id)
+
+
+def access_attachment(*, user: Any, reference: str, token: str) -> Attachment:
+    """A photo of a request the user may see in full (reporter or staff); NotFound otherwise."""
+    request = access_request(user=user, reference=reference)
+    if not viewer_is_owner_or_staff(user=user, request=request):
+        raise NotFound("No such attachment.")
+    attachment = Attachment.objects.filter(request=request, token=token).first()
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    return attachment
+
+
+def events_for_resident(*, request: ServiceRequest) -> list[Event]:
+    return list(
+        request.events.filter(visibility=Event.Visibility.PUBLIC)
+        .select_related("actor_department")
+        .order_by("created_at", "id")
+    )
+
+
+def events_for_staff(*, request: ServiceRequest) -> list[Event]:
+    return list(
+        request.events.select_related("actor_department", "actor").order_by("created_at", "id")
+    )
+
+
+def routing_explanation(*, events: list[Event]) -> dict[str, Any] | None:
+    """The structured reason recorded by the latest `routed` event, if any."""
+    routed = [e for e in events if e.type == Event.Type.ROUTED]
+    if not routed:
+        return None
+    latest = routed[-1]
+    return {"at": latest.created_at, "text": latest.text, **(latest.data or {})}
+
+
+# --- Nearby (duplicates before filing) ---------------------------------------------------------
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+def requests_nearby(
+    *, category: Category, lat: float, lon: float, radius_m: float | None = None, limit: int = 20
+) -> list[tuple[ServiceRequest, float]]:
+    """Open requests of `category` within `radius_m` of the point, nearest first.
+
+    Private-address requests are left out: their position is personal data.
+    """
+    radius = float(radius_m or settings.CIVICDESK["NEARBY_RADIUS_M"])
+    dlat = radius / 111_320.0
+    dlon = radius / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    candidates = ServiceRequest.objects.filter(
+        category=category,
+        status__in=OPEN_STATUSES,
+        duplicate_of__isnull=True,
+        is_private_address=False,
+        lat__gte=lat - dlat,
+        lat__lte=lat + dlat,
+        lon__gte=lon - dlon,
+        lon__lte=lon + dlon,
+    ).select_related("category")[:500]
+    found = []
+    for request in candidates:
+        d = distance_m(lat, lon, request.lat or 0.0, request.lon or 0.0)
+        if d <= radius:
+            found.append((request, d))
+    found.sort(key=lambda pair: (pair[1], pair[0].pk))
+    return found[:limit]
+
+
+# --- Staff queue --------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueFilters:
+    statuses: list[str] = field(default_factory=list)
+    department: str = ""
+    category: str = ""
+    district: str = ""
+    priority: int | None = None
+    overdue: bool | None = None
+    assigned: str = ""  # "me" | "unassigned" | ""
+    q: str = ""
+
+
+def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]:
+    roles = roles_for(user)
+    departments = sorted(roles.staff_department_ids)
+    qs = ServiceRequest.objects.all()
+    if filters.department:
+        from services.models import Department
+
+        department_id = (
+            Department.objects.filter(code=filters.department, id__in=departments)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if department_id is None:
+            raise Invalid(
+                "Not one of your departments.",
+                errors={"department": ["Not one of your departments."]},
+            )
+        departments = [department_id]
+    qs = qs.filter(department_id__in=departments)
+    if filters.statuses:
+        qs = qs.filter(status__in=filters.statuses)
+    else:
+        qs = qs.filter(status__in=sorted(OPEN_STATUSES))
+    if filters.category:
+        qs = qs.filter(category__code=filters.category)
+    if filters.district:
+        qs = qs.filter(district__code=filters.district)
+    if filters.priority is not None:
+        qs = qs.filter(priority=filters.priority)
+    if filters.overdue is not None:
+        now = timezone.now()
+        overdue = Q(due_at__lt=now, status__in=sorted(OPEN_STATUSES))
+        qs = qs.filter(overdue) if filters.overdue else qs.exclude(overdue)
+    if filters.assigned == "me":
+        qs = qs.filter(assignee_id=user.pk)
+    elif filters.assigned == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    if filters.q:
+        term = filters.q.strip()
+        qs = qs.filter(
+            Q(reference=term.upper())
+            | Q(description__icontains=term)
+            | Q(address__icontains=term)
+        )
+    return qs
+
+
+QueuePosition = tuple[int, datetime | None, int]
+
+
+def queue_page(
+    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+) -> tuple[list[ServiceRequest], bool]:
+    """One keyset page of the caller's departments' work: priority desc, due_at, id.
+
+    Matches the composite indexes queue_keyset / dept_keyset; one query whatever `limit`.
+    """
+    qs = _queue_base(user=user, filters=filters)
+    if after is not None:
+        priority, due_at, pk = after
+        if due_at is None:
+            later = Q(due_at__isnull=True, id__gt=pk)
+        else:
+            later = (
+                Q(due_at__gt=due_at)
+                | Q(due_at__isnull=True)
+                | Q(due_at=due_at, id__gt=pk)
+            )
+        qs = qs.filter(Q(priority__lt=priority) | (Q(priority=priority) & later))
+    qs = qs.select_related("category", "department", "district", "assignee").order_by(
+        F("priority").desc(), F("due_at").asc(nulls_last=True), "id"
+    )
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def queue_counts(*, user: Any, department: str = "") -> dict[str, Any]:
+    """Counts per status (open ones), overdue and unassigned, in one query."""
+    base = _queue_base(user=user, filters=QueueFilters(department=department))
+    now = timezone.now()
+    aggregates = {
+        status: Count("id", filter=Q(status=status)) for status in sorted(OPEN_STATUSES)
+    }
+    row = base.aggregate(
+        total=Count("id"),
+        overdue=Count("id", filter=Q(due_at__lt=now)),
+        unassigned=Count("id", filter=Q(assignee__isnull=True)),
+        **aggregates,
+    )
+    return {
+        "total": row["total"],
+        "overdue": row["overdue"],
+        "unassigned": row["unassigned"],
+        "by_status": {status: row[status] for status in sorted(OPEN_STATUSES)},
+    }
+
+
+def categories_active() -> QuerySet[Category]:
+    return Category.objects.filter(is_active=True).order_by("kind", "group", "name_en")
+
+
+def districts_all() -> QuerySet[District]:
+    return District.objects.order_by("code")
+
+
+def followed_request_ids(*, user: Any) -> set[int]:
+    return set(Follow.objects.filter(user=user).values_list("request_id", flat=True))
+
+
+
+def idempotent_submission(*, user: Any, key: str) -> IdempotencyKey | None:
+    """The earlier submission made with this Idempotency-Key, if any."""
+    return IdempotencyKey.objects.select_related("request").filter(user=user, key=key).first()

@@ -7,27 +7,38 @@ request's `version`, and schedules side effects through the outbox (published af
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Conflict, Forbidden, Invalid
+from portal.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from portal.roles import roles_for
 from services import workflow
 from services.geo import district_for
 from services.models import (
+    OPEN_STATUSES,
+    Attachment,
     Category,
     Channel,
+    DepartmentMembership,
     Event,
+    Follow,
+    IdempotencyKey,
     Outcome,
     ServiceRequest,
     Status,
 )
 from services.outbox import EVENT, ROUTE, outbox_enqueue
 from services.selectors import actor_kinds
+
+if TYPE_CHECKING:
+    from services.attachments import PreparedPhoto
+
+MAX_TEXT = 5000
 
 
 def _actor_role_and_department(
@@ -167,8 +178,14 @@ def request_transition(
     text: str = "",
     outcome: str = "",
     expected_version: int | None = None,
+    via: str = "",
+    data: dict | None = None,
 ) -> ServiceRequest:
-    """Move a request along the workflow table, or refuse (409/403) and change nothing."""
+    """Move a request along the workflow table, or refuse (409/403) and change nothing.
+
+    `via` names the dedicated service making a move that is not open to the generic path;
+    `data` is merged into the event's structured data.
+    """
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     if expected_version is not None and expected_version != locked.version:
@@ -177,6 +194,8 @@ def request_transition(
             extra=_conflict_extra(locked, kinds),
         )
     move = workflow.find_move(source=locked.status, target=to_status)
+    if move is not None and move.dedicated and move.name != via:
+        move = None  # e.g. closing as a duplicate goes through request_mark_duplicate
     if move is None:
         raise Conflict(
             _("A request that is %(status)s cannot become %(target)s.")
@@ -192,8 +211,13 @@ def request_transition(
     errors: dict[str, list[str]] = {}
     if move.needs_text and not text:
         errors["text"] = [_("Give a reason or reply for this change.")]
-    if move.needs_outcome and outcome not in Outcome.values:
-        errors["outcome"] = [_("Choose an outcome.")]
+    if move.needs_outcome and outcome not in workflow.RESOLUTION_OUTCOMES:
+        errors["outcome"] = [
+            _("Choose an outcome: %(values)s.")
+            % {"values": ", ".join(str(o) for o in workflow.RESOLUTION_OUTCOMES)}
+        ]
+    if not move.needs_outcome and outcome and move.name != "duplicate":
+        errors["outcome"] = [_("An outcome is recorded only when resolving.")]
     if errors:
         raise Invalid(_("Some fields are missing."), errors=errors)
 
@@ -210,6 +234,9 @@ def request_transition(
     elif to_status == Status.CLOSED:
         locked.closed_at = now
         fields.append("closed_at")
+        if move.name == "duplicate":
+            locked.outcome = Outcome.DUPLICATE
+            fields.append("outcome")
     elif to_status == Status.REJECTED:
         locked.closed_at, locked.outcome = now, Outcome.REJECTED
         fields += ["closed_at", "outcome"]
@@ -230,6 +257,8 @@ def request_transition(
         Status.REOPENED: Event.Type.REOPENED,
     }
     event_type = event_types.get(to_status, Event.Type.STATUS_CHANGED)
+    if move.name == "duplicate":
+        event_type = Event.Type.MARKED_DUPLICATE
     event_record(
         request=locked,
         type=event_type,
@@ -238,7 +267,7 @@ def request_transition(
         from_status=source,
         to_status=to_status,
         text=text,
-        data={"move": move.name, **({"outcome": outcome} if outcome else {})},
+        data={"move": move.name, **({"outcome": outcome} if outcome else {}), **(data or {})},
     )
     if to_status == Status.RETURNED:
         outbox_enqueue(topic=ROUTE, payload={"request_id": locked.pk})
@@ -254,3 +283,391 @@ def _conflict_extra(request: ServiceRequest, kinds: frozenset[str]) -> dict[str,
             for m in workflow.allowed_moves(source=request.status, actor_kinds=kinds)
         ],
     }
+
+
+# --- Submission with photos and an Idempotency-Key ---------------------------------------------
+
+
+def _attachments_store(
+    *, request: ServiceRequest, photos: list[PreparedPhoto], actor: Any, staff: bool
+) -> list[Attachment]:
+    """Write already-checked photos; called inside the caller's transaction."""
+    stored: list[Attachment] = []
+    try:
+        for photo in photos:
+            attachment = Attachment(
+                request=request,
+                content_type=photo.content_type,
+                width=photo.width,
+                height=photo.height,
+                size=photo.size,
+                uploaded_by=actor,
+                uploaded_by_staff=staff,
+            )
+            attachment.file.save("photo", ContentFile(photo.content), save=False)
+            attachment.save()
+            stored.append(attachment)
+    except Exception:
+        for attachment in stored:
+            attachment.file.delete(save=False)
+        raise
+    return stored
+
+
+@transaction.atomic
+def request_submit_with_photos(
+    *, reporter: Any, photos: list[PreparedPhoto] | None = None, **fields: Any
+) -> ServiceRequest:
+    """`request_submit` plus photos, all or nothing."""
+    request = request_submit(reporter=reporter, **fields)
+    if photos:
+        stored = _attachments_store(request=request, photos=photos, actor=reporter, staff=False)
+        event_record(
+            request=request,
+            type=Event.Type.ATTACHMENT_ADDED,
+            actor=reporter,
+            data={"attachments": [a.token for a in stored]},
+        )
+    return request
+
+
+def request_submit_once(
+    *,
+    reporter: Any,
+    idempotency_key: str,
+    body_hash: str,
+    photos: list[PreparedPhoto] | None = None,
+    **fields: Any,
+) -> tuple[ServiceRequest, bool]:
+    """Submit once per (reporter, Idempotency-Key): (request, created).
+
+    A retry with the same key and body returns the first request; the same key with a
+    different body is refused (422). Two concurrent retries race on the unique constraint;
+    the loser rolls back and answers like a retry.
+    """
+    for _attempt in range(2):
+        existing = (
+            IdempotencyKey.objects.select_related("request")
+            .filter(user=reporter, key=idempotency_key)
+            .first()
+        )
+        if existing is not None:
+            if existing.body_hash != body_hash:
+                raise Unprocessable(
+                    _("This Idempotency-Key was already used with a different request body."),
+                    errors={"Idempotency-Key": [_("Use a new key for a new request.")]},
+                )
+            return existing.request, False
+        try:
+            with transaction.atomic():
+                request = request_submit_with_photos(reporter=reporter, photos=photos, **fields)
+                IdempotencyKey.objects.create(
+                    user=reporter, key=idempotency_key, body_hash=body_hash, request=request
+                )
+        except IntegrityError:
+            continue  # another attempt with this key committed first: answer as a replay
+        return request, True
+    raise Conflict(_("This request is being submitted right now; retry in a moment."))
+
+
+# --- Resident actions ------------------------------------------------------------------------
+
+
+def _clean_text(text: str, *, field: str = "text", required: bool = True) -> str:
+    text = (text or "").strip()
+    if required and not text:
+        raise Invalid(_("Some fields are missing."), errors={field: [_("This field is required.")]})
+    if len(text) > MAX_TEXT:
+        message = _("Use at most %(n)d characters.") % {"n": MAX_TEXT}
+        raise Invalid(message, errors={field: [message]})
+    return text
+
+
+def _require(kinds: frozenset[str], allowed: frozenset[str]) -> None:
+    if not (kinds & allowed):
+        raise Forbidden(_("You may not do this on this request."))
+
+
+@transaction.atomic
+def request_comment(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+    """The reporter adds a comment to their request's public timeline."""
+    text = _clean_text(text)
+    locked = _lock(request)
+    _require(actor_kinds(user=actor, request=locked), frozenset({workflow.RESIDENT}))
+    return event_record(
+        request=locked, type=Event.Type.COMMENT_BY_RESIDENT, actor=actor, text=text
+    )
+
+
+@transaction.atomic
+def request_attach(
+    *, request: ServiceRequest, actor: Any, photos: list[PreparedPhoto]
+) -> list[Attachment]:
+    """Add checked photos (reporter or staff of the department), within the per-request limit."""
+    from services.attachments import max_photos
+
+    locked = _lock(request)
+    kinds = actor_kinds(user=actor, request=locked)
+    _require(kinds, frozenset({workflow.RESIDENT}) | workflow.STAFF)
+    if not photos:
+        raise Invalid(_("Add a photo."), errors={"photos": [_("This field is required.")]})
+    limit = max_photos()
+    if locked.attachments.count() + len(photos) > limit:
+        message = _("A request may have at most %(n)d photos.") % {"n": limit}
+        raise Invalid(message, errors={"photos": [message]})
+    staff = bool(kinds & workflow.STAFF)
+    stored = _attachments_store(request=locked, photos=photos, actor=actor, staff=staff)
+    event_record(
+        request=locked,
+        type=Event.Type.ATTACHMENT_ADDED,
+        actor=actor,
+        data={"attachments": [a.token for a in stored]},
+    )
+    return stored
+
+
+def request_withdraw(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+    return request_transition(request=request, actor=actor, to_status=Status.WITHDRAWN)
+
+
+def request_confirm(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+    """The resident confirms the resolution ("fixed"): closed, outcome kept."""
+    return request_transition(
+        request=request, actor=actor, to_status=Status.CLOSED, data={"answer": "confirmed"}
+    )
+
+
+def request_reopen(
+    *, request: ServiceRequest, actor: Any, reason: str, not_fixed: bool = False
+) -> ServiceRequest:
+    """The resident reopens a resolution; `not_fixed` records their answer "not fixed"."""
+    if not_fixed and not (reason or "").strip():
+        reason = _("The resident says the problem is not fixed.")
+    return request_transition(
+        request=request,
+        actor=actor,
+        to_status=Status.REOPENED,
+        text=_clean_text(reason, field="reason"),
+        data={"answer": "not_fixed"} if not_fixed else None,
+    )
+
+
+@transaction.atomic
+def request_rate(
+    *, request: ServiceRequest, actor: Any, rating: int, feedback: str = ""
+) -> ServiceRequest:
+    """The reporter rates a closed request (1–5), once."""
+    feedback = _clean_text(feedback, field="feedback", required=False)[:2000]
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise Invalid(
+            _("Rate from 1 to 5."), errors={"rating": [_("Rate from 1 to 5.")]}
+        )
+    locked = _lock(request)
+    _require(actor_kinds(user=actor, request=locked), frozenset({workflow.RESIDENT}))
+    if locked.status != Status.CLOSED:
+        raise Conflict(
+            _("A request can be rated once it is closed."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    if locked.rating is not None:
+        raise Conflict(
+            _("This request has already been rated."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    locked.rating, locked.feedback = rating, feedback
+    locked.save(update_fields=["rating", "feedback"])
+    event_record(
+        request=locked,
+        type=Event.Type.RATED,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        data={"rating": rating},
+    )
+    return locked
+
+
+def request_follow(*, request: ServiceRequest, user: Any) -> bool:
+    """Follow a request (found via `nearby`) to get its updates. True if newly followed."""
+    if request.reporter_id == user.pk:
+        return False
+    _follow, created = Follow.objects.get_or_create(user=user, request=request)
+    return created
+
+
+def request_unfollow(*, request: ServiceRequest, user: Any) -> None:
+    deleted, _rows = Follow.objects.filter(user=user, request=request).delete()
+    if not deleted:
+        raise NotFound(_("You do not follow this request."))
+
+
+# --- Staff actions -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_assign(
+    *, request: ServiceRequest, actor: Any, assignee: Any | None = None
+) -> ServiceRequest:
+    """Assign to oneself (clerk), or to a member of the department (supervisor)."""
+    locked = _lock(request)
+    kinds = actor_kinds(user=actor, request=locked)
+    _require(kinds, workflow.STAFF)
+    target = assignee if assignee is not None else actor
+    if target.pk != actor.pk and workflow.SUPERVISOR not in kinds:
+        raise Forbidden(_("Only a supervisor can assign a request to someone else."))
+    if target.pk != actor.pk and not DepartmentMembership.objects.filter(
+        user=target, department_id=locked.department_id
+    ).exists():
+        raise Invalid(
+            _("That person is not a member of this department."),
+            errors={"assignee": [_("Choose a clerk of this department.")]},
+        )
+    if locked.status not in OPEN_STATUSES:
+        raise Conflict(
+            _("Only open requests can be assigned."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    if (
+        locked.assignee_id not in (None, actor.pk)
+        and workflow.SUPERVISOR not in kinds
+    ):
+        raise Conflict(
+            _("Someone else is working on this request; a supervisor can reassign it."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    if locked.assignee_id == target.pk:
+        return locked
+    previous = locked.assignee_id
+    locked.assignee = target
+    locked.save(update_fields=["assignee"])
+    event_record(
+        request=locked,
+        type=Event.Type.ASSIGNED,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        data={"assignee_id": target.pk, "previous_assignee_id": previous},
+    )
+    return locked
+
+
+@transaction.atomic
+def request_reply(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+    """A public answer from staff to the resident."""
+    text = _clean_text(text)
+    locked = _lock(request)
+    _require(actor_kinds(user=actor, request=locked), workflow.STAFF)
+    return event_record(request=locked, type=Event.Type.PUBLIC_REPLY, actor=actor, text=text)
+
+
+@transaction.atomic
+def request_note(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+    """An internal note: staff only, never shown to the resident."""
+    text = _clean_text(text)
+    locked = _lock(request)
+    _require(actor_kinds(user=actor, request=locked), workflow.STAFF)
+    return event_record(
+        request=locked,
+        type=Event.Type.INTERNAL_NOTE,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        text=text,
+    )
+
+
+def request_return(*, request: ServiceRequest, actor: Any, reason: str) -> ServiceRequest:
+    """Send back for re-routing (wrong department); the reason is required."""
+    return request_transition(
+        request=request,
+        actor=actor,
+        to_status=Status.RETURNED,
+        text=_clean_text(reason, field="reason"),
+    )
+
+
+@transaction.atomic
+def request_mark_duplicate(
+    *, request: ServiceRequest, actor: Any, original: ServiceRequest, text: str = ""
+) -> ServiceRequest:
+    """Close `request` as a duplicate of `original`; its reporter and followers follow it."""
+    if original.pk == request.pk:
+        raise Invalid(
+            _("A request cannot duplicate itself."),
+            errors={"original": [_("Choose another request.")]},
+        )
+    # Lock both rows in id order so two opposite markings cannot deadlock.
+    rows = {
+        r.pk: r
+        for r in ServiceRequest.objects.select_for_update()
+        .filter(pk__in=[request.pk, original.pk])
+        .order_by("pk")
+    }
+    original = rows[original.pk]
+    if original.duplicate_of_id is not None or original.status in (
+        Status.WITHDRAWN,
+        Status.REJECTED,
+    ):
+        raise Invalid(
+            _("The original must be a live request, not a duplicate itself."),
+            errors={"original": [_("Choose the request that is being worked on.")]},
+        )
+    text = _clean_text(text, required=False)
+    duplicate = request_transition(
+        request=request,
+        actor=actor,
+        to_status=Status.CLOSED,
+        text=text or _("This is a duplicate of %(ref)s; follow that request for updates.")
+        % {"ref": original.reference},
+        via="duplicate",
+        data={"original": original.reference},
+    )
+    duplicate.duplicate_of = original
+    duplicate.save(update_fields=["duplicate_of"])
+    user_ids = set(Follow.objects.filter(request=duplicate).values_list("user_id", flat=True))
+    if duplicate.reporter_id is not None:
+        user_ids.add(duplicate.reporter_id)
+    user_ids.discard(original.reporter_id)
+    Follow.objects.bulk_create(
+        [Follow(user_id=uid, request=original) for uid in sorted(user_ids)],
+        ignore_conflicts=True,
+    )
+    Follow.objects.filter(request=duplicate).delete()
+    event_record(
+        request=original,
+        type=Event.Type.MARKED_DUPLICATE,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        data={"duplicate": duplicate.reference, "followers_added": len(user_ids)},
+    )
+    return duplicate
+
+
+# --- Periodic ------------------------------------------------------------------------------------
+
+
+def requests_auto_close(*, now: Any = None) -> int:
+    """Close requests resolved more than AUTO_CLOSE_DAYS ago (system move). Returns the count.
+
+    Each request closes in its own transaction, so one failure does not undo the others,
+    and a request the resident reopens meanwhile is simply skipped (409 → not counted).
+    """
+    from django.conf import settings
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=int(settings.CIVICDESK["AUTO_CLOSE_DAYS"]))
+    ids = list(
+        ServiceRequest.objects.filter(status=Status.RESOLVED, resolved_at__lte=cutoff)
+        .order_by("resolved_at")
+        .values_list("pk", flat=True)
+    )
+    closed = 0
+    for pk in ids:
+        try:
+            request_transition(
+                request=ServiceRequest(pk=pk),
+                actor=None,
+                to_status=Status.CLOSED,
+                data={"auto_closed": True},
+            )
+        except Conflict:
+            continue
+        closed += 1
+    return closed

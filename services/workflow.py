@@ -3,6 +3,7 @@
     submitted → routed → in_progress → resolved → closed
          ↘ rejected (with reason)   resolved → reopened (by the resident) → in_progress
     routed/in_progress → returned (wrong department; back to routing with a reason)
+    routed/in_progress/reopened → closed as a duplicate of another request (staff)
 
 `request_transition` in services/services.py is the only code that applies a move.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.models import Status
+from services.models import Outcome, Status
 
 # Actor kinds, relative to one request.
 RESIDENT = "resident"  # the reporter
@@ -31,6 +32,8 @@ class Move:
     needs_text: bool = False  # reason / public reply required
     needs_outcome: bool = False
     public: bool = True  # the resident sees this move on their timeline
+    # Only through its own service (e.g. `request_mark_duplicate`), never the generic one.
+    dedicated: bool = False
 
 
 _MOVES = [
@@ -51,7 +54,20 @@ _MOVES = [
     Move("confirm", Status.RESOLVED, Status.CLOSED, frozenset({RESIDENT})),
     Move("close", Status.RESOLVED, Status.CLOSED, frozenset({SYSTEM, SUPERVISOR})),
     Move("reopen", Status.RESOLVED, Status.REOPENED, frozenset({RESIDENT}), needs_text=True),
+    # Marking a duplicate closes it with outcome "duplicate" (request_mark_duplicate).
+    Move("duplicate", Status.ROUTED, Status.CLOSED, STAFF, dedicated=True),
+    Move("duplicate", Status.IN_PROGRESS, Status.CLOSED, STAFF, dedicated=True),
+    Move("duplicate", Status.REOPENED, Status.CLOSED, STAFF, dedicated=True),
 ]
+
+# Outcomes a clerk may record when resolving ("closed" is never counted as "fixed").
+RESOLUTION_OUTCOMES = (
+    Outcome.FIXED,
+    Outcome.NOT_CITY_RESPONSIBILITY,
+    Outcome.NO_ACTION_NEEDED,
+    Outcome.COULD_NOT_FIX,
+    Outcome.DUPLICATE,
+)
 
 # Signalen-style table: status → {target status → Move}.
 ALLOWED_STATUS_CHANGES: dict[str, dict[str, Move]] = {}
@@ -68,3 +84,7 @@ def find_move(*, source: str, target: str) -> Move | None:
 def allowed_moves(*, source: str, actor_kinds: frozenset[str]) -> list[Move]:
     """The moves these actor kinds may make from `source`, in table order."""
     return [m for m in ALLOWED_STATUS_CHANGES.get(source, {}).values() if m.actors & actor_kinds]
+
+
+def all_moves() -> list[Move]:
+    return list(_MOVES)

@@ -1,0 +1,1 @@
+"""The requests REST API: catalog (public), resident and staff endpoints."""
