@@ -83,19 +83,34 @@ def resident_comment(request, actor, text="I live at number 12, call me any time
     )
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def channel_layer(request, settings):
-    """The in-memory layer, and (with REDIS_URL) the real channels-redis layer, emptied."""
-    if request.param == "memory":
+def _isolated_layer(settings, kind: str):
+    if kind == "memory":
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    else:
+    elif settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer":
+        # Our own key prefix per xdist worker, so flushing touches nothing else.
         config = copy.deepcopy(settings.CHANNEL_LAYERS)
-        assert config["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         config["default"]["CONFIG"]["prefix"] = f"civicdesk-test-{worker}:asgi"
         settings.CHANNEL_LAYERS = config
     layer = get_channel_layer()
     async_to_sync(layer.flush)()
+    return layer
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def channel_layer(request, settings):
+    """Runs the test twice: in-memory layer, and (with REDIS_URL) the real channels-redis."""
+    layer = _isolated_layer(settings, request.param)
+    if request.param == "redis":
+        assert type(layer).__name__ == "RedisChannelLayer"
+    yield layer
+    async_to_sync(layer.flush)()
+
+
+@pytest.fixture
+def configured_layer(settings):
+    """The layer the settings choose (channels-redis when REDIS_URL is set), emptied."""
+    layer = _isolated_layer(settings, "configured")
     yield layer
     async_to_sync(layer.flush)()
 
