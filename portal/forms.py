@@ -1,0 +1,285 @@
+"""Forms of the web portal. They parse and check input; services decide and write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from portal.views.common import FORM_TOKEN_FIELD, new_form_token
+from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
+
+
+def attribute_field_name(category: Category, code: str) -> str:
+    return f"attr__{category.code}__{code}"
+
+
+class AccessibleForm(forms.Form):
+    """Points each invalid field at its error message (aria-describedby) for screen readers."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in list(self._errors or {}):
+            if name not in self.fields:
+                continue
+            bound = self[name]
+            ids = [f"{bound.auto_id}_errors"]
+            if self.fields[name].help_text:
+                ids.append(f"{bound.auto_id}_helptext")
+            self.fields[name].widget.attrs["aria-describedby"] = " ".join(ids)
+
+
+class OnceForm(AccessibleForm):
+    """A form that carries a once-only token (see portal.views.common.submit_once)."""
+
+    form_token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault(FORM_TOKEN_FIELD, new_form_token())
+
+    @property
+    def token(self) -> str:
+        if self.is_bound:
+            return str(self.data.get(FORM_TOKEN_FIELD, ""))[:64]
+        return str(self.initial.get(FORM_TOKEN_FIELD, ""))
+
+
+def _attribute_field(attribute: dict[str, Any]) -> forms.Field:
+    label = attribute.get("description") or attribute.get("code")
+    datatype = attribute.get("datatype", "string")
+    choices = [(str(v["key"]), v.get("name") or str(v["key"])) for v in attribute.get("values", [])]
+    if datatype == "number":
+        return forms.FloatField(label=label, required=False)
+    if datatype == "text":
+        return forms.CharField(label=label, required=False, widget=forms.Textarea(
+            attrs={"rows": 3}), max_length=2000)
+    if datatype == "datetime":
+        return forms.DateTimeField(label=label, required=False, widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local"}))
+    if datatype == "singlevaluelist":
+        return forms.ChoiceField(
+            label=label, required=False, choices=[("", "—"), *choices]
+        )
+    if datatype == "multivaluelist":
+        return forms.MultipleChoiceField(
+            label=label, required=False, choices=choices, widget=forms.CheckboxSelectMultiple
+        )
+    return forms.CharField(label=label, required=False, max_length=200)
+
+
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Zero or more photos; the attachment service checks their content."""
+
+    widget = MultipleImageInput
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        accept = {"accept": "image/jpeg,image/png,image/webp"}
+        kwargs.setdefault("widget", MultipleImageInput(attrs=accept))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list:
+        if not data:
+            return []
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleImageField, self).clean(f, initial) for f in files]
+
+
+class RequestForm(OnceForm):
+    """File a service request or a complaint."""
+
+    category = forms.ChoiceField(label=_("What is it about?"))
+    description = forms.CharField(
+        label=_("Describe the problem"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("What is wrong, and since when? Please do not include other people's names."),
+    )
+    address = forms.CharField(
+        label=_("Address or landmark"),
+        max_length=300,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+    district = forms.ChoiceField(label=_("District"), required=False)
+    lat = forms.FloatField(
+        label=_("Latitude"), required=False, min_value=-90, max_value=90,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    lon = forms.FloatField(
+        label=_("Longitude"), required=False, min_value=-180, max_value=180,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    location = forms.CharField(required=False, widget=forms.HiddenInput)
+    is_private_address = forms.BooleanField(
+        label=_("This is my home or another private address"),
+        required=False,
+        help_text=_("Staff then see the exact place only when they need it, and you can see when."),
+    )
+    is_public = forms.BooleanField(
+        label=_("Publish my description and photos on the public list of requests"),
+        required=False,
+    )
+    photos = MultipleImageField(
+        label=_("Photos (optional)"),
+        required=False,
+        help_text=_("JPEG, PNG or WebP. Location data inside photos is removed."),
+    )
+    related_request = forms.ChoiceField(
+        label=_("Earlier request this complaint is about (optional)"), required=False
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        categories: Iterable[Category],
+        districts: Iterable[District],
+        own_requests: Iterable[ServiceRequest] = (),
+        with_photos: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.categories = list(categories)
+        self.districts = list(districts)
+        self.fields["category"].choices = [(c.code, c.name) for c in self.categories]
+        self.fields["district"].choices = [("", _("I don't know"))] + [
+            (d.code, d.name) for d in self.districts
+        ]
+        self.fields["related_request"].choices = [("", "—")] + [
+            (r.reference, f"{r.reference} · {r.category.name}") for r in own_requests
+        ]
+        if not with_photos:
+            del self.fields["photos"]
+        self.attribute_groups: list[tuple[Category, list[forms.BoundField]]] = []
+        for category in self.categories:
+            names = []
+            for attribute in sorted(category.attributes or [], key=lambda a: a.get("order", 0)):
+                name = attribute_field_name(category, attribute["code"])
+                field = _attribute_field(attribute)
+                field.widget.attrs["data-required"] = "true" if attribute.get("required") else ""
+                self.fields[name] = field
+                names.append(name)
+            if names:
+                self.attribute_groups.append((category, names))  # type: ignore[arg-type]
+
+    @property
+    def attribute_fieldsets(self) -> list[tuple[Category, list[forms.BoundField]]]:
+        return [(c, [self[n] for n in names]) for c, names in self.attribute_groups]  # type: ignore[misc]
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {c.code: c.kind for c in self.categories}
+
+    def chosen_category(self) -> Category | None:
+        code = self.cleaned_data.get("category")
+        return next((c for c in self.categories if c.code == code), None)
+
+    def chosen_district(self) -> District | None:
+        code = self.cleaned_data.get("district")
+        return next((d for d in self.districts if d.code == code), None)
+
+    def attribute_values(self, category: Category) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for attribute in category.attributes or []:
+            value = self.cleaned_data.get(attribute_field_name(category, attribute["code"]))
+            if value in (None, "", []):
+                continue
+            if hasattr(value, "isoformat"):
+                value = value.isoformat()
+            values[attribute["code"]] = value
+        return values
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if (data.get("lat") is None) != (data.get("lon") is None):
+            self.add_error("lat", _("Give both latitude and longitude, or neither."))
+        return data
+
+
+class CommentForm(OnceForm):
+    text = forms.CharField(
+        label=_("Add a comment"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class ReopenForm(OnceForm):
+    text = forms.CharField(
+        label=_("What is still wrong?"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class RatingForm(OnceForm):
+    rating = forms.TypedChoiceField(
+        label=_("How satisfied are you with how this was handled?"),
+        coerce=int,
+        choices=[(5, _("5 – very satisfied")), (4, "4"), (3, "3"), (2, "2"),
+                 (1, _("1 – not satisfied"))],
+        widget=forms.RadioSelect,
+    )
+    feedback = forms.CharField(
+        label=_("Anything you want to tell us (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class TransitionForm(OnceForm):
+    """A staff move on a request; `to_status` must be one of the moves offered."""
+
+    to_status = forms.ChoiceField(choices=Status.choices, widget=forms.HiddenInput)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    text = forms.CharField(
+        label=_("Reply to the resident / reason"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), required=False, choices=[("", "—"), *Outcome.choices]
+    )
+
+
+class ReplyForm(OnceForm):
+    text = forms.CharField(
+        label=_("Public reply to the resident"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class NoteForm(OnceForm):
+    text = forms.CharField(
+        label=_("Internal note"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class QueueFilterForm(AccessibleForm):
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    district = forms.ChoiceField(label=_("District"), required=False)
+    priority = forms.TypedChoiceField(
+        label=_("Priority"), required=False, coerce=int, empty_value=None,
+        choices=[("", _("Any")), *Priority.choices],
+    )
+    overdue = forms.BooleanField(label=_("Overdue only"), required=False)
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+
+    def __init__(
+        self,
+        *args: Any,
+        categories: Iterable[Category] = (),
+        districts: Iterable[District] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("All open"))] + list(Status.choices)
+        self.fields["category"].choices = [("", _("Any"))] + [(c.code, c.name) for c in categories]
+        self.fields["district"].choices = [("", _("Any"))] + [(d.code, d.name) for d in districts]

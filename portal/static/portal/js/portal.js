@@ -1,0 +1,253 @@
+/* CivicDesk portal: small progressive enhancements. Every page works without this file.
+   Texts come from data-* attributes rendered by the (translated) templates. */
+(function () {
+  "use strict";
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+  function fill(template, n) { return (template || "").replace("__N__", String(n)); }
+
+  /* --- Forms: one submission at a time, confirmation where asked -------------------------- */
+  function initForms() {
+    $all("form[data-once]").forEach(function (form) {
+      if (form.dataset.onceReady) { return; }
+      form.dataset.onceReady = "1";
+      form.addEventListener("submit", function (event) {
+        var question = form.getAttribute("data-confirm");
+        if (question && !window.confirm(question)) { event.preventDefault(); return; }
+        if (form.dataset.sending === "1") { event.preventDefault(); return; }
+        form.dataset.sending = "1";
+        $all("button[type=submit]", form).forEach(function (button) {
+          button.setAttribute("aria-busy", "true");
+          if (button.dataset.busyText) { button.textContent = button.dataset.busyText; }
+        });
+      });
+    });
+  }
+
+  /* --- Category picker: search, extra attributes, complaint-only fields ------------------- */
+  function initCategoryPicker() {
+    var search = $("[data-category-search]");
+    if (!search) { return; }
+    search.hidden = false;
+    var input = $("input", search);
+    var count = $("[data-category-count]", search);
+    var items = $all("[data-category-item]");
+    input.addEventListener("input", function () {
+      var words = input.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item) {
+        var haystack = item.getAttribute("data-search") || "";
+        var match = words.every(function (w) { return haystack.indexOf(w) !== -1; });
+        var checked = $("input:checked", item);
+        item.hidden = !match && !checked;
+        if (!item.hidden) { shown += 1; }
+      });
+      count.textContent = fill(count.getAttribute("data-template"), shown);
+    });
+
+    function update() {
+      var chosen = $("input[name=category]:checked");
+      var code = chosen ? chosen.value : "";
+      var kind = chosen ? chosen.getAttribute("data-kind") : "";
+      $all("[data-attributes-for]").forEach(function (fieldset) {
+        fieldset.hidden = fieldset.getAttribute("data-attributes-for") !== code;
+      });
+      $all("[data-complaint-only]").forEach(function (el) { el.hidden = kind !== "complaint"; });
+    }
+    $all("input[name=category]").forEach(function (radio) { radio.addEventListener("change", update); });
+    update();
+  }
+
+  /* --- "Use my location" (Geolocation API; the form works without it) -------------------- */
+  function initGeolocation() {
+    var box = $("[data-geolocate]");
+    if (!box || !("geolocation" in navigator)) { return; }
+    box.hidden = false;
+    var status = $("[data-geolocate-status]", box);
+    $("[data-geolocate-button]", box).addEventListener("click", function () {
+      status.textContent = box.dataset.msgBusy;
+      navigator.geolocation.getCurrentPosition(function (position) {
+        var lat = $("#id_lat"), lon = $("#id_lon");
+        lat.value = position.coords.latitude.toFixed(6);
+        lon.value = position.coords.longitude.toFixed(6);
+        var details = lat.closest("details");
+        if (details) { details.open = true; }
+        status.textContent = box.dataset.msgOk;
+      }, function (error) {
+        status.textContent = error && error.code === 1 ? box.dataset.msgDenied : box.dataset.msgUnavailable;
+      }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+    });
+  }
+
+  /* --- Photo previews (local object URLs; nothing is uploaded before submit) ------------- */
+  function initPhotoPreviews() {
+    $all("input[type=file]").forEach(function (input) {
+      if (input.dataset.previewReady) { return; }
+      input.dataset.previewReady = "1";
+      var form = input.closest("form");
+      var box = form ? $("[data-photo-previews]", form) : null;
+      if (!box) { return; }
+      input.addEventListener("change", function () {
+        $all("img", box).forEach(function (img) { URL.revokeObjectURL(img.src); });
+        box.textContent = "";
+        Array.prototype.forEach.call(input.files || [], function (file) {
+          if (!/^image\//.test(file.type)) { return; }
+          var img = document.createElement("img");
+          img.src = URL.createObjectURL(file);
+          img.alt = file.name;
+          img.setAttribute("data-preview", "");
+          box.appendChild(img);
+        });
+      });
+    });
+  }
+
+  /* --- Live updates: WebSocket first, polling as the fallback ----------------------------- */
+  function userIsEditing(region) {
+    if (region.contains(document.activeElement) && document.activeElement !== document.body &&
+        /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) { return true; }
+    return $all("textarea, input[type=text], input[type=file]", region).some(function (el) {
+      return el.type === "file" ? el.files && el.files.length > 0 : el.value !== el.defaultValue;
+    });
+  }
+
+  function rowRefs(root) {
+    var refs = {};
+    $all("[data-ref]", root).forEach(function (row) { refs[row.getAttribute("data-ref")] = row.getAttribute("data-version"); });
+    return refs;
+  }
+
+  function initLive(box) {
+    var status = $("[data-live-status]", box);
+    var ref = box.getAttribute("data-live-ref");
+    var version = parseInt(box.getAttribute("data-live-version") || "0", 10);
+    var isQueue = box.hasAttribute("data-live-queue");
+    var newCount = $("[data-new-count]", box);
+    var seen = rowRefs(box);
+    var fresh = {};
+    var pending = null;
+    var pollTimer = null;
+    var socket = null;
+    var retry = 1000;
+
+    function say(key) {
+      var text = status && status.dataset[key];
+      if (text) { status.textContent = text; }
+    }
+
+    function refresh() {
+      pending = null;
+      fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) { return; }
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          $all("[data-live-region]", box).forEach(function (region) {
+            var incoming = doc.getElementById(region.id);
+            if (!incoming || userIsEditing(region)) { return; }
+            region.innerHTML = incoming.innerHTML;
+          });
+          var incomingBox = doc.querySelector("[data-live-version]");
+          if (incomingBox) { version = parseInt(incomingBox.getAttribute("data-live-version"), 10) || version; }
+          if (isQueue) { markNew(); }
+          initForms();
+          initPhotoPreviews();
+          box.setAttribute("data-live-updated", String(Date.now()));
+          say("msgUpdated");
+        })
+        .catch(function () { /* offline for a moment: the next event or poll tries again */ });
+    }
+
+    function markNew() {
+      var now = rowRefs(box);
+      Object.keys(now).forEach(function (r) { if (!(r in seen)) { fresh[r] = true; } });
+      $all("[data-ref]", box).forEach(function (row) {
+        if (fresh[row.getAttribute("data-ref")]) { row.classList.add("is-new"); }
+      });
+      var n = Object.keys(fresh).length;
+      if (newCount && n > 0) {
+        newCount.hidden = false;
+        newCount.textContent = fill(newCount.getAttribute("data-template"), n);
+      }
+    }
+
+    function schedule() { if (!pending) { pending = window.setTimeout(refresh, 250); } }
+
+    function onMessage(data) {
+      var message;
+      try { message = JSON.parse(data); } catch (e) { return; }
+      if (!message || typeof message !== "object") { return; }
+      if (ref && message.reference && message.reference !== ref) { return; }
+      if (ref && message.version && message.version <= version) { return; }
+      if (message.reference || message.event || /request|queue/.test(String(message.type || ""))) { schedule(); }
+    }
+
+    function poll() {
+      var url = box.getAttribute("data-live-poll");
+      if (!url) { return; }
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) {
+          if (!body || !body.requests) { return; }
+          var known = rowRefs(box);
+          var changed = false;
+          if (ref) {
+            var item = body.requests[ref];
+            changed = !!item && item[1] !== version;
+          } else {
+            Object.keys(body.requests).forEach(function (r) {
+              if (String(body.requests[r][1]) !== String(known[r])) { changed = true; }
+            });
+          }
+          if (changed) { schedule(); }
+        })
+        .catch(function () {});
+    }
+
+    function startPolling() {
+      if (pollTimer || !box.getAttribute("data-live-poll")) { return; }
+      say("msgPoll");
+      pollTimer = window.setInterval(poll, 4000);
+    }
+    function stopPolling() { if (pollTimer) { window.clearInterval(pollTimer); pollTimer = null; } }
+
+    function connect() {
+      var path = box.getAttribute("data-live-ws");
+      if (!path || !("WebSocket" in window)) { startPolling(); return; }
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      try { socket = new WebSocket(scheme + window.location.host + path); } catch (e) { startPolling(); return; }
+      var opened = false;
+      socket.addEventListener("open", function () {
+        opened = true;
+        retry = 1000;
+        stopPolling();
+        say("msgLive");
+        box.setAttribute("data-live-mode", "websocket");
+        schedule(); // re-sync: something may have changed while we were not connected
+      });
+      socket.addEventListener("message", function (event) { onMessage(event.data); });
+      socket.addEventListener("close", function () {
+        box.setAttribute("data-live-mode", "polling");
+        startPolling();
+        window.setTimeout(connect, opened ? retry : Math.min(retry * 4, 30000));
+        retry = Math.min(retry * 2, 30000);
+      });
+    }
+
+    if (newCount) {
+      newCount.addEventListener("click", function () { fresh = {}; seen = rowRefs(box); newCount.hidden = true; });
+    }
+    connect();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initForms();
+    var summary = $("[data-focus-on-load]");
+    if (summary) { summary.focus(); }
+    initCategoryPicker();
+    initGeolocation();
+    initPhotoPreviews();
+    $all("[data-live]").forEach(initLive);
+  });
+})();

@@ -1,0 +1,337 @@
+"""Resident pages: file a request or complaint, my requests (live), one request's page."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+from shapely.geometry import shape
+
+from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
+from portal.views.common import (
+    apply_errors,
+    is_resident,
+    new_form_token,
+    role_required,
+    submit_once,
+)
+from services import services as request_services
+from services import workflow
+from services.attachments import photos_prepare
+from services.models import Category, District, Event, ServiceRequest, Status
+from services.selectors import access_request, actor_kinds, requests_of_resident
+
+MY_REQUESTS_PAGE = 50
+
+
+def _categories() -> list[Category]:
+    return list(Category.objects.filter(is_active=True).select_related("department"))
+
+
+def _districts() -> list[District]:
+    return list(District.objects.all())
+
+
+def _body_hash(form: RequestForm, files: list[Any]) -> str:
+    data = {k: v for k, v in form.cleaned_data.items() if k not in ("photos", "form_token")}
+    data["photos"] = [(f.name, f.size) for f in files]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _location(form: RequestForm) -> tuple[float | None, float | None, str]:
+    """Coordinates if given; otherwise a point inside the chosen district so routing by
+    district works; the address text as typed (or the district's name)."""
+    lat, lon = form.cleaned_data.get("lat"), form.cleaned_data.get("lon")
+    address = form.cleaned_data.get("address") or ""
+    district = form.chosen_district()
+    if lat is None and district is not None:
+        point = shape(district.boundary).representative_point()
+        lat, lon = round(point.y, 6), round(point.x, 6)
+        address = address or district.name
+    return lat, lon, address
+
+
+def _map_errors(form: RequestForm, category: Category | None, error: DomainError) -> None:
+    if category is not None and error.errors:
+        renamed = {}
+        for key, texts in error.errors.items():
+            if key.startswith("attributes."):
+                key = attribute_field_name(category, key.split(".", 1)[1])
+            elif key == "location":
+                key = "address"  # shown at the first place a resident can give a location
+            renamed[key] = texts
+        error = Invalid(error.detail, errors=renamed)
+    apply_errors(form, error)
+
+
+@role_required(is_resident)
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest) -> HttpResponse:
+    categories, districts = _categories(), _districts()
+    own = requests_of_resident(user=request.user).select_related("category")[:20]
+    kwargs = {"categories": categories, "districts": districts, "own_requests": own}
+    if request.method != "POST":
+        initial = {}
+        if request.GET.get("category"):
+            initial["category"] = request.GET["category"][:50]
+        form = RequestForm(initial=initial, **kwargs)
+        return _render_new(request, form)
+    form = RequestForm(request.POST, request.FILES, **kwargs)
+    if not form.is_valid():
+        return _render_new(request, form, status=400)
+
+    def work() -> HttpResponse:
+        category = form.chosen_category()
+        if category is None:  # the choice field only admits listed codes
+            return _render_new(request, form, status=400)
+        files = form.cleaned_data.get("photos") or []
+        related = None
+        try:
+            if form.cleaned_data.get("related_request"):
+                related = access_request(
+                    user=request.user, reference=form.cleaned_data["related_request"]
+                )
+            photos = photos_prepare(uploads=files) if files else []
+            lat, lon, address = _location(form)
+            submitted, _created = request_services.request_submit_once(
+                reporter=request.user,
+                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
+                body_hash=_body_hash(form, files),
+                photos=photos,
+                category=category,
+                description=form.cleaned_data["description"],
+                lat=lat,
+                lon=lon,
+                address=address,
+                attribute_values=form.attribute_values(category),
+                channel="web",
+                related_request=related,
+                is_public=form.cleaned_data.get("is_public", False),
+                is_private_address=form.cleaned_data.get("is_private_address", False),
+            )
+        except NotFound:
+            form.add_error("related_request", _("Choose one of your own requests."))
+            return _render_new(request, form, status=400)
+        except DomainError as error:
+            _map_errors(form, category, error)
+            return _render_new(request, form, status=400)
+        messages.success(
+            request,
+            _("Thank you. Your reference is %(ref)s. We will keep you posted here.")
+            % {"ref": submitted.reference},
+        )
+        return HttpResponseRedirect(
+            reverse("portal:request-detail", args=[submitted.reference])
+        )
+
+    return submit_once(request, form.token, work)
+
+
+def _render_new(request: HttpRequest, form: RequestForm, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "portal/resident/request_new.html",
+        {
+            "form": form,
+            "kinds": form.kinds,
+            "map_tile_url": settings.CIVICDESK.get("MAP_TILE_URL", ""),
+            "max_photos": settings.CIVICDESK["MAX_PHOTOS_PER_REQUEST"],
+        },
+        status=status,
+    )
+
+
+@role_required(is_resident)
+@require_GET
+def my_requests(request: HttpRequest) -> HttpResponse:
+    rows = list(
+        requests_of_resident(user=request.user)
+        .select_related("category", "department")
+        .order_by("-updated_at")[:MY_REQUESTS_PAGE]
+    )
+    return render(request, "portal/resident/my_requests.html", {"rows": rows})
+
+
+@role_required(is_resident)
+@require_GET
+def my_request_versions(request: HttpRequest) -> JsonResponse:
+    """The polling fallback of the live page: reference → [status, version] of my requests."""
+    rows = (
+        requests_of_resident(user=request.user)
+        .order_by("-updated_at")
+        .values_list("reference", "status", "version")[:MY_REQUESTS_PAGE]
+    )
+    return JsonResponse({"requests": {ref: [s, v] for ref, s, v in rows}})
+
+
+def _detail_context(
+    request: HttpRequest, sr: ServiceRequest, **forms: Any
+) -> dict[str, Any]:
+    kinds = actor_kinds(user=request.user, request=sr)
+    moves = {m.name for m in workflow.allowed_moves(source=sr.status, actor_kinds=kinds)}
+    is_reporter = workflow.RESIDENT in kinds
+    events = list(
+        sr.events.filter(visibility=Event.Visibility.PUBLIC).order_by("created_at", "id")
+    )
+    return {
+        "sr": sr,
+        "events": events,
+        "attachments": list(sr.attachments.all()),
+        "is_reporter": is_reporter,
+        "can_withdraw": is_reporter and "withdraw" in moves,
+        "can_confirm": is_reporter and "confirm" in moves,
+        "can_reopen": is_reporter and "reopen" in moves,
+        "can_rate": is_reporter and sr.status == Status.CLOSED and sr.rating is None,
+        "can_add": is_reporter and sr.is_open,
+        "comment_form": forms.get("comment_form") or CommentForm(),
+        "reopen_form": forms.get("reopen_form") or ReopenForm(),
+        "rating_form": forms.get("rating_form") or RatingForm(),
+        "photo_error": forms.get("photo_error"),
+        "tokens": {name: new_form_token() for name in ("confirm", "photos", "withdraw")},
+        "status_choices": Status.choices,
+    }
+
+
+def _access(request: HttpRequest, reference: str) -> ServiceRequest:
+    try:
+        return access_request(user=request.user, reference=reference[:16])
+    except NotFound as error:
+        raise Http404(error.detail) from error
+
+
+@role_required(is_resident)
+@require_GET
+def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    sr = _access(request, reference)
+    kinds = actor_kinds(user=request.user, request=sr)
+    if workflow.RESIDENT not in kinds and kinds & workflow.STAFF:
+        # Staff work on a request in the workbench, which shows what they may see and do.
+        return HttpResponseRedirect(reverse("portal:workbench", args=[sr.reference]))
+    return render(request, "portal/resident/request_detail.html", _detail_context(request, sr))
+
+
+def _resident_action(
+    form_class: type | None,
+    form_key: str,
+    act: Callable[[HttpRequest, ServiceRequest, Any], str],
+) -> Callable[[HttpRequest, str], HttpResponse]:
+    """One POST endpoint per action on a resident's request: parse, call a service, redirect."""
+
+    @role_required(is_resident)
+    def view(request: HttpRequest, reference: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        sr = _access(request, reference)
+        form = form_class(request.POST, request.FILES) if form_class else None
+        target = reverse("portal:request-detail", args=[sr.reference])
+
+        def work() -> HttpResponse:
+            if form is not None and not form.is_valid():
+                return _rerender(request, sr, form_key, form)
+            try:
+                done = act(request, sr, form)
+            except Invalid as error:
+                if form is None:
+                    messages.error(request, error.detail)
+                    return HttpResponseRedirect(target)
+                apply_errors(form, error)
+                return _rerender(request, sr, form_key, form)
+            except (Conflict, Forbidden) as error:
+                messages.error(request, error.detail)
+                return HttpResponseRedirect(target)
+            except NotFound as error:
+                raise Http404(error.detail) from error
+            messages.success(request, done)
+            return HttpResponseRedirect(target)
+
+        token = str(request.POST.get("form_token", ""))
+        return submit_once(request, token, work)
+
+    return view
+
+
+def _rerender(request: HttpRequest, sr: ServiceRequest, key: str, form: Any) -> HttpResponse:
+    sr.refresh_from_db()
+    context = _detail_context(request, sr, **{key: form})
+    return render(request, "portal/resident/request_detail.html", context, status=400)
+
+
+def _comment(request: HttpRequest, sr: ServiceRequest, form: CommentForm) -> str:
+    request_services.request_comment(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    return _("Your comment was added.")
+
+
+def _photos(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    uploads = request.FILES.getlist("photos")
+    if not uploads:
+        raise Invalid(_("Add a photo."), errors={"photos": [_("Choose at least one photo.")]})
+    photos = photos_prepare(uploads=uploads, existing=sr.attachments.count())
+    request_services.request_attach(request=sr, actor=request.user, photos=photos)
+    return _("Your photos were added.")
+
+
+def _withdraw(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    request_services.request_withdraw(request=sr, actor=request.user)
+    return _("Your request was withdrawn.")
+
+
+def _confirm(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    request_services.request_confirm(request=sr, actor=request.user)
+    return _("Thank you for confirming. The request is closed.")
+
+
+def _reopen(request: HttpRequest, sr: ServiceRequest, form: ReopenForm) -> str:
+    request_services.request_reopen(
+        request=sr, actor=request.user, reason=form.cleaned_data["text"], not_fixed=True
+    )
+    return _("The request was reopened and goes back to the department.")
+
+
+def _rate(request: HttpRequest, sr: ServiceRequest, form: RatingForm) -> str:
+    request_services.request_rate(
+        request=sr,
+        actor=request.user,
+        rating=form.cleaned_data["rating"],
+        feedback=form.cleaned_data.get("feedback", ""),
+    )
+    return _("Thank you for your rating.")
+
+
+class _PhotoForm:
+    """Photos come from request.FILES; errors are shown next to the photo field."""
+
+    def __init__(self, *args: Any) -> None:
+        self.errors: list[str] = []
+
+    def is_valid(self) -> bool:
+        return True
+
+    def add_error(self, field: str | None, text: str) -> None:
+        self.errors.append(text)
+
+    fields: dict[str, Any] = {"photos": None}  # noqa: RUF012
+
+
+request_comment = _resident_action(CommentForm, "comment_form", _comment)
+request_photos = _resident_action(_PhotoForm, "photo_error", _photos)
+request_withdraw = _resident_action(None, "", _withdraw)
+request_confirm = _resident_action(None, "", _confirm)
+request_reopen = _resident_action(ReopenForm, "reopen_form", _reopen)
+request_rate = _resident_action(RatingForm, "rating_form", _rate)

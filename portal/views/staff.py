@@ -1,0 +1,349 @@
+"""Clerk and supervisor pages: the department queue (live), the request workbench, the team."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.forms import NoteForm, QueueFilterForm, ReplyForm, TransitionForm
+from portal.roles import roles_for
+from portal.views.common import (
+    apply_errors,
+    is_staff,
+    is_supervisor,
+    new_form_token,
+    role_required,
+    submit_once,
+)
+from portal.views.statistics import Row, bar_chart
+from portal.views.timeline import annotate_events
+from services import services as request_services
+from services import workflow
+from services.models import (
+    OPEN_STATUSES,
+    Department,
+    DepartmentMembership,
+    ServiceRequest,
+    Status,
+)
+from services.selectors import (
+    QueueFilters,
+    access_request,
+    actor_kinds,
+    categories_active,
+    districts_all,
+    events_for_staff,
+    queue_counts,
+    queue_page,
+    routing_explanation,
+)
+
+QUEUE_PAGE_SIZE = 50
+
+
+# --- Queue ---------------------------------------------------------------------------------------
+
+
+def _filters(form: QueueFilterForm, request: HttpRequest) -> QueueFilters:
+    data = form.cleaned_data if form.is_valid() else {}
+    assigned = request.GET.get("assigned", "")
+    return QueueFilters(
+        statuses=[data["status"]] if data.get("status") else [],
+        category=data.get("category") or "",
+        district=data.get("district") or "",
+        priority=data.get("priority"),
+        overdue=True if data.get("overdue") else None,
+        assigned=assigned if assigned in ("me", "unassigned") else "",
+        q=data.get("q") or "",
+    )
+
+
+def _cursor(raw: str) -> tuple[int, datetime | None, int] | None:
+    """`after` = "priority~due_at-iso-or-empty~id"; anything malformed means the first page."""
+    parts = raw.split("~")
+    if len(parts) != 3:
+        return None
+    try:
+        priority, pk = int(parts[0]), int(parts[2])
+    except ValueError:
+        return None
+    due = parse_datetime(parts[1]) if parts[1] else None
+    if parts[1] and due is None:
+        return None
+    return priority, due, pk
+
+
+def _cursor_of(row: ServiceRequest) -> str:
+    return f"{row.priority}~{row.due_at.isoformat() if row.due_at else ''}~{row.pk}"
+
+
+def _queue_rows(request: HttpRequest) -> tuple[QueueFilterForm, list[ServiceRequest], bool]:
+    form = QueueFilterForm(
+        request.GET or None, categories=categories_active(), districts=districts_all()
+    )
+    filters = _filters(form, request) if form.is_bound else QueueFilters()
+    after = _cursor(request.GET.get("after", "")[:80])
+    rows, more = queue_page(user=request.user, filters=filters, after=after, limit=QUEUE_PAGE_SIZE)
+    return form, rows, more
+
+
+@role_required(is_staff)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    form, rows, more = _queue_rows(request)
+    now = timezone.now()
+    for row in rows:
+        row.overdue = bool(row.due_at and row.due_at < now and row.status in OPEN_STATUSES)  # type: ignore[attr-defined]
+    next_query = None
+    if more and rows:
+        params = request.GET.copy()
+        params["after"] = _cursor_of(rows[-1])
+        next_query = params.urlencode()
+    roles = roles_for(request.user)
+    departments = list(Department.objects.filter(pk__in=roles.staff_department_ids))
+    return render(
+        request,
+        "portal/staff/queue.html",
+        {
+            "form": form,
+            "rows": rows,
+            "next_query": next_query,
+            "counts": queue_counts(user=request.user),
+            "departments": departments,
+            "assigned": request.GET.get("assigned", ""),
+            "poll_query": request.GET.urlencode(),
+        },
+    )
+
+
+@role_required(is_staff)
+@require_GET
+def queue_versions(request: HttpRequest) -> JsonResponse:
+    """Polling fallback of the live queue: the first page's references and versions."""
+    _form, rows, _more = _queue_rows(request)
+    return JsonResponse({"requests": {r.reference: [r.status, r.version] for r in rows}})
+
+
+# --- Workbench ------------------------------------------------------------------------------------
+
+
+def _access_staff(request: HttpRequest, reference: str, **kwargs: Any) -> ServiceRequest:
+    try:
+        return access_request(user=request.user, reference=reference[:16], as_staff=True)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+
+
+def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -> dict[str, Any]:
+    kinds = actor_kinds(user=request.user, request=sr)
+    moves = [m for m in workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
+             if not getattr(m, "dedicated", False)]
+    events = annotate_events(events_for_staff(request=sr))
+    members = []
+    if workflow.SUPERVISOR in kinds:
+        members = list(
+            DepartmentMembership.objects.filter(department_id=sr.department_id)
+            .select_related("user")
+            .order_by("role", "user_id")
+        )
+    failed = forms.get("transition_form")
+    move_forms = []
+    for move in moves:
+        if failed is not None and failed.data.get("to_status") == move.target:
+            move_forms.append((move, failed))
+        else:
+            move_forms.append((move, TransitionForm(initial={"to_status": move.target,
+                                                             "version": sr.version})))
+    return {
+        "sr": sr,
+        "events": events,
+        "routing": routing_explanation(events=events),
+        "attachments": list(sr.attachments.all()),
+        "move_forms": move_forms,
+        "reply_form": forms.get("reply_form") or ReplyForm(prefix="reply"),
+        "note_form": forms.get("note_form") or NoteForm(prefix="note"),
+        "members": members,
+        "is_supervisor": workflow.SUPERVISOR in kinds,
+        "can_claim": sr.is_open and sr.assignee_id != request.user.pk,
+        "tokens": {name: new_form_token() for name in ("claim", "assign")},
+        "status_choices": Status.choices,
+        "staff_view": True,
+        "overdue": bool(sr.due_at and sr.due_at < timezone.now() and sr.is_open),
+    }
+
+
+@role_required(is_staff)
+@require_GET
+def workbench(request: HttpRequest, reference: str) -> HttpResponse:
+    sr = _access_staff(request, reference)
+    return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
+
+
+def _staff_action(
+    form_factory: Callable[[HttpRequest], Any] | None,
+    form_key: str,
+    act: Callable[[HttpRequest, ServiceRequest, Any], str],
+) -> Callable[[HttpRequest, str], HttpResponse]:
+    @role_required(is_staff)
+    def view(request: HttpRequest, reference: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        sr = _access_staff(request, reference)
+        form = form_factory(request) if form_factory else None
+        target = reverse("portal:workbench", args=[sr.reference])
+
+        def rerender() -> HttpResponse:
+            sr.refresh_from_db()
+            context = _workbench_context(request, sr, **{form_key: form})
+            return render(request, "portal/staff/workbench.html", context, status=400)
+
+        def work() -> HttpResponse:
+            if form is not None and not form.is_valid():
+                return rerender()
+            try:
+                done = act(request, sr, form)
+            except Invalid as error:
+                if form is None:
+                    messages.error(request, error.detail)
+                    return HttpResponseRedirect(target)
+                apply_errors(form, error)
+                return rerender()
+            except (Conflict, Forbidden) as error:
+                messages.error(request, error.detail)
+                return HttpResponseRedirect(target)
+            except NotFound as error:
+                raise Http404(error.detail) from error
+            messages.success(request, done)
+            return HttpResponseRedirect(target)
+
+        return submit_once(request, str(request.POST.get("form_token", "")), work)
+
+    return view
+
+
+def _transition(request: HttpRequest, sr: ServiceRequest, form: TransitionForm) -> str:
+    to_status = form.cleaned_data["to_status"]
+    text = form.cleaned_data.get("text") or ""
+    if to_status == Status.RETURNED:
+        request_services.request_return(request=sr, actor=request.user, reason=text)
+    else:
+        request_services.request_transition(
+            request=sr,
+            actor=request.user,
+            to_status=to_status,
+            text=text,
+            outcome=form.cleaned_data.get("outcome") or "",
+            expected_version=form.cleaned_data.get("version"),
+        )
+    return _("Done: the request is now %(status)s.") % {"status": Status(to_status).label}
+
+
+def _reply(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    request_services.request_reply(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    return _("Your reply was sent to the resident.")
+
+
+def _note(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    request_services.request_note(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    return _("Your note was saved. Residents do not see notes.")
+
+
+def _claim(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    request_services.request_assign(request=sr, actor=request.user)
+    return _("You are now working on this request.")
+
+
+def _assign(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    try:
+        user_id = int(request.POST.get("assignee", ""))
+    except ValueError as error:
+        raise Invalid(_("Choose a clerk."), errors={"assignee": [_("Choose a clerk.")]}) from error
+    membership = (
+        DepartmentMembership.objects.filter(department_id=sr.department_id, user_id=user_id)
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise Invalid(_("Choose a clerk of this department."))
+    request_services.request_assign(request=sr, actor=request.user, assignee=membership.user)
+    return _("The request was assigned.")
+
+
+workbench_transition = _staff_action(
+    lambda r: TransitionForm(r.POST), "transition_form", _transition
+)
+workbench_reply = _staff_action(lambda r: ReplyForm(r.POST, prefix="reply"), "reply_form", _reply)
+workbench_note = _staff_action(lambda r: NoteForm(r.POST, prefix="note"), "note_form", _note)
+workbench_claim = _staff_action(None, "", _claim)
+workbench_assign = _staff_action(None, "", _assign)
+
+
+# --- Supervisor --------------------------------------------------------------------------------
+
+
+@role_required(is_supervisor)
+@require_GET
+def team(request: HttpRequest) -> HttpResponse:
+    """Per supervised department: who holds how much open work, what is overdue, SLA per
+    category over the last 90 days."""
+    roles = roles_for(request.user)
+    now = timezone.now()
+    since = now - timedelta(days=90)
+    sections = []
+    for department in Department.objects.filter(pk__in=roles.supervised_department_ids):
+        members = list(
+            DepartmentMembership.objects.filter(department=department).select_related("user")
+        )
+        open_rows = list(
+            ServiceRequest.objects.filter(department=department, status__in=OPEN_STATUSES)
+            .select_related("category", "assignee")
+            .order_by("due_at", "id")
+        )
+        load: dict[int | None, int] = {}
+        for row in open_rows:
+            load[row.assignee_id] = load.get(row.assignee_id, 0) + 1
+        workload = [(m, load.get(m.user_id, 0)) for m in members]
+        overdue = [r for r in open_rows if r.due_at and r.due_at < now][:50]
+        per_category: dict[str, Row] = {}
+        done = ServiceRequest.objects.filter(
+            department=department, resolved_at__gte=since
+        ).select_related("category")
+        for row in done:
+            item = per_category.setdefault(row.category.code, Row(label=row.category.name))
+            item.total += 1
+            item.resolved += 1
+            item.hours.append((row.resolved_at - row.created_at).total_seconds() / 3600)
+            if row.due_at is None or row.resolved_at <= row.due_at:
+                item.sla_met += 1
+        chart_rows = sorted(per_category.values(), key=lambda r: r.label)
+        sections.append(
+            {
+                "department": department,
+                "workload": workload,
+                "unassigned": load.get(None, 0),
+                "open_count": len(open_rows),
+                "overdue": overdue,
+                "sla_chart": bar_chart(chart_rows, value="sla_percent", unit="%"),
+                "sla_rows": chart_rows,
+            }
+        )
+    return render(request, "portal/staff/team.html", {"sections": sections, "now": now})
+

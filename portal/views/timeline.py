@@ -1,0 +1,26 @@
+"""Timeline entries in words: the routing reason and outcome labels for templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import get_language
+
+from services.models import Event, Outcome
+
+
+def annotate_events(events: list[Event]) -> list[Event]:
+    """Attach `explanation` (routing reason in the viewer's language) and `outcome_label`."""
+    language = "zh-hans" if (get_language() or "en").lower().startswith("zh") else "en"
+    outcomes = dict(Outcome.choices)
+    for event in events:
+        data: dict[str, Any] = event.data or {}
+        explanation = data.get("explanation")
+        text = ""
+        if isinstance(explanation, dict):
+            text = explanation.get(language) or explanation.get("en") or ""
+        event.explanation = text or event.text  # type: ignore[attr-defined]
+        if event.type == Event.Type.ROUTED and text:
+            event.text = ""  # shown once, as the explanation
+        event.outcome_label = outcomes.get(data.get("outcome", ""), "")  # type: ignore[attr-defined]
+    return events
