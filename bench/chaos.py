@@ -455,8 +455,9 @@ class Chaos:
 
     def run(self) -> int:
         common.install_signal_handlers()
-        deadline_s = self.args.n / self.args.rate + 240
-        timer = threading.Timer(deadline_s + 180, self._overtime)
+        # Hard stop: setup, the load at a third of the asked rate (a busy machine), the drain.
+        deadline_s = 120 + 3 * self.args.n / self.args.rate + self.args.drain_timeout + 60
+        timer = threading.Timer(deadline_s, self._overtime)
         timer.daemon = True
         timer.start()
         try:
