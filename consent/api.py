@@ -531,7 +531,7 @@ class OfficerEventListApi(APIView):
 
 class OfficerEventExportApi(APIView):
     class InputSerializer(EventFilterSerializer):
-        format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
+        output = serializers.ChoiceField(choices=["csv", "json"], default="csv")
 
     throttle_scope = "export"
 
@@ -547,7 +547,7 @@ class OfficerEventExportApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         f = dict(params.validated_data)
-        fmt = f.pop("format")
+        fmt = f.pop("output")
         rows = selectors.iter_officer_rows(selectors.officer_consent_events(**f))
         if fmt == "json":
             response = StreamingHttpResponse(_json_stream(rows), content_type="application/json")

@@ -193,16 +193,30 @@ def latest_head() -> TreeHead | None:
 
 
 def _fetch_nodes(keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Leaf hashes (level 0) and cached subtree hashes in one round trip."""
     leaves = [i for lvl, i in keys if lvl == 0]
     inner = [node_id(lvl, i) for lvl, i in keys if lvl > 0]
-    out: dict[tuple[int, int], bytes] = {}
+    parts, params = [], []
     if leaves:
-        for idx, h in LogEntry.objects.filter(index__in=leaves).values_list("index", "leaf_hash"):
-            out[(0, idx)] = bytes.fromhex(h)
+        parts.append(
+            f'SELECT 0, "index", leaf_hash FROM {LogEntry._meta.db_table} '  # noqa: S608
+            f'WHERE "index" IN ({", ".join(["%s"] * len(leaves))})'
+        )
+        params += leaves
     if inner:
+        parts.append(
+            f"SELECT 1, id, hash FROM {MerkleNode._meta.db_table} "  # noqa: S608
+            f'WHERE id IN ({", ".join(["%s"] * len(inner))})'
+        )
+        params += inner
+    out: dict[tuple[int, int], bytes] = {}
+    if parts:
         mask = (1 << LEVEL_SHIFT) - 1
-        for nid, h in MerkleNode.objects.filter(id__in=inner).values_list("id", "hash"):
-            out[(nid >> LEVEL_SHIFT, nid & mask)] = bytes.fromhex(h)
+        with connection.cursor() as cur:
+            cur.execute(" UNION ALL ".join(parts), params)
+            for is_node, ident, h in cur.fetchall():
+                key = (ident >> LEVEL_SHIFT, ident & mask) if is_node else (0, ident)
+                out[key] = bytes.fromhex(h)
     missing = keys - out.keys()
     if missing:
         raise LedgerError(f"tree nodes missing (not yet integrated?): {sorted(missing)[:5]}")

@@ -61,6 +61,8 @@ def _decide(*, subject: Any, purpose: Any, record: Any, latest_material_version:
         return Decision(False, purpose.legal_basis, WITHDRAWN)
     if record.state == "refused":
         return Decision(False, purpose.legal_basis, REFUSED)
+    if record.state == "expired":
+        return Decision(False, purpose.legal_basis, EXPIRED)
     if record.state != "given":
         return Decision(False, purpose.legal_basis, NO_CONSENT)
     if record.expires_at is not None and record.expires_at <= timezone.now():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -117,8 +118,9 @@ def my_consent_events(*, user: Any) -> QuerySet[ConsentEvent]:
 def access_consent_event(*, user: Any, event_id: Any) -> ConsentEvent:
     """The user's own consent event (for a receipt), else NotFound."""
     try:
-        return my_consent_events(user=user).get(event_id=event_id)
-    except (ConsentEvent.DoesNotExist, ValueError, TypeError) as exc:
+        event_uuid = uuid.UUID(str(event_id))
+        return my_consent_events(user=user).get(event_id=event_uuid)
+    except (ConsentEvent.DoesNotExist, ValueError) as exc:
         raise NotFound() from exc
 
 
