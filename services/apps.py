@@ -8,6 +8,7 @@ class ServicesConfig(AppConfig):
     def ready(self) -> None:
         # Live sockets close when their session ends or the user's roles change (the admin
         # and allauth change these without going through our services).
+        from allauth.mfa.models import Authenticator
         from allauth.usersessions.models import UserSession
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_out
@@ -19,9 +20,14 @@ class ServicesConfig(AppConfig):
         user_logged_out.connect(live.on_user_logged_out, dispatch_uid="live.logout")
         post_delete.connect(live.on_user_session_deleted, sender=UserSession,
                             dispatch_uid="live.session_deleted")
-        post_save.connect(live.on_membership_changed, sender=DepartmentMembership,
+        post_save.connect(live.on_roles_changed, sender=DepartmentMembership,
                           dispatch_uid="live.membership_saved")
-        post_delete.connect(live.on_membership_changed, sender=DepartmentMembership,
+        post_delete.connect(live.on_roles_changed, sender=DepartmentMembership,
                             dispatch_uid="live.membership_deleted")
+        # Staff roles need TOTP enrolled (portal.roles): enrolling or removing it counts.
+        post_save.connect(live.on_second_factor_changed, sender=Authenticator,
+                          dispatch_uid="live.mfa_saved")
+        post_delete.connect(live.on_second_factor_changed, sender=Authenticator,
+                            dispatch_uid="live.mfa_deleted")
         post_save.connect(live.on_user_saved, sender=get_user_model(),
                           dispatch_uid="live.user_saved")

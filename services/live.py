@@ -284,9 +284,17 @@ def on_user_session_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     live_disconnect_user(user_id=instance.user_id, session_key=instance.session_key)
 
 
-def on_membership_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+def on_roles_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A department role was given, changed or taken away: the user's streams are re-decided."""
     live_disconnect_user(user_id=instance.user_id)
+
+
+def on_second_factor_changed(
+    sender: Any, instance: Any, created: bool = True, **kwargs: Any
+) -> None:
+    """Staff roles need TOTP: enrolling or removing it changes the roles (use does not)."""
+    if created:
+        live_disconnect_user(user_id=instance.user_id)
 
 
 def on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:

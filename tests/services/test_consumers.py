@@ -492,3 +492,19 @@ def test_deactivating_the_account_closes_its_sockets(configured_layer, resident)
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_removing_the_second_factor_staff_roles_need_closes_the_queue_socket(
+    configured_layer, clerk_roads  # noqa: F811
+):
+    from allauth.mfa.models import Authenticator
+
+    async def scenario():
+        socket = await socket_for(clerk_roads, "/ws/queue/")
+        await database_sync_to_async(
+            lambda: Authenticator.objects.filter(user=clerk_roads).delete()
+        )()
+        await expect_close(socket, 4409)
+        await socket.disconnect()
+
+    run(scenario)
