@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from services.attachments import PreparedPhoto
 
 MAX_TEXT = 5000
+AS_RESIDENT = frozenset({workflow.RESIDENT})
 
 
 def _actor_role_and_department(
@@ -180,14 +181,18 @@ def request_transition(
     expected_version: int | None = None,
     via: str = "",
     data: dict | None = None,
+    acting_as: frozenset[str] | None = None,
 ) -> ServiceRequest:
     """Move a request along the workflow table, or refuse (409/403) and change nothing.
 
     `via` names the dedicated service making a move that is not open to the generic path;
-    `data` is merged into the event's structured data.
+    `data` is merged into the event's structured data. `acting_as` limits the actor kinds
+    considered (the resident "confirm" button must not work as a supervisor's "close").
     """
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
+    if acting_as is not None:
+        kinds = kinds & acting_as
     if expected_version is not None and expected_version != locked.version:
         raise Conflict(
             _("The request changed since you loaded it; reload and try again."),
@@ -427,13 +432,19 @@ def request_attach(
 
 
 def request_withdraw(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
-    return request_transition(request=request, actor=actor, to_status=Status.WITHDRAWN)
+    return request_transition(
+        request=request, actor=actor, to_status=Status.WITHDRAWN, acting_as=AS_RESIDENT
+    )
 
 
 def request_confirm(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
     """The resident confirms the resolution ("fixed"): closed, outcome kept."""
     return request_transition(
-        request=request, actor=actor, to_status=Status.CLOSED, data={"answer": "confirmed"}
+        request=request,
+        actor=actor,
+        to_status=Status.CLOSED,
+        data={"answer": "confirmed"},
+        acting_as=AS_RESIDENT,
     )
 
 
@@ -449,6 +460,7 @@ def request_reopen(
         to_status=Status.REOPENED,
         text=_clean_text(reason, field="reason"),
         data={"answer": "not_fixed"} if not_fixed else None,
+        acting_as=AS_RESIDENT,
     )
 
 

@@ -51,8 +51,8 @@ _MOVES = [
     Move("return", Status.ROUTED, Status.RETURNED, STAFF, needs_text=True, public=False),
     Move("return", Status.IN_PROGRESS, Status.RETURNED, STAFF, needs_text=True, public=False),
     Move("return", Status.REOPENED, Status.RETURNED, STAFF, needs_text=True, public=False),
-    Move("confirm", Status.RESOLVED, Status.CLOSED, frozenset({RESIDENT})),
-    Move("close", Status.RESOLVED, Status.CLOSED, frozenset({SYSTEM, SUPERVISOR})),
+    # The resident confirms ("fixed"), a supervisor closes, or auto-close does after N days.
+    Move("close", Status.RESOLVED, Status.CLOSED, frozenset({RESIDENT, SYSTEM, SUPERVISOR})),
     Move("reopen", Status.RESOLVED, Status.REOPENED, frozenset({RESIDENT}), needs_text=True),
     # Marking a duplicate closes it with outcome "duplicate" (request_mark_duplicate).
     Move("duplicate", Status.ROUTED, Status.CLOSED, STAFF, dedicated=True),
@@ -72,6 +72,9 @@ RESOLUTION_OUTCOMES = (
 # Signalen-style table: status → {target status → Move}.
 ALLOWED_STATUS_CHANGES: dict[str, dict[str, Move]] = {}
 for _move in _MOVES:
+    if _move.target in ALLOWED_STATUS_CHANGES.get(_move.source, {}):
+        # One (source, target) pair is one move; give it all its actors instead.
+        raise ValueError(f"duplicate move {_move.source} -> {_move.target}")
     ALLOWED_STATUS_CHANGES.setdefault(_move.source, {})[_move.target] = _move
 for _status in Status.values:
     ALLOWED_STATUS_CHANGES.setdefault(_status, {})

@@ -160,10 +160,12 @@ class RequestDetailSerializer(serializers.Serializer):
 def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
     if not owner:
         return []
-    kinds = actor_kinds(user=user, request=r)
-    actions = [m.name for m in allowed_moves(source=r.status, actor_kinds=kinds) if m.name in (
-        "withdraw", "confirm", "reopen")]
-    if "reopen" in actions:
+    kinds = actor_kinds(user=user, request=r) & {"resident"}
+    names = {m.name for m in allowed_moves(source=r.status, actor_kinds=kinds)}
+    actions = [a for a in ("withdraw", "reopen") if a in names]
+    if "close" in names:
+        actions.insert(0, "confirm")
+    if "reopen" in names:
         actions.append("not_fixed")
     if r.status == Status.CLOSED and r.rating is None:
         actions.append("rate")
