@@ -188,6 +188,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=30),
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
+    # Look for such abandoned messages every few seconds (kombu's default is ~100 s).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=5),
+    "unacked_restore_throttle": 1,
     "retry_on_timeout": True,
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {

@@ -1,5 +1,280 @@
-"""Resident notifications (filled by the routing/notifications work)."""
+"""Notifications to residents (public changes of their requests) and supervisors (SLA).
+
+One small channel interface: email now (Django mail, templates in the recipient's language);
+SMS later, only where `consent.policy.permits` says yes at the moment of sending.
+`notify_event` runs after commit (outbox) and queues one `send_notification` task per
+recipient and channel; `notification_deliver` (the task's body) renders and sends once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from services.models import DepartmentMembership, Event
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = ("en", "zh-hans")
+SENT_MARK_SECONDS = 14 * 24 * 3600
+
+# Events a resident hears about: public changes made by someone else.
+RESIDENT_EVENTS = frozenset(
+    {
+        Event.Type.ROUTED,
+        Event.Type.STATUS_CHANGED,
+        Event.Type.PUBLIC_REPLY,
+        Event.Type.MARKED_DUPLICATE,
+    }
+)
+SUPERVISOR_EVENTS = frozenset({Event.Type.SLA_BREACHED})
+
+STATUS_WORDS = {
+    "en": {
+        "submitted": "received",
+        "routed": "sent to a department",
+        "in_progress": "being worked on",
+        "resolved": "resolved",
+        "closed": "closed",
+        "rejected": "rejected",
+        "reopened": "reopened",
+        "returned": "being re-routed",
+        "withdrawn": "withdrawn",
+    },
+    "zh-hans": {
+        "submitted": "已受理",
+        "routed": "已转交部门",
+        "in_progress": "处理中",
+        "resolved": "已解决",
+        "closed": "已关闭",
+        "rejected": "未予受理",
+        "reopened": "已重新打开",
+        "returned": "重新分派中",
+        "withdrawn": "已撤回",
+    },
+}
+PRIORITY_WORDS = {
+    "en": {1: "low", 2: "normal", 3: "high", 4: "urgent"},
+    "zh-hans": {1: "低", 2: "普通", 3: "高", 4: "紧急"},
+}
 
 
-def notify_event(*, event_id: int) -> None:
-    """Notify the resident about a public change, if the event is one they should hear of."""
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+    language: str
+
+
+class NotificationChannel(Protocol):
+    name: str
+    purpose: str | None  # the consent purpose this channel needs; None: none (public task)
+
+    def available_for(self, user: Any) -> bool: ...
+
+    def deliver(self, *, user: Any, message: Message) -> None: ...
+
+
+class EmailChannel:
+    name = "email"
+    purpose = None  # status emails are part of delivering the service (public task)
+
+    def available_for(self, user: Any) -> bool:
+        return bool(user.is_active and user.email)
+
+    def deliver(self, *, user: Any, message: Message) -> None:
+        send_mail(
+            subject=message.subject,
+            message=message.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+            fail_silently=False,
+        )
+
+
+class SmsChannel:
+    """Text messages through the gateway in settings.CIVICDESK["SMS_BACKEND"] (none yet)."""
+
+    name = "sms"
+
+    @property
+    def purpose(self) -> str:
+        try:
+            from consent.policy import PURPOSE_SMS
+        except ImportError:
+            return "status-notifications-sms"
+        return PURPOSE_SMS
+
+    def available_for(self, user: Any) -> bool:
+        return bool(user.is_active and user.phone and settings.CIVICDESK.get("SMS_BACKEND"))
+
+    def deliver(self, *, user: Any, message: Message) -> None:
+        send = import_string(settings.CIVICDESK["SMS_BACKEND"])
+        send(to=user.phone, text=message.subject)
+
+
+CHANNELS: dict[str, NotificationChannel] = {"email": EmailChannel(), "sms": SmsChannel()}
+
+
+def channel_permits(*, channel: NotificationChannel, user: Any) -> bool:
+    """Consent-gated channels ask consent.policy; if it cannot answer, the answer is no."""
+    if channel.purpose is None:
+        return True
+    try:
+        from consent.policy import permits
+    except ImportError:
+        return False
+    return bool(permits(subject=user, purpose=channel.purpose).allowed)
+
+
+def _language(user: Any) -> str:
+    language = getattr(user, "preferred_language", "en") or "en"
+    return language if language in LANGUAGES else "en"
+
+
+def _name(obj: Any, language: str) -> str:
+    if obj is None:
+        return ""
+    if language == "zh-hans" and getattr(obj, "name_zh_hans", ""):
+        return obj.name_zh_hans
+    return obj.name_en
+
+
+def portal_url(path: str) -> str:
+    base = settings.CIVICDESK.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}{path}"
+
+
+def render_message(*, template: str, context: dict[str, Any], language: str) -> Message:
+    """Subject and body from services/email/<language>/<template>{_subject,}.txt."""
+    context = {**context, "language": language}
+    subject = render_to_string(f"services/email/{language}/{template}_subject.txt", context)
+    body = render_to_string(f"services/email/{language}/{template}.txt", context)
+    return Message(subject=" ".join(subject.split()), body=body.strip() + "\n", language=language)
+
+
+def event_message(*, event: Event, user: Any) -> Message:
+    language = _language(user)
+    request = event.request
+    text = event.text
+    if event.type == Event.Type.ROUTED:
+        text = (event.data.get("explanation") or {}).get(language) or event.text
+    context = {
+        "reference": request.reference,
+        "category": _name(request.category, language),
+        "department": _name(request.department, language),
+        "status": STATUS_WORDS[language].get(request.status, request.status),
+        "event_type": event.type,
+        "text": text,
+        "url": portal_url(f"/requests/{request.reference}/"),
+        "due_at": timezone.localtime(request.due_at) if request.due_at else None,
+        "priority": PRIORITY_WORDS[language].get(request.priority, ""),
+    }
+    template = "sla_breached" if event.type == Event.Type.SLA_BREACHED else "request_update"
+    return render_message(template=template, context=context, language=language)
+
+
+def recipients_for(event: Event) -> list[Any]:
+    """Who hears of this event: the reporter of a public change; supervisors of a breach."""
+    request = event.request
+    if event.type in RESIDENT_EVENTS and event.visibility == Event.Visibility.PUBLIC:
+        reporter = request.reporter
+        if reporter is None or reporter.pk == event.actor_id:
+            return []
+        return [reporter]
+    if event.type in SUPERVISOR_EVENTS and request.department_id:
+        return list(supervisors_of(department_id=request.department_id))
+    return []
+
+
+def supervisors_of(*, department_id: int) -> Any:
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__department_id=department_id,
+            memberships__role=DepartmentMembership.Role.SUPERVISOR,
+        )
+        .distinct()
+    )
+
+
+def notify_event(*, event_id: int) -> int:
+    """Queue the notifications for one event (after commit). Returns how many were queued.
+
+    A broker error propagates so the outbox keeps the row and the relay tries again; the
+    delivery task is idempotent, so a second round sends nothing twice.
+    """
+    from services.tasks import send_notification
+
+    event = Event.objects.select_related("request", "request__reporter").filter(pk=event_id).first()
+    if event is None or event.type not in RESIDENT_EVENTS | SUPERVISOR_EVENTS:
+        return 0
+    queued = 0
+    for user in recipients_for(event):
+        for channel in CHANNELS.values():
+            if channel.available_for(user):
+                send_notification.delay(event.pk, user.pk, channel.name)
+                queued += 1
+    return queued
+
+
+def _sent_key(event_id: int, user_id: int, channel: str) -> str:
+    return f"civicdesk:notified:{event_id}:{user_id}:{channel}"
+
+
+def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
+    """Send one event's notification to one user over one channel, at most once.
+
+    Delivery errors propagate (the task retries with backoff); the state change that caused
+    the notification was committed long before and is never affected.
+    """
+    key = _sent_key(event_id, user_id, channel)
+    if cache.get(key):
+        return False
+    transport = CHANNELS.get(channel)
+    event = (
+        Event.objects.select_related(
+            "request", "request__category", "request__department", "request__reporter"
+        )
+        .filter(pk=event_id)
+        .first()
+    )
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if transport is None or event is None or user is None or not transport.available_for(user):
+        return False
+    if user not in recipients_for(event):
+        return False  # e.g. no longer a supervisor of that department
+    if not channel_permits(channel=transport, user=user):
+        return False
+    transport.deliver(user=user, message=event_message(event=event, user=user))
+    cache.set(key, 1, SENT_MARK_SECONDS)
+    logger.info(
+        "notification sent",
+        extra={"event_id": event_id, "channel": channel, "event_type": event.type},
+    )
+    return True
+
+
+def digest_message(*, user: Any, departments: list[dict[str, Any]]) -> Message:
+    language = _language(user)
+    for entry in departments:
+        entry["name"] = _name(entry["department"], language)
+        for item in entry["overdue"]:
+            item["priority_word"] = PRIORITY_WORDS[language].get(item["priority"], "")
+            item["status_word"] = STATUS_WORDS[language].get(item["status"], item["status"])
+            item["due_local"] = timezone.localtime(item["due_at"])
+    return render_message(
+        template="supervisor_digest",
+        context={"departments": departments, "date": timezone.localdate()},
+        language=language,
+    )

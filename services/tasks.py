@@ -78,7 +78,11 @@ def send_supervisor_digest() -> int:
     return supervisor_digests_send()
 
 
-@shared_task(name="services.tasks.train_router", time_limit=900, soft_time_limit=840)
+# Not acks_late: a weekly job lost in a crash waits a week; redelivering a 15-minute job
+# after the visibility timeout would run it twice.
+@shared_task(
+    name="services.tasks.train_router", acks_late=False, time_limit=900, soft_time_limit=840
+)
 def train_router() -> str:
     from services.classifier import router_train
 

@@ -1,0 +1,338 @@
+"""Celery against a real Redis: idempotent routing, Redis down at submit, a worker killed mid-task.
+
+Every test runs its own throwaway redis-server on a free loopback port (never 6379's data),
+so it can stop and restart the broker and see exactly which messages exist.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from portal.celery import app
+from services.models import Event, ServiceRequest, Status
+from services.outbox import outbox_relay
+from services.tasks import route_request
+from tests.factories import CategoryFactory, DepartmentFactory, ServiceRequestFactory, UserFactory
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayRedis:
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = _free_port()
+        self.dir = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("throwaway redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("NOT RUN: redis-server is not installed")
+    server = ThrowawayRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _drop_broker_pools() -> None:
+    # Celery keeps a connection pool and a producer pool per app; both must be rebuilt for
+    # a new broker URL (app.close() would also deregister the app).
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextmanager
+def app_on_broker(url: str):
+    """Point this process's Celery app (and its connection pools) at another broker."""
+    old = app.conf.broker_url
+    app.conf.broker_url = url
+    _drop_broker_pools()
+    try:
+        yield
+    finally:
+        app.conf.broker_url = old
+        _drop_broker_pools()
+
+
+@contextmanager
+def in_thread_worker(queues=("routing",)):
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=list(queues), shutdown_timeout=10
+    ) as worker:
+        yield worker
+
+
+def _wait_for(predicate, timeout=20.0, interval=0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def _routed(request_id: int) -> int:
+    return Event.objects.filter(request_id=request_id, type=Event.Type.ROUTED).count()
+
+
+def _drained(server: ThrowawayRedis, queue: str = "routing") -> bool:
+    client = server.client()
+    return client.llen(queue) == 0 and client.hlen("unacked") == 0
+
+
+@pytest.fixture
+def city(tmp_path, settings):
+    settings.CIVICDESK = {**settings.CIVICDESK, "ROUTER_MODEL_PATH": str(tmp_path / "router.json")}
+    DepartmentFactory(code="triage", name_en="Triage", is_triage=True)
+    lighting = DepartmentFactory(code="lighting", name_en="Street Lighting")
+    return CategoryFactory(code="streetlight", name_en="Streetlight out", department=lighting)
+
+
+def test_routing_task_delivered_twice_records_one_routed_event(broker, city):
+    request = ServiceRequestFactory(category=city, department=None)
+
+    with app_on_broker(broker.url), in_thread_worker():
+        route_request.delay(request.pk)
+        route_request.delay(request.pk)
+        assert _wait_for(lambda: _routed(request.pk) >= 1 and _drained(broker))
+
+    request.refresh_from_db()
+    assert request.status == Status.ROUTED
+    assert request.department.code == "lighting"
+    assert _routed(request.pk) == 1
+
+
+def test_submit_while_redis_is_down_answers_201_and_the_relay_routes_it_once(
+    broker, city, client_for
+):
+    resident = UserFactory()
+    with app_on_broker(broker.url):
+        broker.stop()
+        started = time.monotonic()
+        response = client_for(resident).post(
+            reverse("api:request-list"),
+            {
+                "category": "streetlight",
+                "description": "Dark all week.",
+                "lat": 39.05,
+                "lon": 116.05,
+            },
+            format="json",
+        )
+        elapsed = time.monotonic() - started
+        assert response.status_code == 201, response.content
+        request = ServiceRequest.objects.get(reporter=resident)
+        assert request.status == Status.SUBMITTED
+        assert elapsed < 10
+
+        broker.start()
+        with in_thread_worker():
+            assert outbox_relay(min_age_seconds=0) >= 1
+            assert _wait_for(lambda: _routed(request.pk) >= 1 and _drained(broker))
+            assert outbox_relay(min_age_seconds=0) == 0  # everything was published once
+
+    request.refresh_from_db()
+    assert request.status == Status.ROUTED
+    assert _routed(request.pk) == 1
+
+
+def _worker_env(broker: ThrowawayRedis, tmp_path: Path) -> dict[str, str]:
+    db = connection.settings_dict
+    url = (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATABASE_POOL": "0",
+        "REDIS_URL": broker.url,
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "CIVICDESK_ROUTER_MODEL_PATH": str(tmp_path / "router.json"),
+        "CIVICDESK_TESTING": "1",
+    }
+
+
+def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            "routing",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=15)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_worker_killed_mid_task_routes_the_request_once_after_a_new_worker_starts(
+    broker, city, tmp_path
+):
+    import psycopg
+
+    if connection.vendor != "postgresql":
+        pytest.skip("NOT RUN: needs PostgreSQL (a worker subprocess shares the database)")
+    request = ServiceRequestFactory(category=city, department=None)
+    env = _worker_env(broker, tmp_path)
+    db = connection.settings_dict
+    blocker = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        dbname=db["NAME"],
+        autocommit=False,
+    )
+    first = second = None
+    try:
+        # Hold the request's row so the first worker's routing blocks mid-task.
+        blocker.execute(
+            "SELECT id FROM services_servicerequest WHERE id = %s FOR UPDATE", [request.pk]
+        )
+        with app_on_broker(broker.url):
+            route_request.delay(request.pk)
+        first = _start_worker(env, "doomed")
+
+        def first_is_waiting_on_the_row() -> bool:
+            with psycopg.connect(
+                host=db["HOST"] or "127.0.0.1",
+                port=db["PORT"] or 5432,
+                user=db["USER"],
+                password=db.get("PASSWORD") or None,
+                dbname=db["NAME"],
+                autocommit=True,
+            ) as probe:
+                row = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                    " AND wait_event_type = 'Lock'",
+                    [db["NAME"]],
+                ).fetchone()
+                return bool(row and row[0])
+
+        assert _wait_for(first_is_waiting_on_the_row, timeout=25), "worker never took the task"
+        _stop(first, signal.SIGKILL)
+        assert broker.client().hlen("unacked") == 1  # the task was taken, never acked
+        # End the killed worker's orphaned database session too (as PostgreSQL would on
+        # its own once it noticed), then let go of the row.
+        with psycopg.connect(
+            host=db["HOST"] or "127.0.0.1",
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            password=db.get("PASSWORD") or None,
+            dbname=db["NAME"],
+            autocommit=True,
+        ) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+                [db["NAME"]],
+            )
+        blocker.rollback()
+        assert _routed(request.pk) == 0
+
+        second = _start_worker(env, "survivor")
+        assert _wait_for(lambda: _routed(request.pk) >= 1, timeout=25)
+        assert _wait_for(lambda: _drained(broker), timeout=10)
+    finally:
+        blocker.close()
+        for process in (first, second):
+            if process is not None:
+                _stop(process)
+
+    request.refresh_from_db()
+    assert request.status == Status.ROUTED
+    assert _routed(request.pk) == 1
