@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "services",
     "services.open311",
     "consent",
+    "consent.rights",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,7 @@ CELERY_TASK_ROUTES = {
     "services.tasks.send_notification": {"queue": "notifications"},
     "services.tasks.*": {"queue": "maintenance"},
     "consent.tasks.*": {"queue": "maintenance"},
+    "consent.rights.tasks.*": {"queue": "maintenance"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A killed worker's unacked task returns to the queue once the visibility timeout passes;
@@ -209,6 +211,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "publish-tree-head": {"task": "consent.tasks.publish_tree_head", "schedule": 60.0},
     "expire-consents": {"task": "consent.tasks.expire_consents", "schedule": 3600.0},
     "verify-log": {"task": "consent.tasks.verify_log", "schedule": crontab(hour=2, minute=30)},
+    "apply-retention": {
+        "task": "consent.rights.tasks.apply_retention",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # --- Auth: django-allauth (web sessions + headless app client) -----------------------------
@@ -421,4 +427,9 @@ CIVICDESK = {
     "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=60)),
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
     "OPEN311_JURISDICTION": env.str("CIVICDESK_OPEN311_JURISDICTION", default="civicdesk.city"),
+    # Residents' data rights (consent.rights): export files live outside the web root.
+    "EXPORT_ROOT": env.str("CIVICDESK_EXPORT_ROOT", default=str(BASE_DIR / "var" / "exports")),
+    "EXPORT_LINK_HOURS": env.int("CIVICDESK_EXPORT_LINK_HOURS", default=72),
+    "ACCESS_ANOMALY_DAILY_REVEALS": env.int("CIVICDESK_ACCESS_ANOMALY_DAILY", default=40),
+    "RETENTION_BATCH_SIZE": env.int("CIVICDESK_RETENTION_BATCH", default=200),
 }

@@ -10,6 +10,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("me", MeApi.as_view(), name="me"),
     path("", include("services.urls")),
     path("", include("consent.urls")),
+    path("", include("consent.rights.urls")),
 ]
 
 urlpatterns = [
