@@ -43,19 +43,19 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
 SKIP = {"common.py", "run_all.py", "chaos.py"}
 # Order (cheap first) and per-benchmark limits; unknown benchmarks run last with the default.
-ORDER = ["intake", "routing_latency", "push_latency", "ledger", "queue", "mixed_load"]
+ORDER = ["intake", "routing_latency", "push_latency", "mixed_load", "ledger", "queue"]
 TIMEOUT_S = {
-    "intake": 150,
-    "queue": 300,
-    "routing_latency": 240,
-    "push_latency": 180,
+    "intake": 120,
+    "routing_latency": 180,
+    "push_latency": 150,
+    "mixed_load": 120,
     "ledger": 240,
-    "mixed_load": 150,
+    "queue": 240,
 }
 DEFAULT_TIMEOUT_S = 180
 # Flags passed to a benchmark when its --help lists them: bounded sizes for the suite.
 BOUNDED_FLAGS = {
-    "mixed_load": {"--duration": "60"},
+    "mixed_load": {"--duration": "45"},
 }
 FALLBACK_TEXT = re.compile(
     r"(?P<label>[\w .:/-]*?)\s*p50[=: ]+(?P<p50>[\d.]+)\s*(?P<unit>ms|s|us)?.*?"
@@ -343,7 +343,7 @@ def write_markdown(report: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the CivicDesk benchmark suite")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
-    parser.add_argument("--budget", type=float, default=840.0, help="seconds for the suite")
+    parser.add_argument("--budget", type=float, default=870.0, help="seconds for the suite")
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", common.DEFAULT_DATABASE_URL),
         help="server to use (each benchmark gets its own database on it)")
