@@ -207,6 +207,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "services.tasks.train_router",
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
     },
+    "prune-outbox": {"task": "services.tasks.prune_outbox", "schedule": crontab(hour=4, minute=15)},
     # Tree heads in batches: at most one per max merge delay, only when the log grew.
     "publish-tree-head": {"task": "consent.tasks.publish_tree_head", "schedule": 60.0},
     "expire-consents": {"task": "consent.tasks.expire_consents", "schedule": 3600.0},

@@ -88,7 +88,8 @@ def outbox_relay(*, batch_size: int = 200, min_age_seconds: float = 2.0) -> int:
 
     Rows younger than `min_age_seconds` are left to the fast path, which is likely still
     running. SKIP LOCKED lets several relays run at once without publishing a row twice
-    in the same instant.
+    in the same instant. The first failure ends the run: the broker is most likely down,
+    and trying every other row would only hold the row locks for the retries' duration.
     """
     published = 0
     cutoff = timezone.now() - timedelta(seconds=min_age_seconds)
@@ -102,13 +103,22 @@ def outbox_relay(*, batch_size: int = 200, min_age_seconds: float = 2.0) -> int:
             if not batch:
                 return published
             done: list[int] = []
-            failed: list[int] = []
+            failed: OutboxMessage | None = None
             for message in batch:
-                (done if _publish(message) else failed).append(message.pk)
-            now = timezone.now()
-            OutboxMessage.objects.filter(pk__in=done).update(published_at=now)
-            OutboxMessage.objects.filter(pk__in=failed).update(attempts=F("attempts") + 1)
+                if not _publish(message):
+                    failed = message
+                    break
+                done.append(message.pk)
+            OutboxMessage.objects.filter(pk__in=done).update(published_at=timezone.now())
+            if failed is not None:
+                OutboxMessage.objects.filter(pk=failed.pk).update(attempts=F("attempts") + 1)
             published += len(done)
-            if failed or len(batch) < batch_size:
+            if failed is not None or len(batch) < batch_size:
                 return published
 
+
+def outbox_prune(*, older_than: timedelta = timedelta(days=7)) -> int:
+    """Delete rows published more than `older_than` ago. Returns how many."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = OutboxMessage.objects.filter(published_at__lt=cutoff).delete()
+    return deleted

@@ -87,3 +87,10 @@ def train_router() -> str:
     from services.classifier import router_train
 
     return router_train().version
+
+
+@shared_task(name="services.tasks.prune_outbox")
+def prune_outbox() -> int:
+    from services.outbox import outbox_prune
+
+    return outbox_prune()

@@ -1,0 +1,138 @@
+"""The transactional outbox: nothing is published before commit, nothing is lost after it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from services import outbox
+from services.models import OutboxMessage
+from services.outbox import ROUTE, outbox_enqueue, outbox_prune, outbox_relay
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Record what the route publisher is asked to send; `fail` makes it raise (broker down)."""
+
+    class Recorder:
+        fail = False
+        payloads: list[dict] = []
+
+        def __call__(self, payload):
+            if self.fail:
+                raise ConnectionError("broker down")
+            self.payloads.append(payload)
+
+    recorder = Recorder()
+    recorder.payloads = []
+    monkeypatch.setitem(outbox.PUBLISHERS, ROUTE, recorder)
+    return recorder
+
+
+def _age(message, seconds=10):
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_nothing_is_published_before_commit_and_the_row_is_marked_after(
+    published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message = outbox_enqueue(topic=ROUTE, payload={"request_id": 1})
+    assert published.payloads == []
+
+    for callback in callbacks:
+        callback()
+
+    message.refresh_from_db()
+    assert published.payloads == [{"request_id": 1}]
+    assert message.published_at is not None
+
+
+def test_rolled_back_work_is_never_published(published, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        try:
+            with transaction.atomic():
+                outbox_enqueue(topic=ROUTE, payload={"request_id": 2})
+                raise RuntimeError("the service failed")
+        except RuntimeError:
+            pass
+
+    assert published.payloads == []
+    assert not OutboxMessage.objects.exists()
+
+
+def test_failed_fast_path_leaves_the_row_for_the_relay(
+    published, django_capture_on_commit_callbacks
+):
+    published.fail = True
+    with django_capture_on_commit_callbacks(execute=True):
+        message = outbox_enqueue(topic=ROUTE, payload={"request_id": 3})
+
+    message.refresh_from_db()
+    assert message.published_at is None
+    assert message.attempts == 1
+
+    published.fail = False
+    _age(message)
+    assert outbox_relay() == 1
+    message.refresh_from_db()
+    assert message.published_at is not None
+    assert published.payloads == [{"request_id": 3}]
+    assert outbox_relay() == 0
+
+
+def test_relay_leaves_fresh_rows_to_the_fast_path(published):
+    message = outbox_enqueue(topic=ROUTE, payload={"request_id": 4})
+
+    assert outbox_relay(min_age_seconds=60) == 0
+    message.refresh_from_db()
+    assert message.published_at is None
+
+
+def test_relay_stops_at_the_first_failure_and_counts_the_attempt(published):
+    first = outbox_enqueue(topic=ROUTE, payload={"request_id": 5})
+    second = outbox_enqueue(topic=ROUTE, payload={"request_id": 6})
+    _age(first)
+    _age(second)
+    published.fail = True
+
+    assert outbox_relay() == 0
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.attempts, second.attempts) == (1, 0)
+    assert first.published_at is None
+    assert second.published_at is None
+
+
+def test_relay_publishes_in_batches_until_done(published):
+    messages = [outbox_enqueue(topic=ROUTE, payload={"request_id": n}) for n in range(5)]
+    for message in messages:
+        _age(message)
+
+    assert outbox_relay(batch_size=2) == 5
+    assert [p["request_id"] for p in published.payloads] == [0, 1, 2, 3, 4]
+
+
+def test_unknown_topic_is_refused(db):
+    with pytest.raises(ValueError, match="unknown outbox topic"):
+        outbox_enqueue(topic="request.nonsense", payload={})
+
+
+def test_prune_deletes_only_old_published_rows(published):
+    old, recent, pending = (
+        outbox_enqueue(topic=ROUTE, payload={"request_id": n}) for n in range(3)
+    )
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=old.pk).update(published_at=now - timedelta(days=8))
+    OutboxMessage.objects.filter(pk=recent.pk).update(published_at=now - timedelta(days=1))
+
+    assert outbox_prune() == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
