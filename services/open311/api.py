@@ -11,8 +11,8 @@ location is coarsened to 3 decimals (about 100 m) and its address and address_id
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,9 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -68,21 +69,20 @@ class Open311Response(Response):
 class SuffixNegotiation(BaseContentNegotiation):
     """The URL suffix alone picks the format; no suffix means XML, the standard's format."""
 
-    def select_parser(self, request: Request, parsers: list) -> Any:
-        content_type = request.content_type or ""
-        for parser in parsers:
-            if content_type.split(";")[0].strip().lower() == parser.media_type:
-                return parser
-        return None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> Any:
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        return next((p for p in parsers if p.media_type == content_type), None)
 
     def select_renderer(
-        self, request: Request, renderers: list, format_suffix: str | None = None
-    ) -> tuple[Any, str]:
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
+    ) -> tuple[BaseRenderer, str]:
         wanted = format_suffix or "xml"
-        for renderer in renderers:
-            if renderer.format == wanted:
-                return renderer, renderer.media_type
-        return renderers[-1], renderers[-1].media_type
+        candidates = list(renderers)
+        renderer = next((r for r in candidates if r.format == wanted), candidates[-1])
+        return renderer, renderer.media_type
 
 
 def _field_name(key: str) -> str:
@@ -129,8 +129,9 @@ def open311_exception_handler(exc: Exception, context: dict) -> Response | None:
         code, detail, errors = 400, _("Some fields are invalid."), _flatten(exc.detail)
     elif isinstance(exc, exceptions.APIException):
         code, detail, errors = exc.status_code, str(exc.detail), {}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait) + 1)
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            headers["Retry-After"] = str(int(wait) + 1)
         if isinstance(exc, exceptions.MethodNotAllowed):
             view = context.get("view")
             if view is not None:
@@ -164,8 +165,8 @@ class Open311Api(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        source = request.data if request.method == "POST" else request.query_params
-        jurisdiction = (source.get("jurisdiction_id") or "").strip()
+        source: Any = request.data if request.method == "POST" else request.query_params
+        jurisdiction = str(source.get("jurisdiction_id") or "").strip()
         if jurisdiction and jurisdiction != settings.CIVICDESK["OPEN311_JURISDICTION"]:
             raise NotFound(
                 _("jurisdiction_id %(id)s was not found.") % {"id": jurisdiction[:100]}
@@ -401,10 +402,8 @@ class RequestListCreateApi(Open311Api):
             return value
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            # DRF's FloatField already refuses nan and infinity.
             lat, lon = attrs.get("lat"), attrs.get("long")
-            for name, number in (("lat", lat), ("long", lon)):
-                if number is not None and not math.isfinite(number):
-                    raise serializers.ValidationError({name: _("Enter a number.")})
             if (lat is None) != (lon is None):
                 raise serializers.ValidationError(
                     {"long" if lon is None else "lat": _("Send both lat and long.")}
@@ -447,9 +446,10 @@ class RequestListCreateApi(Open311Api):
         return Open311Response(data, root="service_requests")
 
     def post(self, request: Request, format: str | None = None) -> Response:
-        api_key = selectors.api_key_authenticate(raw_key=request.data.get("api_key", ""))
+        form: Any = request.data  # a QueryDict: FormParser or MultiPartParser
+        api_key = selectors.api_key_authenticate(raw_key=str(form.get("api_key", "")))
         api_key_throttle(api_key=api_key)
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer(data=form)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
         category = selectors.access_public_category(service_code=fields["service_code"])
@@ -466,7 +466,7 @@ class RequestListCreateApi(Open311Api):
                     address_id=fields.get("address_id", ""),
                 ),
                 description=fields.get("description", ""),
-                attribute_values=_attribute_values(request.data),
+                attribute_values=_attribute_values(form),
                 media_url=fields.get("media_url", ""),
             ),
             contact=Contact(

@@ -19,14 +19,13 @@ from services.open311.models import ApiKey, hash_key
 CLOSED_STATUSES = frozenset(set(Status.values) - set(OPEN_STATUSES))
 
 # Public timeline entries written by city staff: their text is the request's status notes.
-STAFF_TEXT_EVENTS = (Event.Type.PUBLIC_REPLY, Event.Type.STATUS_CHANGED)
-# Public timeline entries that are an Open311 "update" (FixMyStreet's extension).
-UPDATE_EVENTS = (
-    Event.Type.STATUS_CHANGED,
+STAFF_TEXT_EVENTS = (
     Event.Type.PUBLIC_REPLY,
-    Event.Type.ROUTED,
-    Event.Type.REOPENED,
+    Event.Type.STATUS_CHANGED,
+    Event.Type.MARKED_DUPLICATE,
 )
+# Public timeline entries that are an Open311 "update" (FixMyStreet's extension).
+UPDATE_EVENTS = (*STAFF_TEXT_EVENTS, Event.Type.ROUTED, Event.Type.REOPENED)
 
 
 def open311_status(status: str) -> str:
