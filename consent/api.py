@@ -27,6 +27,7 @@ from consent.receipts import receipt_for_event
 from portal.api.schema import problems
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.roles import roles_for
+from services.api.common import name_nested_serializers
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -638,3 +639,6 @@ class OfficerIntegrityApi(APIView):
         selectors.require_data_officer(request.user)
         verify_log_task.delay()
         return Response({"detail": "Verification started."}, status=status.HTTP_202_ACCEPTED)
+
+
+name_nested_serializers(globals())

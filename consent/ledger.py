@@ -192,11 +192,21 @@ def latest_head() -> TreeHead | None:
     return TreeHead.objects.order_by("-tree_size").first()
 
 
-def _fetch_nodes(keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Leaf hashes (level 0) and cached subtree hashes in one round trip."""
+def _fetch_nodes(
+    keys: set[tuple[int, int]], *, max_size: int | None = None
+) -> dict[tuple[int, int], bytes]:
+    """Leaf hashes (level 0) and cached subtree hashes in one round trip.
+
+    With `max_size`, the same round trip reads the latest published tree size and refuses a
+    tree larger than it (proofs are served only for published heads).
+    """
     leaves = [i for lvl, i in keys if lvl == 0]
     inner = [node_id(lvl, i) for lvl, i in keys if lvl > 0]
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[int] = []
+    if max_size is not None:
+        table = TreeHead._meta.db_table
+        parts.append(f"SELECT 2, COALESCE(MAX(tree_size), 0), '' FROM {table}")  # noqa: S608
     if leaves:
         parts.append(
             f'SELECT 0, "index", leaf_hash FROM {LogEntry._meta.db_table} '  # noqa: S608
@@ -214,8 +224,12 @@ def _fetch_nodes(keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         mask = (1 << LEVEL_SHIFT) - 1
         with connection.cursor() as cur:
             cur.execute(" UNION ALL ".join(parts), params)
-            for is_node, ident, h in cur.fetchall():
-                key = (ident >> LEVEL_SHIFT, ident & mask) if is_node else (0, ident)
+            for part, ident, h in cur.fetchall():
+                if part == 2:
+                    if max_size is not None and max_size > ident:
+                        raise LedgerError("tree size is larger than the latest published head")
+                    continue
+                key = (ident >> LEVEL_SHIFT, ident & mask) if part else (0, ident)
                 out[key] = bytes.fromhex(h)
     missing = keys - out.keys()
     if missing:
@@ -235,10 +249,12 @@ def _perfect_pieces(start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _ranges_hash(ranges: list[tuple[int, int]]) -> list[bytes]:
+def _ranges_hash(
+    ranges: list[tuple[int, int]], *, published: int | None = None
+) -> list[bytes]:
     """MTH of each [start, end) range (ranges as produced by the RFC 6962 recursion)."""
     pieces = [_perfect_pieces(s, e) for s, e in ranges]
-    nodes = _fetch_nodes({p for ps in pieces for p in ps})
+    nodes = _fetch_nodes({p for ps in pieces for p in ps}, max_size=published)
     out = []
     for ps in pieces:
         acc = nodes[ps[-1]]
@@ -288,20 +304,22 @@ def root_hash(tree_size: int) -> bytes:
 def inclusion_proof(*, index: int, tree_size: int) -> list[bytes]:
     if not 0 <= index < tree_size:
         raise LedgerError("index must be at least 0 and below tree_size")
-    if tree_size > _integrated_size():
-        raise LedgerError("tree_size is larger than the latest published tree head")
     ranges = _path_ranges(index, 0, tree_size)
-    return _ranges_hash(ranges) if ranges else []
+    if not ranges:
+        if tree_size > _integrated_size():
+            raise LedgerError("tree_size is larger than the latest published tree head")
+        return []
+    return _ranges_hash(ranges, published=tree_size)
 
 
 def consistency_proof(*, first: int, second: int) -> list[bytes]:
     if not 0 < first <= second:
         raise LedgerError("need 0 < first <= second")
-    if second > _integrated_size():
-        raise LedgerError("second is larger than the latest published tree head")
     if first == second:
+        if second > _integrated_size():
+            raise LedgerError("second is larger than the latest published tree head")
         return []
-    return _ranges_hash(_subproof_ranges(first, 0, second, True))
+    return _ranges_hash(_subproof_ranges(first, 0, second, True), published=second)
 
 
 def _integrate(old: int, new: int) -> None:

@@ -49,6 +49,10 @@ def log_subject(subject: Any, *, nonce: str) -> str:
     """The subject field of one log entry: unlinkable across entries without the key."""
     key = subject_key(subject)
     assert key is not None  # noqa: S101
+    return log_subject_with(key, nonce=nonce)
+
+
+def log_subject_with(key: SubjectKey, *, nonce: str) -> str:
     return _hmac(bytes(key.key), _COMMITMENT_LABEL + nonce.encode())
 
 

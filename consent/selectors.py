@@ -219,18 +219,19 @@ def consent_aggregates(
 
 def current_state_counts() -> list[dict[str, Any]]:
     """Current records per purpose × notice version × state."""
-    return list(
+    rows = (
         ConsentRecord.objects.values("purpose__code", "notice__version", "state")
         .annotate(n=Count("id"))
         .order_by("purpose__code", "notice__version", "state")
     )
+    return [dict(r) for r in rows]
 
 
 def refusal_counts(*, since: Any = None) -> list[dict[str, Any]]:
     qs = RefusalCount.objects.order_by("-day", "purpose_code", "reason")
     if since:
         qs = qs.filter(day__gte=since)
-    return list(qs.values("purpose_code", "day", "reason", "count")[:1000])
+    return list(qs.values("purpose_code", "day", "reason", "count")[:1000])  # type: ignore[arg-type]
 
 
 def integrity_status() -> dict[str, Any]:

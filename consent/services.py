@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from consent import ledger, pseudonyms, register
@@ -87,13 +88,13 @@ def notice_publish(
 
 def current_notice(purpose: Purpose, language: str | None = None) -> Notice | None:
     """The latest version in `language`, else in English."""
-    version = (
-        Notice.objects.filter(purpose=purpose).order_by("-version")
-        .values_list("version", flat=True).first()
-    )
-    if version is None:
+    latest = Notice.objects.filter(purpose=purpose).order_by("-version").values("version")[:1]
+    notices = {
+        n.language: n
+        for n in Notice.objects.filter(purpose=purpose, version=Subquery(latest))
+    }
+    if not notices:
         return None
-    notices = {n.language: n for n in Notice.objects.filter(purpose=purpose, version=version)}
     return notices.get(language or "en") or notices.get("en") or next(iter(notices.values()))
 
 
@@ -256,10 +257,12 @@ def _append_event(
     actor_role = "clerk" if method == Method.COUNTER else (
         "system" if method == Method.SYSTEM else "subject"
     )
+    key = pseudonyms.subject_key(subject)
+    assert key is not None  # noqa: S101 - created on first use
     body = {
         "type": "consent",
         "event_id": str(event_id),
-        "subject": pseudonyms.log_subject(subject, nonce=str(event_id)),
+        "subject": pseudonyms.log_subject_with(key, nonce=str(event_id)),
         "purpose": purpose.code,
         "event": event_type,
         "legal_basis": purpose.legal_basis,
@@ -272,7 +275,7 @@ def _append_event(
     entry = ledger.ledger_append(kind="consent", body=body, at=now)
     return ConsentEvent.objects.create(
         event_id=event_id,
-        subject_pseudonym=pseudonyms.pseudonym_for(subject),
+        subject_pseudonym=key.pseudonym,
         purpose=purpose,
         event_type=event_type,
         notice=notice,

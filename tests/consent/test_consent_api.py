@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 from consent import ledger, policy, services
@@ -359,6 +360,11 @@ def test_aggregates_give_the_consent_rate_per_notice_version(
 def test_integrity_status_reports_the_last_verification(client_for, data_officer,
                                                         register) -> None:
     client = client_for(data_officer)
-    assert client.post("/api/v1/officer/log/integrity").status_code == 202
+    assert client.get("/api/v1/officer/log/integrity").json()["last_verification"] is None
+    call_command("verify_log")
     status = client.get("/api/v1/officer/log/integrity").json()
     assert status["last_verification"]["ok"] is True
+
+
+def test_an_officer_can_start_a_verification(client_for, data_officer, register) -> None:
+    assert client_for(data_officer).post("/api/v1/officer/log/integrity").status_code == 202

@@ -1,0 +1,263 @@
+"""Transparency-log benchmark: consent changes/s, inclusion-proof time and full verification.
+
+    .venv/bin/python bench/ledger.py [--database-url postgres://…/civic_b_bench]
+        [--entries 1000000] [--changes 3000] [--threads 4] [--proofs 500]
+
+1. Consent changes per second through `consent.services.consent_decide` (event + record + log
+   entry, each in its own transaction) from several threads; baseline: a raw one-row INSERT
+   transaction on the same connections.
+2. The log is filled to `--entries` with synthetic consent-shaped entries (COPY), a tree head is
+   published (integration of the new leaves is timed), then inclusion proofs at random indexes
+   are timed; baseline: a primary-key SELECT of one entry.
+3. `verify_log` over the whole log; baseline: reading every entry row once.
+
+Needs PostgreSQL (the targets are for it); creates and migrates the database if missing.
+Prints BENCH_RESULT lines (bench/common.py convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import emit_result, summary  # noqa: E402
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/civic_b_bench"
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("DATABASE_POOL", "0")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def ensure_database(database_url: str) -> None:
+    import psycopg
+
+    base, _, name = database_url.rpartition("/")
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def make_residents(n: int) -> list:
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    prefix = uuid.uuid4().hex[:8]
+    users = [
+        user_model(email=f"bench-{prefix}-{i}@bench.invalid", password="!")  # noqa: S106
+        for i in range(n)
+    ]
+    return user_model.objects.bulk_create(users, batch_size=1000)
+
+
+def bench_changes(changes: int, threads: int) -> float:
+    from django.db import connection, connections, transaction
+
+    from consent import policy, services
+    from consent.demo import seed_register
+    from consent.models import Notice
+
+    seed_register()
+    purposes = [policy.PURPOSE_SMS, policy.PURPOSE_SURVEY, policy.PURPOSE_CONTRACTOR,
+                policy.PURPOSE_ROUTING_TRAINING]
+    versions = {
+        p: Notice.objects.filter(purpose__code=p).order_by("-version").first().version
+        for p in purposes
+    }
+    residents = make_residents(max(threads * 50, 200))
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS bench_raw_insert (id bigserial primary key, "
+                    "body text, at timestamptz default now())")
+    per_thread = changes // threads
+    latencies: list[float] = []
+    base_latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(t: int, raw: bool, out: list[float]) -> None:
+        mine = residents[t::threads]
+        local = []
+        try:
+            for i in range(per_thread):
+                user = mine[i % len(mine)]
+                purpose = purposes[(i // len(mine)) % len(purposes)]
+                decision = "give" if (i // (len(mine) * len(purposes))) % 2 == 0 else "withdraw"
+                start = time.perf_counter()
+                if raw:
+                    with transaction.atomic(), connection.cursor() as cur:
+                        cur.execute("INSERT INTO bench_raw_insert (body) VALUES (%s)",
+                                    [f"{user.pk}:{purpose}:{decision}"])
+                else:
+                    services.consent_decide(subject=user, purpose_code=purpose,
+                                            decision=decision, notice_version=versions[purpose])
+                local.append((time.perf_counter() - start) * 1000)
+        finally:
+            connections.close_all()
+        with lock:
+            out.extend(local)
+
+    def run(raw: bool, out: list[float]) -> float:
+        pool = [threading.Thread(target=worker, args=(t, raw, out)) for t in range(threads)]
+        start = time.perf_counter()
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+        return len(out) / (time.perf_counter() - start)
+
+    base_rate = run(True, base_latencies)
+    rate = run(False, latencies)
+    s, b = summary(latencies), summary(base_latencies)
+    emit_result("ledger", "consent_change_latency", median=s["median"], p99=s["p99"], unit="ms",
+                baseline_median=b["median"], baseline_p99=b["p99"], threads=threads, n=s["n"])
+    emit_result("ledger", "consent_changes_per_second", median=round(rate, 1), p99=None,
+                unit="changes/s", baseline_median=round(base_rate, 1),
+                ratio=round(rate / base_rate, 3), target=">= 1000", threads=threads)
+    return rate
+
+
+def fill_log(entries: int) -> None:
+    """COPY synthetic consent-shaped entries up to `entries` (sorted-key compact JSON of ASCII
+    strings and ints is already RFC 8785 canonical)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from consent import ledger
+
+    start_index = ledger.log_size()
+    if start_index >= entries:
+        return
+    now = timezone.now()
+    stamp = ledger.utc_seconds(now)
+    t0 = time.perf_counter()
+    with connection.cursor() as cur, cur.cursor.copy(
+        "COPY consent_logentry (index, kind, entry, leaf_hash, created_at) FROM STDIN"
+    ) as copy:
+        for i in range(start_index, entries):
+            body = {
+                "actor": "subject", "event": "given" if i % 3 else "withdrawn",
+                "event_id": str(uuid.UUID(int=i)), "expires": None, "legal_basis": "consent",
+                "method": "web",
+                "notice": {"language": "en", "sha256": "0" * 64, "version": 1},
+                "purpose": "status-notifications-sms",
+                "subject": hashlib.sha256(i.to_bytes(8, "big")).hexdigest(), "type": "consent",
+            }
+            data = json.dumps({"body": body, "kind": "consent", "time": stamp},
+                              sort_keys=True, separators=(",", ":"))
+            leaf = hashlib.sha256(b"\x00" + data.encode()).hexdigest()
+            copy.write_row((i, "consent", data, leaf, now))
+    print(f"filled {entries - start_index} entries in {time.perf_counter() - t0:.1f}s",
+          flush=True)
+
+
+def bench_publish() -> None:
+    from consent import ledger
+
+    t0 = time.perf_counter()
+    head = ledger.publish_tree_head()
+    took = time.perf_counter() - t0
+    if head is not None:
+        emit_result("ledger", "publish_tree_head_integration", median=round(took, 3), p99=None,
+                    unit="s", tree_size=head.tree_size)
+
+
+def bench_proofs(proofs: int) -> None:
+    from django.db import connection
+
+    from consent import ledger
+    from consent import verify as v
+
+    head = ledger.latest_head()
+    size = head.tree_size
+    root = bytes.fromhex(head.root_hash)
+    rng = random.Random(7)
+    times, base = [], []
+    for _ in range(proofs):
+        index = rng.randrange(size)
+        t0 = time.perf_counter()
+        with connection.cursor() as cur:
+            cur.execute('SELECT leaf_hash FROM consent_logentry WHERE "index" = %s', [index])
+            leaf = cur.fetchone()[0]
+        base.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        path = ledger.inclusion_proof(index=index, tree_size=size)
+        times.append((time.perf_counter() - t0) * 1000)
+        v.verify_inclusion(index=index, tree_size=size, leaf=bytes.fromhex(leaf), proof=path,
+                           root=root)
+    s, b = summary(times), summary(base)
+    emit_result("ledger", "inclusion_proof", median=s["median"], p99=s["p99"], unit="ms",
+                baseline_median=b["median"], baseline_p99=b["p99"], tree_size=size,
+                target="< 5 ms", n=s["n"])
+
+
+def bench_verify() -> None:
+    from django.db import connection
+
+    from consent import ledger
+
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute('SELECT "index", entry, leaf_hash FROM consent_logentry ORDER BY "index"')
+        while cur.fetchmany(20000):
+            pass
+    scan = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = ledger.verify_log(record=False)
+    took = time.perf_counter() - t0
+    if not result.ok:
+        print("verify_log problems:", result.problems[:5], flush=True)
+    emit_result("ledger", "verify_log_full", median=round(took, 2), p99=None, unit="s",
+                baseline_median=round(scan, 2), ratio=round(scan / took, 3),
+                tree_size=result.tree_size, ok=result.ok, target="< 30 s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DB)
+    parser.add_argument("--entries", type=int, default=int(os.environ.get(
+        "BENCH_LEDGER_ENTRIES", "200000")),
+                        help="log size for the proof/verify figures (the target is 1000000; "
+                        "the default keeps `make bench` within its budget)")
+    parser.add_argument("--changes", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--proofs", type=int, default=500)
+    parser.add_argument("--skip-changes", action="store_true")
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgres"):
+        print("bench/ledger.py needs PostgreSQL (--database-url postgres://…)")
+        return 2
+    ensure_database(args.database_url)
+    setup_django(args.database_url)
+    if not args.skip_changes:
+        bench_changes(args.changes, args.threads)
+        bench_publish()
+    fill_log(args.entries)
+    bench_publish()
+    bench_proofs(args.proofs)
+    bench_verify()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
