@@ -283,3 +283,36 @@ class QueueFilterForm(AccessibleForm):
         self.fields["status"].choices = [("", _("All open"))] + list(Status.choices)
         self.fields["category"].choices = [("", _("Any"))] + [(c.code, c.name) for c in categories]
         self.fields["district"].choices = [("", _("Any"))] + [(d.code, d.name) for d in districts]
+
+
+class ConsentLogFilterForm(AccessibleForm):
+    """Filters of the data officer's consent log (the consent app's selector decides)."""
+
+    purpose = forms.ChoiceField(label=_("Purpose"), required=False)
+    decision = forms.ChoiceField(label=_("Decision"), required=False)
+    method = forms.ChoiceField(label=_("Method"), required=False)
+    pseudonym = forms.CharField(label=_("Pseudonym"), required=False, max_length=40)
+    notice_version = forms.IntegerField(label=_("Notice version"), required=False, min_value=1)
+    since = forms.DateTimeField(
+        label=_("From"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        label=_("Until"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
+        from consent.models import EventType, Method
+
+        super().__init__(*args, **kwargs)
+        self.fields["purpose"].choices = [("", _("Any"))] + [(p.code, p.title) for p in purposes]
+        self.fields["decision"].choices = [("", _("Any"))] + list(EventType.choices)
+        self.fields["method"].choices = [("", _("Any"))] + list(Method.choices)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", _("Choose a time after the start."))
+        return data

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.views import photos, public, resident, staff, statistics
+from portal.views import photos, privacy, public, resident, staff, statistics
 
 app_name = "portal"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("data-use/", privacy.register_page, name="register"),
+    path("log/", privacy.log_page, name="log"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
     path("my/requests/", resident.my_requests, name="my-requests"),
@@ -24,6 +26,8 @@ urlpatterns = [
     path(f"my/requests/{REF}/reopen", resident.request_reopen, name="request-reopen"),
     path(f"my/requests/{REF}/rate", resident.request_rate, name="request-rate"),
     path(f"requests/{REF}/photos/<str:token>", photos.photo, name="photo"),
+    path("my/data/", privacy.my_data, name="my-data"),
+    path("my/data/consents/<slug:purpose>", privacy.consent_change, name="consent-change"),
     # Clerks and supervisors
     path("staff/queue/", staff.queue, name="queue"),
     path("staff/queue/versions.json", staff.queue_versions, name="queue-versions"),
@@ -34,4 +38,8 @@ urlpatterns = [
     path(f"staff/requests/{REF}/claim", staff.workbench_claim, name="wb-claim"),
     path(f"staff/requests/{REF}/assign", staff.workbench_assign, name="wb-assign"),
     path("staff/team/", staff.team, name="team"),
+    # Data officers
+    path("data-protection/", privacy.officer_home, name="dpo"),
+    path("data-protection/consent-log/", privacy.officer_consent_log, name="dpo-consent-log"),
+    path("data-protection/records/", privacy.officer_records, name="dpo-records"),
 ]

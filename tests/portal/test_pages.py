@@ -67,20 +67,24 @@ PAGES = {
     "my-requests": ("portal:my-requests", ()),
     "queue": ("portal:queue", ()),
     "team": ("portal:team", ()),
+    "register": ("portal:register", ()),
+    "my-data": ("portal:my-data", ()),
+    "dpo": ("portal:dpo", ()),
 }
 
 # role → page → expected status (302 = sent to the login page)
 MATRIX = {
     "anonymous": {"home": 200, "statistics": 200, "report": 302, "my-requests": 302,
-                  "queue": 302, "team": 302},
+                  "queue": 302, "team": 302, "register": 200, "my-data": 302, "dpo": 302},
     "resident": {"home": 200, "statistics": 200, "report": 200, "my-requests": 200,
-                 "queue": 403, "team": 403},
+                 "queue": 403, "team": 403, "register": 200, "my-data": 200, "dpo": 403},
     "clerk_roads": {"home": 200, "statistics": 200, "report": 200, "my-requests": 200,
-                    "queue": 200, "team": 403},
+                    "queue": 200, "team": 403, "register": 200, "my-data": 200, "dpo": 403},
     "supervisor_roads": {"home": 200, "statistics": 200, "report": 200, "my-requests": 200,
-                         "queue": 200, "team": 200},
+                         "queue": 200, "team": 200, "register": 200, "my-data": 200,
+                         "dpo": 403},
     "data_officer": {"home": 200, "statistics": 200, "report": 200, "my-requests": 200,
-                     "queue": 403, "team": 403},
+                     "queue": 403, "team": 403, "register": 200, "my-data": 200, "dpo": 200},
 }
 
 
