@@ -23,7 +23,12 @@ Afterwards, from the database:
   - no duplicate events (no (request, version) twice, no second `submitted`);
   - every WebSocket client's view equals the database.
 Reported: the 5xx answers (allowed only for submissions whose client never got a 2xx for that
-attempt — i.e. retried and later succeeded), and the time to recover after each fault.
+attempt — i.e. retried and later succeeded), and the time to recover after each fault:
+  api_recovered_after_s     from the fault to the first 2xx answered after the restart
+  routing_resumed_after_s   from the fault to the routed_at of the first request filed after
+                            the restart (database clock)
+  backlog_cleared_after_s   from the fault until every request filed between the fault and
+                            5 s after the restart was routed (None: some never were)
 
 Usage: bench/chaos.py [--n 1000] [--rate 8] [--faults worker,redis,postgres,gunicorn]
 Exit status 0 when every assertion holds, 1 otherwise. `make chaos` runs the full version,
