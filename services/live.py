@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 
 from services.models import OPEN_STATUSES, Event, Follow, ServiceRequest, Status
 
@@ -148,19 +151,17 @@ def _status_at(event: Event, request: ServiceRequest) -> str:
     return last or request.status
 
 
-def _previous_public_version(event: Event) -> int:
-    """The version of the public event before this one (0 if none): residents' gap check."""
-    previous = (
+def _previous_public_version() -> Subquery:
+    """The version of the public event before this one: residents' gap check."""
+    return Subquery(
         Event.objects.filter(
-            request_id=event.request_id,
+            request_id=OuterRef("request_id"),
             visibility=Event.Visibility.PUBLIC,
-            version__lt=event.version,
+            version__lt=OuterRef("version"),
         )
         .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
+        .values("version")[:1]
     )
-    return previous or 0
 
 
 def _department_ids(event: Event, request: ServiceRequest) -> set[int]:
@@ -175,8 +176,14 @@ def _department_ids(event: Event, request: ServiceRequest) -> set[int]:
 
 def deliveries_for_event(*, event_id: int) -> list[Delivery]:
     """Every (group, message) pair the event produces; empty if the event is gone."""
+    # One query in the common case: the previous public version and whether anyone follows
+    # the request come along as subqueries.
     event = (
         Event.objects.select_related("request__category")
+        .annotate(
+            previous_public_version=_previous_public_version(),
+            has_followers=Exists(Follow.objects.filter(request_id=OuterRef("request_id"))),
+        )
         .filter(pk=event_id)
         .first()
     )
@@ -195,7 +202,7 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
         resident_message = {
             "type": REQUEST_EVENT,
             **base,
-            "previous_version": _previous_public_version(event),
+            "previous_version": event.previous_public_version or 0,
         }
         if request.reporter_id is not None:
             out.append(
@@ -204,14 +211,15 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
                     {**resident_message, "event": event_public_view(event)},
                 )
             )
-        followers = Follow.objects.filter(request_id=request.pk).exclude(
-            user_id=request.reporter_id
-        )
-        follower_event = event_follower_view(event)
-        out.extend(
-            Delivery(resident_group(uid), {**resident_message, "event": follower_event})
-            for uid in followers.values_list("user_id", flat=True)
-        )
+        if event.has_followers:
+            followers = Follow.objects.filter(request_id=request.pk).exclude(
+                user_id=request.reporter_id
+            )
+            follower_event = event_follower_view(event)
+            out.extend(
+                Delivery(resident_group(uid), {**resident_message, "event": follower_event})
+                for uid in followers.values_list("user_id", flat=True)
+            )
 
     staff_base = {**base, "previous_version": event.version - 1}
     queue_event = event_queue_view(event)
@@ -243,6 +251,43 @@ async def _group_send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
     await asyncio.gather(*(layer.group_send(group, message) for group, message in items))
 
 
+class _SenderLoop:
+    """One long-lived event loop thread per process for sending to channels-redis.
+
+    `async_to_sync` from a plain thread (gunicorn, Celery) would build a new event loop and
+    a new Redis connection pool for every push; this keeps one of each. The in-memory layer
+    lives on the ASGI server's own loop, so it keeps `async_to_sync` (which finds that loop).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # new, or forked
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._loop.run_forever, name="live-push", daemon=True
+                ).start()
+            return self._loop
+
+
+_sender = _SenderLoop()
+SEND_TIMEOUT_SECONDS = 10
+
+
+def group_send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send each (group, message) on the channel layer; raises if the layer fails."""
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        async_to_sync(_group_send_all)(items)
+        return
+    future = asyncio.run_coroutine_threadsafe(_group_send_all(items), _sender.loop())
+    future.result(timeout=SEND_TIMEOUT_SECONDS)
+
+
 def push_event(*, event_id: int) -> None:
     """Send the event to the groups allowed to see it. Idempotent for clients (by version).
 
@@ -250,9 +295,7 @@ def push_event(*, event_id: int) -> None:
     """
     deliveries = deliveries_for_event(event_id=event_id)
     if deliveries:
-        async_to_sync(_group_send_all)(
-            [(d.group, {"type": MESSAGE, "message": d.message}) for d in deliveries]
-        )
+        group_send_all([(d.group, {"type": MESSAGE, "message": d.message}) for d in deliveries])
 
 
 # --- Closing sockets ------------------------------------------------------------------------
@@ -267,9 +310,7 @@ def live_disconnect_user(*, user_id: int, session_key: str | None = None) -> Non
     Call after a role change, deactivation or logout; calling it twice does no harm.
     """
     message = {"type": CLOSE, "session": session_fingerprint(session_key)}
-    transaction.on_commit(
-        lambda: async_to_sync(_group_send_all)([(user_group(user_id), message)]), robust=True
-    )
+    transaction.on_commit(lambda: group_send_all([(user_group(user_id), message)]), robust=True)
 
 
 def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 from services import live
@@ -93,8 +94,16 @@ def _isolated_layer(settings, kind: str):
         config["default"]["CONFIG"]["prefix"] = f"civicdesk-test-{worker}:asgi"
         settings.CHANNEL_LAYERS = config
     layer = get_channel_layer()
-    async_to_sync(layer.flush)()
+    _flush(layer)
     return layer
+
+
+def _flush(layer) -> None:
+    """Empty the layer on the loop its pools live on (live pushes to Redis from its own)."""
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(layer.flush)()
+    else:
+        asyncio.run_coroutine_threadsafe(layer.flush(), live._sender.loop()).result(10)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -104,7 +113,7 @@ def channel_layer(request, settings):
     if request.param == "redis":
         assert type(layer).__name__ == "RedisChannelLayer"
     yield layer
-    async_to_sync(layer.flush)()
+    _flush(layer)
 
 
 @pytest.fixture
@@ -112,7 +121,7 @@ def configured_layer(settings):
     """The layer the settings choose (channels-redis when REDIS_URL is set), emptied."""
     layer = _isolated_layer(settings, "configured")
     yield layer
-    async_to_sync(layer.flush)()
+    _flush(layer)
 
 
 def _by_group(deliveries):
@@ -237,3 +246,13 @@ def test_push_after_commit_reaches_the_reporters_group(channel_layer, resident, 
     assert first["message"]["version"] == 1
     assert first["message"]["event"]["type"] == "submitted"
 
+
+
+def test_deliveries_for_a_public_event_cost_one_query(
+    django_assert_num_queries, resident, clerk_roads, roads
+):
+    request = routed_request(reporter=resident, department=roads)
+    event = public_reply(request, clerk_roads)
+
+    with django_assert_num_queries(1):
+        live.deliveries_for_event(event_id=event.pk)
