@@ -309,7 +309,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RequestStatusEnum": "services.models.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "services.models.Status",
+        "RequestKindEnum": ["request", "complaint"],
+    },
 }
 
 # --- i18n -------------------------------------------------------------------------------------
