@@ -527,7 +527,7 @@ def request_assign(
     if target.pk != actor.pk and workflow.SUPERVISOR not in kinds:
         raise Forbidden(_("Only a supervisor can assign a request to someone else."))
     if target.pk != actor.pk and not DepartmentMembership.objects.filter(
-        user=target, department_id=locked.department_id
+        user=target, department_id=locked.department_id or 0
     ).exists():
         raise Invalid(
             _("That person is not a member of this department."),

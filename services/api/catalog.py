@@ -37,7 +37,7 @@ class CategoryAttributeSerializer(serializers.Serializer):
             "multivaluelist",
         ]
     )
-    required = serializers.BooleanField()
+    required = serializers.BooleanField()  # type: ignore[assignment]
     description = serializers.CharField()
     order = serializers.IntegerField()
     values = AttributeValueSerializer(many=True)

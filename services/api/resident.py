@@ -162,7 +162,7 @@ def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
         return []
     kinds = actor_kinds(user=user, request=r) & {"resident"}
     names = {m.name for m in allowed_moves(source=r.status, actor_kinds=kinds)}
-    actions = [a for a in ("withdraw", "reopen") if a in names]
+    actions: list[str] = [a for a in ("withdraw", "reopen") if a in names]
     if "close" in names:
         actions.insert(0, "confirm")
     if "reopen" in names:
@@ -344,13 +344,16 @@ class RequestCollectionApi(APIView):
     )
     def post(self, request: Request) -> Response:
         key = _idempotency_key(request)
-        if hasattr(request.data, "getlist"):
-            uploads = request.data.getlist("photos")
-            data = {k: v for k, v in request.data.items() if k != "photos"}
+        raw: Any = request.data
+        data: Any
+        uploads: list[Any]
+        if hasattr(raw, "getlist"):
+            uploads = raw.getlist("photos")
+            data = {k: v for k, v in raw.items() if k != "photos"}
             if uploads:
                 data["photos"] = uploads
         else:
-            data = request.data
+            data = raw
             uploads = []
         if not hasattr(data, "keys"):
             raise Invalid(_("Send a JSON object."), errors={"non_field_errors": [_("Invalid.")]})
@@ -539,8 +542,9 @@ class AttachmentCreateApi(APIView):
         if not hasattr(request.data, "getlist"):
             message = _("Send the photos as multipart/form-data.")
             raise Invalid(message, errors={"photos": [message]})
-        uploads = request.data.getlist("photos")
-        data = {k: v for k, v in request.data.items() if k != "photos"}
+        raw: Any = request.data
+        uploads = raw.getlist("photos")
+        data = {k: v for k, v in raw.items() if k != "photos"}
         data["photos"] = uploads
         serializer = self.InputSerializer(data=data)
         serializer.is_valid(raise_exception=True)

@@ -206,7 +206,7 @@ class StaffEventSerializer(serializers.Serializer):
     from_status = serializers.CharField()
     to_status = serializers.CharField()
     text = serializers.CharField()
-    data = serializers.DictField()
+    details = serializers.DictField(help_text="Structured data: routing reason, outcome …")
     actor = StaffActorSerializer()
     version = serializers.IntegerField()
 
@@ -220,7 +220,7 @@ def staff_event_data(event: Event) -> dict[str, Any]:
         "from_status": event.from_status,
         "to_status": event.to_status,
         "text": event.text,
-        "data": event.data or {},
+        "details": event.data or {},
         "actor": {
             "role": event.actor_role or "system",
             "department": code_name(event.actor_department),
@@ -309,8 +309,8 @@ def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
         "assignee": person(r.assignee),
         "channel": r.channel,
         "has_reporter": r.reporter_id is not None,
-        "related_request": refs.get(r.related_request_id),
-        "duplicate_of": refs.get(r.duplicate_of_id),
+        "related_request": refs.get(r.related_request_id or 0),
+        "duplicate_of": refs.get(r.duplicate_of_id or 0),
         "duplicates": list(r.duplicates.order_by("id").values_list("reference", flat=True)),
         "followers": r.followers.count(),
         "rating": r.rating,
