@@ -157,12 +157,24 @@ def ledger_append(*, kind: str, body: dict[str, Any], at: datetime | None = None
     _check_no_personal_data(body)
     at = at or timezone.now()
     data = canonical({"kind": kind, "time": utc_seconds(at), "body": body})
+    entry = LogEntry(kind=kind, entry=data.decode(), leaf_hash=leaf_hash(data).hex(),
+                     created_at=at)
     _lock(APPEND_LOCK_KEY)
-    last = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
-    index = 0 if last is None else last + 1
-    return LogEntry.objects.create(
-        index=index, kind=kind, entry=data.decode(), leaf_hash=leaf_hash(data).hex(), created_at=at
-    )
+    # Next index and insert in one round trip: the lock is held until commit, so keep the
+    # critical section short.
+    table = LogEntry._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
+            f'SELECT COALESCE(MAX("index"), -1) + 1, %s, %s, %s, %s FROM {table} '
+            'RETURNING "index"',
+            [entry.kind, entry.entry, entry.leaf_hash,
+             LogEntry._meta.get_field("created_at").get_db_prep_value(at, connection)],
+        )
+        entry.index = cur.fetchone()[0]
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
 
 
 def inclusion_promise(entry: LogEntry) -> dict[str, str]:
