@@ -87,6 +87,8 @@ class FaultRecord:
     routing_resumed_after_s: float | None = None  # first request filed after it is routed
     backlog_cleared_after_s: float | None = None  # everything filed around it is routed
     unrouted_around_fault: int = 0
+    lag_before_median_s: float | None = None  # routing lag of requests filed 10 s before
+    lag_around_max_s: float | None = None  # worst lag of requests filed around the fault
     note: str = ""
 
     def as_dict(self, t0: float) -> dict:
@@ -101,6 +103,13 @@ class FaultRecord:
             "routing_resumed_after_s": self.routing_resumed_after_s,
             "backlog_cleared_after_s": self.backlog_cleared_after_s,
             "unrouted_around_fault": self.unrouted_around_fault,
+            "routing_lag_before_median_s": self.lag_before_median_s,
+            "routing_lag_around_max_s": self.lag_around_max_s,
+            "added_routing_delay_s": (
+                round(self.lag_around_max_s - self.lag_before_median_s, 2)
+                if self.lag_around_max_s is not None and self.lag_before_median_s is not None
+                else None
+            ),
             "note": self.note,
         }
 
@@ -308,6 +317,22 @@ class Chaos:
             f.unrouted_around_fault = unrouted
             if not unrouted and last is not None:
                 f.backlog_cleared_after_s = round(float(last) - f.wall_injected, 2)
+            # Routing lag (routed_at - created_at): its usual level just before the fault, and
+            # its worst for requests filed while the fault lasted. The difference is what the
+            # fault added, separated from a backlog the machine had anyway.
+            before = [r[0] for r in self.sql(
+                "SELECT extract(epoch FROM routed_at - created_at) FROM services_servicerequest "
+                "WHERE routed_at IS NOT NULL AND created_at BETWEEN to_timestamp(%s) "
+                "AND to_timestamp(%s)", (f.wall_injected - 10, f.wall_injected))]
+            around = self.sql(
+                "SELECT max(extract(epoch FROM routed_at - created_at)) "
+                "FROM services_servicerequest WHERE created_at BETWEEN to_timestamp(%s) "
+                "AND to_timestamp(%s)", (f.wall_injected, f.wall_restarted + 5))[0][0]
+            if before:
+                f.lag_before_median_s = round(float(common.percentile(
+                    [float(x) for x in before], 50) or 0), 2)
+            if around is not None:
+                f.lag_around_max_s = round(float(around), 2)
 
     def fault_worker(self) -> None:
         record = self._record("worker")
@@ -431,6 +456,9 @@ class Chaos:
         five_xx = [s for s in self.submissions if any(st >= 500 for _, st in s.attempts)]
         conn_errors = [s for s in self.submissions if any(st == 0 for _, st in s.attempts)]
         latencies = [s.latency_ms for s in ok_subs if s.latency_ms is not None]
+        lags = [float(r[0]) for r in self.sql(
+            "SELECT extract(epoch FROM routed_at - created_at) FROM services_servicerequest "
+            "WHERE routed_at IS NOT NULL")]
         report = {
             "n": len(self.submissions),
             "rate_per_s": self.args.rate,
@@ -443,6 +471,7 @@ class Chaos:
             "five_xx_statuses": sorted({st for s in five_xx for _, st in s.attempts if st >= 500}),
             "submissions_with_connection_error": len(conn_errors),
             "submit_latency_ms": common.summary(latencies),
+            "routing_lag_s": common.summary(lags),
             "routed_once": len(routed_counts) - len(not_routed) - len(routed_twice),
             "routed_twice": len(routed_twice),
             "not_routed": len(not_routed),
@@ -510,6 +539,7 @@ class Chaos:
                 median=fault["backlog_cleared_after_s"], p99=None, unit="s",
                 api_recovered_after_s=fault["api_recovered_after_s"],
                 routing_resumed_after_s=fault["routing_resumed_after_s"],
+                added_routing_delay_s=fault["added_routing_delay_s"],
             )
         lat = report["submit_latency_ms"]
         common.emit_result(
