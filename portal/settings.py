@@ -146,7 +146,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times reads out after 5 s by default, exactly how long
+                # channels-redis blocks in BZPOPMIN: idle sockets then die with 1011.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_keepalive": True}],
                 "prefix": env.str("CHANNELS_PREFIX", default="civicdesk:asgi"),
                 "capacity": 1500,
                 "expiry": 30,

@@ -8,6 +8,7 @@ something that must; the first frame received proves the first was never deliver
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -505,6 +506,33 @@ def test_removing_the_second_factor_staff_roles_need_closes_the_queue_socket(
             lambda: Authenticator.objects.filter(user=clerk_roads).delete()
         )()
         await expect_close(socket, 4409)
+        await socket.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.redis
+def test_redis_layer_reads_time_out_later_than_its_blocking_receive(configured_layer):  # noqa: F811
+    # redis-py's default 5 s read timeout equals channels-redis' 5 s BZPOPMIN: idle sockets
+    # died with 1011 under load until settings gave the layer a longer socket timeout.
+    from redis._defaults import DEFAULT_SOCKET_TIMEOUT
+
+    timeouts = [h.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT) for h in configured_layer.hosts]
+    assert all(t is None or t > configured_layer.brpop_timeout * 2 for t in timeouts), timeouts
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_socket_idle_longer_than_the_layers_blocking_receive_still_hears_changes(
+    configured_layer, resident, clerk_roads, roads  # noqa: F811
+):
+    request = routed_request(reporter=resident, department=roads)
+
+    async def scenario():
+        socket = await socket_for(resident, "/ws/resident/")
+        await asyncio.sleep(configured_layer.brpop_timeout + 2)
+        await transition(request=request, actor=clerk_roads, to_status=Status.IN_PROGRESS)
+        assert (await socket.receive_json_from(timeout=TIMEOUT))["reference"] == request.reference
         await socket.disconnect()
 
     run(scenario)
