@@ -28,6 +28,17 @@ STAFF_TEXT_EVENTS = (
 UPDATE_EVENTS = (*STAFF_TEXT_EVENTS, Event.Type.ROUTED, Event.Type.REOPENED)
 
 
+# Only what the public output reads: wide rows are most of a 1,000-request list's cost.
+PUBLIC_FIELDS = (
+    "reference", "kind", "status", "description", "is_public", "address", "is_private_address",
+    "lat", "lon", "created_at", "updated_at", "due_at",
+    "category__code", "category__name_en", "category__name_zh_hans", "category__sla_hours",
+    "category__kind", "category__is_public",
+    "department__name_en", "department__name_zh_hans",
+    "open311_submission__media_url", "open311_submission__address_id",
+)
+
+
 def open311_status(status: str) -> str:
     """Our workflow status → the spec's open/closed."""
     return "open" if status in OPEN_STATUSES else "closed"
@@ -86,6 +97,7 @@ def public_requests() -> QuerySet[ServiceRequest]:
             category__kind=Category.Kind.REQUEST,
         )
         .select_related("category", "department", "open311_submission")
+        .only(*PUBLIC_FIELDS)
         .annotate(status_notes=Subquery(latest_note))
     )
 

@@ -11,6 +11,18 @@ from tests.open311.conftest import both
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _eager_tasks():
+    """Routing runs in-process here (with REDIS_URL the app is not eager by default);
+    test_flow_worker.py routes through a real worker."""
+    from portal.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old
+
+
 def file_over_open311(api, client_app, django_capture_on_commit_callbacks) -> str:
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
