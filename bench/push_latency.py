@@ -216,7 +216,7 @@ def run_size(n: int, events: int, database_url: str, redis_url: str, logdir: Pat
         line = clients.stdout.readline()
         if not line.startswith("READY"):
             raise RuntimeError(f"clients did not connect: {line!r}")
-        gap = 0.02 + n * 0.0004  # let one fan-out finish before the next starts
+        gap = 0.05 + n * 0.003  # let one fan-out finish before the next starts
         group = queue_group(department.pk)
 
         # Baseline: a bare group_send → receipt, through the same sender push_event uses
@@ -304,9 +304,10 @@ def main() -> None:
         sys.exit("push_latency needs DATABASE_URL (PostgreSQL) and REDIS_URL: a daphne process "
                  "and this writer share them.")
     _setup_django(args.database_url, args.redis_url)
-    with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
-        for n in [int(x) for x in args.clients.split(",")]:
-            run_size(n, args.events, args.database_url, args.redis_url, Path(tmp))
+    logdir = Path(tempfile.mkdtemp(prefix="bench-push-"))
+    print(f"daphne logs: {logdir}", flush=True)
+    for n in [int(x) for x in args.clients.split(",")]:
+        run_size(n, args.events, args.database_url, args.redis_url, logdir)
 
 
 if __name__ == "__main__":
