@@ -255,3 +255,12 @@ def test_concurrent_appends_from_several_connections_form_one_consistent_tree() 
             first_root=bytes.fromhex(older.root_hash), second_root=bytes.fromhex(newer.root_hash),
             proof=ledger.consistency_proof(first=older.tree_size, second=newer.tree_size),
         )
+
+
+@pytest.mark.django_db
+def test_the_beat_task_publishes_a_head_only_when_the_log_grew() -> None:
+    from consent.tasks import publish_tree_head
+
+    append(2)
+    assert publish_tree_head.apply().get() == 2
+    assert publish_tree_head.apply().get() is None

@@ -66,3 +66,16 @@ def test_notices_are_versioned_per_purpose_in_every_language(register) -> None:
     notices = services.notice_publish(purpose=purpose, texts={"en": ("t", "x"),
                                                               "zh-hans": ("t", "y")})
     assert {(n.version, n.language) for n in notices} == {(2, "en"), (2, "zh-hans")}
+
+
+def test_publish_notice_command_publishes_the_next_version(register, tmp_path) -> None:
+    from django.core.management import call_command
+
+    from consent.models import Notice
+
+    text = tmp_path / "sms.txt"
+    text.write_text("We now also text you when a crew is on its way.")
+    call_command("publish_notice", "--purpose", policy.PURPOSE_SMS, "--en", "SMS", str(text))
+    notice = Notice.objects.filter(purpose__code=policy.PURPOSE_SMS).order_by("-version").first()
+    assert notice.version == 2
+    assert notice.requires_reconsent is True
