@@ -11,9 +11,21 @@ import logging
 from smtplib import SMTPException
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.db import OperationalError
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def load_router_model(**_: object) -> None:
+    """Each worker process loads the routing model once, before its first request."""
+    from services.classifier import current_model
+
+    try:
+        current_model()
+    except Exception:  # noqa: BLE001 - routing loads it again on first use
+        logger.warning("router model not loaded at worker start", exc_info=True)
 
 # Retried with exponential backoff; the longest wait stays under the broker's visibility
 # timeout, so a waiting retry is not also redelivered as a duplicate.
