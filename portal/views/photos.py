@@ -15,7 +15,7 @@ from services.selectors import access_attachment
 def photo(request: HttpRequest, reference: str, token: str) -> FileResponse:
     try:
         attachment = access_attachment(
-            user=request.user, reference=reference[:16], token=token[:40]
+            user=request.user, reference=reference[:16], token=token[:64]
         )
     except NotFound as error:
         raise Http404(error.detail) from error

@@ -185,7 +185,12 @@ def _detail_context(
     request: HttpRequest, sr: ServiceRequest, **forms: Any
 ) -> dict[str, Any]:
     kinds = actor_kinds(user=request.user, request=sr)
-    moves = {m.name for m in workflow.allowed_moves(source=sr.status, actor_kinds=kinds)}
+    # By target status, so the page follows the workflow table whatever a move is called.
+    targets = {
+        m.target
+        for m in workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
+        if workflow.RESIDENT in m.actors and not getattr(m, "dedicated", False)
+    }
     is_reporter = workflow.RESIDENT in kinds
     events = list(
         sr.events.filter(visibility=Event.Visibility.PUBLIC).order_by("created_at", "id")
@@ -195,9 +200,9 @@ def _detail_context(
         "events": events,
         "attachments": list(sr.attachments.all()),
         "is_reporter": is_reporter,
-        "can_withdraw": is_reporter and "withdraw" in moves,
-        "can_confirm": is_reporter and "confirm" in moves,
-        "can_reopen": is_reporter and "reopen" in moves,
+        "can_withdraw": is_reporter and Status.WITHDRAWN in targets,
+        "can_confirm": is_reporter and Status.CLOSED in targets,
+        "can_reopen": is_reporter and Status.REOPENED in targets,
         "can_rate": is_reporter and sr.status == Status.CLOSED and sr.rating is None,
         "can_add": is_reporter and sr.is_open,
         "comment_form": forms.get("comment_form") or CommentForm(),
@@ -225,6 +230,12 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         # Staff work on a request in the workbench, which shows what they may see and do.
         return HttpResponseRedirect(reverse("portal:workbench", args=[sr.reference]))
     return render(request, "portal/resident/request_detail.html", _detail_context(request, sr))
+
+
+@require_GET
+def request_link(request: HttpRequest, reference: str) -> HttpResponse:
+    """The short link in notification e-mails: the request's page for whoever may see it."""
+    return HttpResponseRedirect(reverse("portal:request-detail", args=[reference[:16]]))
 
 
 def _resident_action(

@@ -388,3 +388,32 @@ def test_statistics_page_draws_svg_charts_without_script(roads):
     page = browser().get(reverse("portal:statistics")).content.decode()
     assert page.count('<svg class="chart" role="img"') == 3
     assert Category.objects.exists()
+
+
+def test_resident_confirms_a_resolution_and_then_rates_it(resident, clerk_roads, filed):
+    url = reverse("portal:wb-transition", args=[filed.reference])
+    staff = browser(clerk_roads)
+    staff.post(url, {"to_status": "in_progress"})
+    staff.post(url, {"to_status": "resolved", "text": "Done.", "outcome": "fixed"})
+    client = browser(resident)
+    page = client.get(reverse("portal:request-detail", args=[filed.reference])).content.decode()
+    assert reverse("portal:request-confirm", args=[filed.reference]) in page
+    assert reverse("portal:request-reopen", args=[filed.reference]) in page
+    client.post(reverse("portal:request-confirm", args=[filed.reference]))
+    filed.refresh_from_db()
+    assert filed.status == Status.CLOSED
+    client.post(reverse("portal:request-rate", args=[filed.reference]), {"rating": "4"})
+    filed.refresh_from_db()
+    assert filed.rating == 4
+
+
+def test_resident_reopens_a_resolution_with_a_reason(resident, clerk_roads, filed):
+    url = reverse("portal:wb-transition", args=[filed.reference])
+    staff = browser(clerk_roads)
+    staff.post(url, {"to_status": "in_progress"})
+    staff.post(url, {"to_status": "resolved", "text": "Done.", "outcome": "fixed"})
+    browser(resident).post(
+        reverse("portal:request-reopen", args=[filed.reference]), {"text": "Still a hole."}
+    )
+    filed.refresh_from_db()
+    assert filed.status == Status.REOPENED

@@ -224,7 +224,8 @@
         stopPolling();
         say("msgLive");
         box.setAttribute("data-live-mode", "websocket");
-        schedule(); // re-sync: something may have changed while we were not connected
+        // Re-sync: something may have changed while we were not connected.
+        if (box.getAttribute("data-live-poll")) { poll(); } else { schedule(); }
       });
       socket.addEventListener("message", function (event) { onMessage(event.data); });
       socket.addEventListener("close", function () {
