@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -139,7 +140,7 @@ def test_resident_withdraws_a_consent_and_downloads_the_receipt(new_context):
     shot(page, "my-data-withdrawn")
     with page.expect_download() as download_info:
         page.locator("[data-purpose='status-notifications-sms'] a[data-receipt]").click()
-    receipt = json.loads(open(download_info.value.path(), encoding="utf-8").read())  # noqa: PTH123
+    receipt = json.loads(Path(download_info.value.path()).read_text(encoding="utf-8"))
     text = json.dumps(receipt)
     assert "status-notifications-sms" in text
     assert "withdrawn" in text
@@ -167,7 +168,7 @@ def test_data_officer_filters_the_consent_log(new_context):
     shot(page, "consent-log-filtered")
     with page.expect_download() as download_info:
         page.click("a[data-export='csv']")
-    csv_text = open(download_info.value.path(), encoding="utf-8").read()  # noqa: PTH123
+    csv_text = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert csv_text.startswith("event_id,pseudonym,purpose,decision")
     assert ",withdrawn," in csv_text
     assert ",given," not in csv_text
