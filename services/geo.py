@@ -10,20 +10,34 @@ from shapely.prepared import prep
 from services.models import District
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def _prepared(signature: tuple[tuple[int, str], ...]) -> list[tuple[int, object]]:
-    districts = District.objects.filter(pk__in=[pk for pk, _ in signature])
-    return [(d.pk, prep(shape(d.boundary))) for d in districts]
+    return [(pk, prep(shape(boundary))) for pk, boundary in _boundaries(signature)]
+
+
+def _boundaries(signature: tuple[tuple[int, str], ...]) -> list[tuple[int, dict]]:
+    import json
+
+    return [(pk, json.loads(boundary)) for pk, boundary in signature]
 
 
 def district_for(*, lat: float | None, lon: float | None) -> District | None:
-    """The district containing (lat, lon), or None. GeoJSON order is (lon, lat)."""
+    """The district containing (lat, lon), or None. GeoJSON order is (lon, lat).
+
+    One query per call: the districts themselves. Their prepared polygons are cached per
+    process, keyed by the boundaries' text, so an edit in the admin takes effect at once.
+    """
     if lat is None or lon is None:
         return None
-    rows = District.objects.order_by("pk").values_list("pk", "boundary")
-    signature = tuple((pk, repr(boundary)) for pk, boundary in rows)
+    import json
+
+    districts = list(District.objects.order_by("pk"))
+    signature = tuple(
+        (d.pk, json.dumps(d.boundary, sort_keys=True, separators=(",", ":"))) for d in districts
+    )
     point = Point(lon, lat)
+    by_pk = {d.pk: d for d in districts}
     for pk, geometry in _prepared(signature):
         if geometry.contains(point):  # type: ignore[attr-defined]
-            return District.objects.get(pk=pk)
+            return by_pk[pk]
     return None

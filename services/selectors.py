@@ -34,6 +34,8 @@ def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
         return frozenset({workflow.SYSTEM})
     if request.reporter_id is not None and request.reporter_id == user.pk:
         kinds.add(workflow.RESIDENT)
+    if request.department_id is None:
+        return frozenset(kinds)  # nobody is staff of an unrouted request
     roles = roles_for(user)
     role = roles.departments.get(request.department_id) if request.department_id else None
     if role == "supervisor":

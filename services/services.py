@@ -48,7 +48,10 @@ def _actor_role_and_department(
     """How an actor appears on the timeline: a role and department, never a name."""
     if actor is None:
         return workflow.SYSTEM, None
-    role = roles_for(actor).departments.get(request.department_id or -1)
+    if request.department_id is None:
+        # Nobody is staff of an unrouted request: no need to look the actor's roles up.
+        return (workflow.RESIDENT if request.reporter_id == actor.pk else "staff"), None
+    role = roles_for(actor).departments.get(request.department_id)
     if role:
         return role, request.department_id
     if request.reporter_id == actor.pk:
@@ -66,16 +69,19 @@ def event_record(
     to_status: str = "",
     text: str = "",
     data: dict | None = None,
+    bump: bool = True,
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
 
-    Must run inside the caller's transaction with the request row locked.
+    Must run inside the caller's transaction with the request row locked. `bump=False` when
+    the caller has already written the new version (a request created with its first event).
     """
     role, department_id = _actor_role_and_department(actor=actor, request=request)
-    ServiceRequest.objects.filter(pk=request.pk).update(
-        version=F("version") + 1, updated_at=timezone.now()
-    )
-    request.version += 1
+    if bump:
+        ServiceRequest.objects.filter(pk=request.pk).update(
+            version=F("version") + 1, updated_at=timezone.now()
+        )
+        request.version += 1
     event = Event.objects.create(
         request=request,
         type=type,
@@ -153,14 +159,14 @@ def request_submit(
         related_request=related_request,
         is_public=is_public,
         due_at=now + timedelta(hours=category.sla_hours),
+        version=1,  # the version of its first event
     )
-    request.version = 0  # event_record bumps it to 1 with the first event
-    ServiceRequest.objects.filter(pk=request.pk).update(version=0)
     event_record(
         request=request,
         type=Event.Type.SUBMITTED,
         actor=reporter,
         to_status=Status.SUBMITTED,
+        bump=False,
     )
     outbox_enqueue(topic=ROUTE, payload={"request_id": request.pk})
     return request
@@ -319,11 +325,19 @@ def _attachments_store(
     return stored
 
 
-@transaction.atomic
 def request_submit_with_photos(
     *, reporter: Any, photos: list[PreparedPhoto] | None = None, **fields: Any
 ) -> ServiceRequest:
     """`request_submit` plus photos, all or nothing."""
+    if not photos:
+        return request_submit(reporter=reporter, **fields)
+    return _submit_with_photos(reporter=reporter, photos=photos, **fields)
+
+
+@transaction.atomic
+def _submit_with_photos(
+    *, reporter: Any, photos: list[PreparedPhoto], **fields: Any
+) -> ServiceRequest:
     request = request_submit(reporter=reporter, **fields)
     if photos:
         stored = _attachments_store(request=request, photos=photos, actor=reporter, staff=False)

@@ -173,13 +173,34 @@ def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
     return actions
 
 
-def detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
-    """The resident's view: public events only, staff as role/department, no staff names."""
-    owner = viewer_is_owner_or_staff(user=user, request=r)
+def detail_data(
+    user: Any,
+    r: ServiceRequest,
+    *,
+    new: bool = False,
+    related: ServiceRequest | None = None,
+) -> dict[str, Any]:
+    """The resident's view: public events only, staff as role/department, no staff names.
+
+    `new=True` for a request the caller has just filed: what we already know (owner, no
+    followers, no photos unless stored) is not queried again.
+    """
+    owner = True if new else viewer_is_owner_or_staff(user=user, request=r)
     events = events_for_resident(request=r)
     if not owner:
         events = [e for e in events if e.type not in OWNER_ONLY_EVENTS]
-    attachments = list(r.attachments.all()) if owner else []
+    has_photos = not new or any(e.type == Event.Type.ATTACHMENT_ADDED for e in events)
+    attachments = list(r.attachments.all()) if owner and has_photos else []
+    if new:
+        related_reference = related.reference if related else None
+    elif owner and r.related_request_id:
+        related_reference = (
+            ServiceRequest.objects.filter(pk=r.related_request_id)
+            .values_list("reference", flat=True)
+            .first()
+        )
+    else:
+        related_reference = None
     return {
         "reference": r.reference,
         "kind": r.kind,
@@ -187,7 +208,8 @@ def detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
         "status": r.status,
         "outcome": r.outcome,
         "is_owner": owner,
-        "is_following": (not owner) or Follow.objects.filter(user=user, request=r).exists(),
+        "is_following": (not owner)
+        or (not new and Follow.objects.filter(user=user, request=r).exists()),
         "description": r.description if owner or r.is_public else "",
         "attribute_values": r.attribute_values if owner else {},
         "lat": r.lat if owner else None,
@@ -198,13 +220,7 @@ def detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
         "priority": PRIORITY_NAMES.get(r.priority, "normal"),
         "channel": r.channel,
         "is_public": r.is_public,
-        "related_request": (
-            ServiceRequest.objects.filter(pk=r.related_request_id)
-            .values_list("reference", flat=True)
-            .first()
-            if owner and r.related_request_id
-            else None
-        ),
+        "related_request": related_reference,
         "duplicate_of": (
             ServiceRequest.objects.filter(pk=r.duplicate_of_id)
             .values_list("reference", flat=True)
@@ -417,11 +433,11 @@ class RequestCollectionApi(APIView):
             created = True
         if not created:
             return detail_response(request.user, created_request.reference)
-        return detail_response(
-            request.user,
-            created_request.reference,
-            code=status.HTTP_201_CREATED,
-            Location=f"/api/v1/requests/{created_request.reference}",
+        data = detail_data(request.user, created_request, new=True, related=related)
+        return Response(
+            RequestDetailSerializer(data).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/v1/requests/{created_request.reference}"},
         )
 
 
