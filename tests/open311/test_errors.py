@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from django.core.cache import cache
+from rest_framework.throttling import AnonRateThrottle
 
 from services.models import ServiceRequest
 from services.open311.services import api_key_revoke
@@ -178,3 +182,19 @@ def test_errors_never_echo_long_input(api):
     assert response.status_code == 404
     assert len(response.content) < 300
 
+
+
+
+def test_anonymous_reads_past_the_anon_rate_get_a_429_in_the_spec_form(api):
+    # DRF's "anon" rate (120/min) per client address: fill this address's history for the
+    # minute, as 120 reads would, then read once more.
+    throttle = AnonRateThrottle()
+    key = throttle.cache_format % {"scope": throttle.scope, "ident": "127.0.0.1"}
+    cache.set(key, [time.time()] * throttle.num_requests, 60)
+    response = api.get("/open311/v2/services.xml")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
+    root, data = parse(response)
+    assert root == "errors"
+    assert data[0]["code"] == "429"
+    assert api.get("/open311/v2/services.json", REMOTE_ADDR="10.0.0.9").status_code == 200
