@@ -92,7 +92,8 @@ class RouterModel:
             self.parts.append((part["spec"], counter, np.asarray(part["idf"]), terms))
 
     def _features(self, text: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
-        vectors, names = [], []
+        vectors: list[np.ndarray] = []
+        names: list[tuple[str, str]] = []
         for spec, counter, idf, terms in self.parts:
             counts = counter.transform([text]).toarray()[0].astype(float)
             tf = np.where(counts > 0, 1.0 + np.log(np.maximum(counts, 1.0)), 0.0)
@@ -216,13 +217,15 @@ def training_rows_select(*, limit: int = 50_000) -> list[tuple[str, str]]:
     decisions: dict[int, bool] = {}
     rows = []
     for request in candidates:
-        reporter_id = request.reporter_id
+        reporter_id, department = request.reporter_id, request.department
+        if reporter_id is None or department is None:
+            continue
         if reporter_id not in decisions:
             decisions[reporter_id] = _consent_permits(
                 subject=request.reporter, purpose=PURPOSE_ROUTING_TRAINING
             )
         if decisions[reporter_id]:
-            rows.append((request.description, request.department.code))
+            rows.append((request.description, department.code))
     return rows
 
 

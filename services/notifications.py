@@ -76,8 +76,12 @@ class Message:
 
 
 class NotificationChannel(Protocol):
-    name: str
-    purpose: str | None  # the consent purpose this channel needs; None: none (public task)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def purpose(self) -> str | None:
+        """The consent purpose this channel needs; None: none (public task)."""
 
     def available_for(self, user: Any) -> bool: ...
 
@@ -86,7 +90,7 @@ class NotificationChannel(Protocol):
 
 class EmailChannel:
     name = "email"
-    purpose = None  # status emails are part of delivering the service (public task)
+    purpose: str | None = None  # status emails are part of delivering the service (public task)
 
     def available_for(self, user: Any) -> bool:
         return bool(user.is_active and user.email)
@@ -144,9 +148,10 @@ def _language(user: Any) -> str:
 def _name(obj: Any, language: str) -> str:
     if obj is None:
         return ""
-    if language == "zh-hans" and getattr(obj, "name_zh_hans", ""):
-        return obj.name_zh_hans
-    return obj.name_en
+    translated: str = getattr(obj, "name_zh_hans", None) or ""
+    if language == "zh-hans" and translated:
+        return translated
+    return str(obj.name_en)
 
 
 def portal_url(path: str) -> str:
