@@ -316,3 +316,31 @@ class ConsentLogFilterForm(AccessibleForm):
         if since and until and until <= since:
             self.add_error("until", _("Choose a time after the start."))
         return data
+
+
+class RevealForm(AccessibleForm):
+    """Staff choose what to see and why; each reveal is logged and shown to the resident."""
+
+    FIELD_CHOICES = (
+        ("name", _("name")),
+        ("email", _("e-mail address")),
+        ("phone", _("phone number")),
+        ("exact_location", _("exact location")),
+        ("photos", _("photos")),
+    )
+    REASON_CHOICES = (
+        ("contact_resident", _("to contact the resident about this request")),
+        ("locate_problem", _("to find the exact spot")),
+        ("review_photos", _("to look at the photos")),
+        ("coordinate_contractor", _("to arrange the repair with the contractor")),
+    )
+
+    fields = forms.MultipleChoiceField(
+        label=_("Show"), choices=FIELD_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
+    purpose = forms.ChoiceField(label=_("Purpose (from the data-use register)"))
+    reason = forms.ChoiceField(label=_("Why"), choices=REASON_CHOICES)
+
+    def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["purpose"].choices = [(p.code, p.title) for p in purposes]

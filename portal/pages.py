@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.views import photos, privacy, public, resident, staff, statistics
+from portal.views import photos, privacy, public, resident, rights, staff, statistics
 
 app_name = "portal"
 
@@ -29,6 +29,8 @@ urlpatterns = [
     path(f"requests/{REF}/photos/<str:token>", photos.photo, name="photo"),
     path("my/data/", privacy.my_data, name="my-data"),
     path("my/data/consents/<slug:purpose>", privacy.consent_change, name="consent-change"),
+    path("my/data/export", rights.export_request, name="export-request"),
+    path("my/data/delete/", rights.delete_account, name="delete-account"),
     # Clerks and supervisors
     path("staff/queue/", staff.queue, name="queue"),
     path("staff/queue/versions.json", staff.queue_versions, name="queue-versions"),
@@ -38,9 +40,13 @@ urlpatterns = [
     path(f"staff/requests/{REF}/note", staff.workbench_note, name="wb-note"),
     path(f"staff/requests/{REF}/claim", staff.workbench_claim, name="wb-claim"),
     path(f"staff/requests/{REF}/assign", staff.workbench_assign, name="wb-assign"),
+    path(f"staff/requests/{REF}/reveal", rights.reveal, name="wb-reveal"),
     path("staff/team/", staff.team, name="team"),
     # Data officers
     path("data-protection/", privacy.officer_home, name="dpo"),
     path("data-protection/consent-log/", privacy.officer_consent_log, name="dpo-consent-log"),
     path("data-protection/records/", privacy.officer_records, name="dpo-records"),
+    path("data-protection/access-log/", rights.officer_access_log, name="dpo-access-log"),
+    path("data-protection/requests/", rights.officer_dsr_list, name="dpo-dsr"),
+    path("data-protection/verify", privacy.officer_verify, name="dpo-verify"),
 ]

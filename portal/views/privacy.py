@@ -22,7 +22,13 @@ from consent.models import EventType, LegalBasis, Method, RetentionEndAction
 from consent.services import consent_decide
 from portal.errors import Conflict, Invalid, NotFound
 from portal.forms import ConsentLogFilterForm
-from portal.views.common import is_data_officer, is_resident, role_required, submit_once
+from portal.views.common import (
+    is_data_officer,
+    is_resident,
+    new_form_token,
+    role_required,
+    submit_once,
+)
 from portal.views.statistics import Row, bar_chart
 
 LOG_PAGE_SIZE = 50
@@ -80,6 +86,8 @@ def log_page(request: HttpRequest) -> HttpResponse:
 def my_data(request: HttpRequest) -> HttpResponse:
     consents = consent_selectors.my_consents(user=request.user, language=_language())
     events = list(consent_selectors.my_consent_events(user=request.user)[:50])
+    from portal.views.rights import my_rights_context
+
     return render(
         request,
         "portal/privacy/my_data.html",
@@ -88,6 +96,8 @@ def my_data(request: HttpRequest) -> HttpResponse:
             "other_purposes": [c for c in consents if c["state"] == "not_consent_based"],
             "events": events,
             "last_effects": request.session.pop("portal_consent_effects", None),
+            "export_token": new_form_token(),
+            **my_rights_context(request.user),
         },
     )
 
@@ -177,6 +187,7 @@ def officer_home(request: HttpRequest) -> HttpResponse:
             "status": status,
             "rate_chart": bar_chart(chart_rows, value="sla_percent", unit="%"),
             "state_counts": consent_selectors.current_state_counts(),
+            "verify_token": new_form_token(),
         },
     )
 
@@ -216,3 +227,20 @@ def officer_consent_log(request: HttpRequest) -> HttpResponse:
 def officer_records(request: HttpRequest) -> HttpResponse:
     records = register.processing_records(consent_selectors.register_purposes())
     return render(request, "portal/privacy/officer_records.html", {"records": records})
+
+
+@role_required(is_data_officer)
+@require_POST
+def officer_verify(request: HttpRequest) -> HttpResponse:
+    """Start a full verification of the log in the background; the overview shows progress."""
+    from consent.tasks import verify_log_task
+
+    def work() -> HttpResponse:
+        verify_log_task.delay()
+        messages.success(
+            request,
+            _("Verification started. The result appears under “Last full verification”."),
+        )
+        return HttpResponseRedirect(reverse("portal:dpo"))
+
+    return submit_once(request, str(request.POST.get("form_token", "")), work)

@@ -187,7 +187,17 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
         "status_choices": Status.choices,
         "staff_view": True,
         "overdue": bool(sr.due_at and sr.due_at < timezone.now() and sr.is_open),
+        "reveal_form": _reveal_form(sr),
     }
+
+
+def _reveal_form(sr: ServiceRequest) -> Any:
+    """The "show contact details" form, when there is a reporter to show."""
+    if sr.reporter_id is None:
+        return None
+    from portal.views.rights import reveal_form_for, revealable_purposes
+
+    return reveal_form_for(revealable_purposes())
 
 
 @role_required(is_staff)

@@ -1,0 +1,190 @@
+"""Residents' rights in the portal: who looked at my data, export, delete my account; staff
+reveal of contact details with a purpose; the data officer's access log and data-subject
+requests. All decisions and writes are consent.rights' services."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from allauth.account.internal.flows.reauthentication import did_recently_reauthenticate
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from consent.rights import selectors as rights_selectors
+from consent.rights import services as rights_services
+from consent.rights.models import DataSubjectRequest, ExportJob
+from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from portal.forms import RevealForm
+from portal.views.common import (
+    is_data_officer,
+    is_resident,
+    is_staff,
+    role_required,
+    submit_once,
+)
+
+ACCESS_PAGE_SIZE = 50
+
+
+def _language() -> str:
+    return "zh-hans" if (get_language() or "en").lower().startswith("zh") else "en"
+
+
+def my_rights_context(user: Any) -> dict[str, Any]:
+    """For the My data page: who looked at my data (in words) and my latest export."""
+    events = list(rights_selectors.my_access_events(user=user)[:50])
+    return {
+        "access_events": [
+            rights_selectors.access_event_for_resident(e, _language()) for e in events
+        ],
+        "export_job": ExportJob.objects.filter(user=user).order_by("-created_at").first(),
+    }
+
+
+@role_required(is_resident)
+@require_POST
+def export_request(request: HttpRequest) -> HttpResponse:
+    def work() -> HttpResponse:
+        _job, created = rights_services.export_start(user=request.user, channel="web")
+        if created:
+            messages.success(request, _("Your export is being prepared. This page shows when "
+                                        "it is ready to download."))
+        else:
+            messages.info(request, _("An export is already being prepared."))
+        return HttpResponseRedirect(reverse("portal:my-data") + "#export")
+
+    return submit_once(request, str(request.POST.get("form_token", "")), work)
+
+
+@role_required(lambda roles: roles.authenticated)
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """Dry run first (what goes, what stays and why); erasure after re-authentication."""
+    try:
+        plan = rights_services.account_erase(user=request.user, dry_run=True).plan
+    except DomainError as error:
+        messages.error(request, error.detail)
+        return HttpResponseRedirect(reverse("portal:my-data"))
+    context: dict[str, Any] = {"plan": plan, "holds": plan.holds}
+    if request.method == "GET":
+        return render(request, "portal/privacy/delete_account.html", context)
+    if request.POST.get("confirm") != "yes":
+        context["confirm_error"] = _("Tick the box to confirm that you want to delete your "
+                                     "account.")
+        return render(request, "portal/privacy/delete_account.html", context, status=400)
+    if not did_recently_reauthenticate(request):
+        here = reverse("portal:delete-account")
+        return HttpResponseRedirect(
+            reverse("account_reauthenticate") + "?" + urlencode({"next": here})
+        )
+    try:
+        result = rights_services.account_erase(
+            user=request.user, dry_run=False, http_request=request, channel="web"
+        )
+    except (Invalid, Conflict, Forbidden) as error:
+        messages.error(request, error.detail)
+        return HttpResponseRedirect(reverse("portal:my-data"))
+    receipt = rights_selectors.erasure_receipt_json(result.receipt) if result.receipt else None
+    logout(request)
+    return render(
+        request,
+        "portal/privacy/deleted.html",
+        {"receipt": json.dumps(receipt, indent=2, default=str) if receipt else ""},
+    )
+
+
+# --- Staff: show contact details only with a purpose --------------------------------------------
+
+
+def reveal_form_for(purposes: list[Any], data: Any = None) -> RevealForm:
+    return RevealForm(data, purposes=purposes)
+
+
+def revealable_purposes() -> list[Any]:
+    from consent.selectors import register_purposes
+
+    covered = set().union(*rights_services.REVEAL_FIELDS.values())
+    return [p for p in register_purposes() if covered & set(p.data_categories)]
+
+
+@role_required(is_staff)
+@require_POST
+def reveal(request: HttpRequest, reference: str) -> HttpResponse:
+    from portal.views.staff import _access_staff, _workbench_context
+
+    sr = _access_staff(request, reference)
+    form = reveal_form_for(revealable_purposes(), request.POST)
+    revealed = None
+    status = 400
+    if form.is_valid():
+        try:
+            result = rights_services.contact_details_reveal(
+                actor=request.user,
+                reference=sr.reference,
+                fields=form.cleaned_data["fields"],
+                purpose=form.cleaned_data["purpose"],
+                reason=form.cleaned_data.get("reason") or "",
+            )
+        except NotFound as error:
+            raise Http404(error.detail) from error
+        except (Invalid, Forbidden, Conflict) as error:
+            from portal.views.common import apply_errors
+
+            apply_errors(form, error)
+        else:
+            revealed = result.values
+            status = 200
+    context = _workbench_context(request, sr)
+    context.update(reveal_form=form, revealed=revealed)
+    response = render(request, "portal/staff/workbench.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Data officers --------------------------------------------------------------------------------
+
+
+@role_required(is_data_officer)
+@require_GET
+def officer_access_log(request: HttpRequest) -> HttpResponse:
+    purpose = request.GET.get("purpose", "")[:60]
+    department = request.GET.get("department", "")[:50]
+    qs = rights_selectors.officer_access_events(purpose=purpose, department=department)
+    page = Paginator(qs, ACCESS_PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "portal/privacy/officer_access_log.html",
+        {
+            "rows": rights_selectors.officer_access_rows(list(page.object_list)),
+            "page": page,
+            "page_query": params.urlencode(),
+            "anomalies": rights_selectors.access_anomalies()[:20],
+            "purpose": purpose,
+            "department": department,
+        },
+    )
+
+
+@role_required(is_data_officer)
+@require_GET
+def officer_dsr_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in DataSubjectRequest.Status.values:
+        status = ""
+    rows = list(rights_selectors.data_subject_requests(status=status)[:200])
+    return render(
+        request,
+        "portal/privacy/officer_dsr.html",
+        {"rows": rows, "status": status, "statuses": DataSubjectRequest.Status.choices},
+    )

@@ -1,0 +1,137 @@
+"""Residents' rights pages and the staff reveal: who looked, export, delete; officer views."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from consent.demo import seed_register
+from consent.rights.models import AccessEvent, ExportJob
+from portal.accounts.models import User
+from services import services as request_services
+from tests.factories import PASSWORD, CategoryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def browser(user=None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def filed(resident, roads, triage, django_capture_on_commit_callbacks):
+    seed_register()
+    category = CategoryFactory(code="pothole", department=roads)
+    with django_capture_on_commit_callbacks(execute=True):
+        sr = request_services.request_submit(
+            reporter=resident, category=category, description="Hole", address="Elm 3"
+        )
+    sr.refresh_from_db()
+    return sr
+
+
+def _reveal(client: Client, sr, fields=("phone",)):
+    return client.post(
+        reverse("portal:wb-reveal", args=[sr.reference]),
+        {"fields": list(fields), "purpose": "service-delivery", "reason": "contact_resident"},
+    )
+
+
+def test_clerk_reveals_a_phone_number_with_a_purpose_and_the_resident_sees_it(
+    filed, clerk_roads, resident
+):
+    response = _reveal(browser(clerk_roads), filed)
+    assert response.status_code == 200
+    assert resident.phone in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    page = browser(resident).get(reverse("portal:my-data")).content.decode()
+    assert AccessEvent.objects.filter(subject=resident).count() == 1
+    assert "viewed your phone number" in page
+
+
+def test_reveal_without_fields_shows_the_error_and_logs_nothing(filed, clerk_roads):
+    response = browser(clerk_roads).post(
+        reverse("portal:wb-reveal", args=[filed.reference]),
+        {"purpose": "service-delivery", "reason": "contact_resident"},
+    )
+    assert response.status_code == 400
+    assert not AccessEvent.objects.exists()
+
+
+def test_clerk_of_another_department_cannot_reveal(filed, clerk_parks):
+    assert _reveal(browser(clerk_parks), filed).status_code == 404
+    assert not AccessEvent.objects.exists()
+
+
+def test_resident_requests_an_export_and_sees_it_ready(
+    filed, resident, django_capture_on_commit_callbacks
+):
+    client = browser(resident)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("portal:export-request"))
+    job = ExportJob.objects.get(user=resident)
+    assert job.state == "ready"
+    page = client.get(reverse("portal:my-data")).content.decode()
+    assert reverse("api:me-export-download", args=[job.pk]) in page
+
+
+def test_delete_page_shows_what_goes_and_what_stays(filed, resident):
+    page = browser(resident).get(reverse("portal:delete-account")).content.decode()
+    assert "What will be removed" in page
+    assert "What is kept, and why" in page
+
+
+def test_delete_needs_the_confirmation_box(filed, resident):
+    response = browser(resident).post(reverse("portal:delete-account"), {})
+    assert response.status_code == 400
+    assert User.objects.filter(pk=resident.pk).exists()
+
+
+def test_delete_asks_to_reauthenticate_first(filed, resident):
+    response = browser(resident).post(reverse("portal:delete-account"), {"confirm": "yes"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_reauthenticate"))
+    assert User.objects.filter(pk=resident.pk).exists()
+
+
+def test_delete_after_reauthentication_erases_and_shows_the_receipt(filed, resident):
+    client = browser(resident)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    response = client.post(reverse("portal:delete-account"), {"confirm": "yes"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "data-erasure-receipt" in page
+    assert not User.objects.filter(email="li.wei@example.org").exists()
+    filed.refresh_from_db()
+    assert filed.reporter_id is None
+
+
+def test_data_officer_sees_the_access_log_with_pseudonyms(filed, clerk_roads, data_officer,
+                                                          resident):
+    _reveal(browser(clerk_roads), filed)
+    page = browser(data_officer).get(reverse("portal:dpo-access-log")).content.decode()
+    assert filed.reference in page
+    assert resident.email not in page
+    assert resident.phone not in page
+
+
+@pytest.mark.parametrize("role", ["resident", "clerk_roads"])
+def test_access_log_and_requests_pages_are_for_data_officers_only(request, role):
+    user = request.getfixturevalue(role)
+    client = browser(user)
+    assert client.get(reverse("portal:dpo-access-log")).status_code == 403
+    assert client.get(reverse("portal:dpo-dsr")).status_code == 403
+
+
+def test_data_officer_starts_a_verification_and_sees_the_result(
+    data_officer, django_capture_on_commit_callbacks
+):
+    seed_register()
+    client = browser(data_officer)
+    client.post(reverse("portal:dpo-verify"))
+    page = client.get(reverse("portal:dpo")).content.decode()
+    assert "passed" in page
