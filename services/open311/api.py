@@ -22,6 +22,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import BaseContentNegotiation
@@ -190,13 +191,18 @@ class W3CDateTimeField(serializers.Field):
     """A W3C datetime with a time zone; a '+' turned into a space by URL decoding is fine."""
 
     default_error_messages = {
-        "invalid": _("Use a W3C datetime with a time zone, e.g. 2026-01-01T00:00:00Z."),
+        "invalid": gettext_lazy(
+            "Use a W3C datetime with a time zone, e.g. 2026-01-01T00:00:00Z."
+        ),
     }
 
     def to_internal_value(self, data: Any) -> datetime:
         text = str(data).strip()
         text = re.sub(r" (\d\d:?\d\d)$", r"+\1", text)
-        parsed = parse_datetime(text) if text else None
+        try:
+            parsed = parse_datetime(text) if text else None
+        except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+            parsed = None
         if parsed is None or parsed.tzinfo is None:
             self.fail("invalid")
         return parsed

@@ -130,6 +130,10 @@ def test_a_wrong_jurisdiction_on_post_is_a_404(api, client_app, pothole):
          "end_date: The range may span at most 90 days."),
         ({"start_date": "2026-02-01T00:00:00Z", "end_date": "2026-01-01T00:00:00Z"},
          "end_date: end_date is before start_date."),
+        ({"start_date": "2026-02-30T00:00:00Z"},
+         "start_date: Use a W3C datetime with a time zone, e.g. 2026-01-01T00:00:00Z."),
+        ({"end_date": "2026-01-01T00:00:00+99:00"},
+         "end_date: Use a W3C datetime with a time zone, e.g. 2026-01-01T00:00:00Z."),
         ({"status": "pending"}, "status: Use open, closed or both."),
     ],
 )
