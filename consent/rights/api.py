@@ -22,6 +22,7 @@ from portal.api.errors import problem
 from portal.api.schema import problems
 from portal.errors import Forbidden
 from portal.roles import roles_for
+from services.api.common import name_nested_serializers
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -40,7 +41,7 @@ def _channel(request: Request) -> str:
 
 class RevealApi(APIView):
     class InputSerializer(serializers.Serializer):
-        fields = serializers.ListField(
+        fields = serializers.ListField(  # type: ignore[assignment]
             child=serializers.ChoiceField(choices=list(services.REVEAL_FIELDS)),
             allow_empty=False, max_length=len(services.REVEAL_FIELDS),
         )
@@ -98,7 +99,7 @@ class AccessEventSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     actor_role = serializers.CharField()
     department = serializers.DictField(allow_null=True)
-    fields = serializers.ListField(child=serializers.CharField())
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     purpose = serializers.DictField()
     reason = serializers.CharField()
     request = serializers.CharField(allow_null=True)
@@ -188,7 +189,8 @@ class ExportCollectionApi(APIView):
         responses={200: ExportJobSerializer(many=True), **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        jobs = ExportJob.objects.filter(user=request.user).order_by("-created_at")[:20]
+        user: Any = request.user
+        jobs = ExportJob.objects.filter(user=user).order_by("-created_at")[:20]
         return Response(ExportJobSerializer([export_job_data(j) for j in jobs], many=True).data,
                         headers=NO_STORE)
 
@@ -342,7 +344,9 @@ class OfficerAccessEventListApi(APIView):
         department = serializers.CharField(allow_null=True)
         subject_pseudonym = serializers.CharField(allow_null=True)
         request = serializers.CharField(allow_null=True)
-        fields = serializers.ListField(child=serializers.CharField())
+        fields = serializers.ListField(  # type: ignore[assignment]
+            child=serializers.CharField()
+        )
         purpose = serializers.CharField()
         reason = serializers.CharField()
         log_index = serializers.IntegerField()
@@ -514,3 +518,6 @@ class DsrDetailApi(APIView):
         v = serializer.validated_data
         dsr = services.dsr_update(dsr=dsr, status=v.get("status"), outcome=v.get("outcome"))
         return Response(DsrSerializer(dsr_data(dsr)).data)
+
+
+name_nested_serializers(globals())

@@ -413,9 +413,8 @@ def _consents(user: Any) -> dict[str, Any]:
 def _notifications(user: Any) -> dict[str, Any]:
     from django.apps import apps
 
-    try:
-        model = apps.get_model("services", "Notification")
-    except LookupError:
+    model = apps.all_models.get("services", {}).get("notification")
+    if model is None:
         return {
             "stored": False,
             "note": "CivicDesk does not keep a copy of the e-mails and messages it sends you; "
@@ -423,7 +422,7 @@ def _notifications(user: Any) -> dict[str, Any]:
             "items": [],
         }
     fields = [f.name for f in model._meta.concrete_fields if f.name not in ("id",)]
-    rows = model.objects.filter(user=user).order_by("pk").values(*fields)
+    rows = model._default_manager.filter(user=user).order_by("pk").values(*fields)
     return {"stored": True, "items": list(rows)}
 
 

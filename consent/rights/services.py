@@ -349,10 +349,11 @@ def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
     return job, True
 
 
-def export_build(*, job_id: str) -> ExportJob | None:
+def export_build(*, job_id: str | uuid.UUID) -> ExportJob | None:
     """Build the export zip for a queued job (the Celery task calls this). Idempotent."""
     from consent.rights.selectors import export_document
 
+    job_id = uuid.UUID(str(job_id))
     with transaction.atomic():
         job = (
             ExportJob.objects.select_for_update()
@@ -376,7 +377,7 @@ def export_build(*, job_id: str) -> ExportJob | None:
                         json.dumps(document, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2))
             for arcname, attachment in photos:
                 with attachment.file.open("rb") as src, zf.open(arcname, "w") as dst:
-                    for chunk in iter(lambda s=src: s.read(64 * 1024), b""):
+                    while chunk := src.read(64 * 1024):
                         dst.write(chunk)
         os.replace(tmp, path)
         digest = hashlib.sha256()
@@ -645,7 +646,7 @@ def _current_sessions(http_request: Any) -> list[Any]:
     """The session objects behind this API call (cookie session and/or app token session)."""
     from django.contrib.sessions.backends.base import SessionBase
 
-    found = []
+    found: list[Any] = []
     if http_request is None:
         return found
     auth = getattr(http_request, "auth", None)
@@ -778,7 +779,7 @@ def _service_purpose() -> Purpose | None:
     return Purpose.objects.filter(code=policy.PURPOSE_SERVICE_DELIVERY, is_active=True).first()
 
 
-def _keyset(qs: Any, batch: int) -> Iterable[list[int]]:
+def _keyset(qs: Any, batch: int) -> Iterable[list[Any]]:
     """Primary keys of `qs` in ascending batches (bounded memory, short transactions)."""
     last = 0
     while True:
