@@ -310,6 +310,11 @@ def _cache_key(path: Path) -> tuple[str, float] | None:
         return None
 
 
+def model_is_loaded() -> bool:
+    """Whether this process already holds a model (it may still reload a newer file)."""
+    return _cache["model"] is not None
+
+
 def current_model() -> RouterModel:
     """The saved model (reloaded when the file changes); trains on the seed set if none."""
     path = model_path()

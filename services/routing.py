@@ -228,6 +228,8 @@ def _named(obj: Any) -> Named:
 
 def _excluded_department_ids(request: ServiceRequest) -> frozenset[int]:
     """Departments that returned this request (from its `returned` events)."""
+    if request.status != Status.RETURNED and not request.return_count:
+        return frozenset()  # never returned: no need to read its events
     ids = set(
         Event.objects.filter(
             request=request, type=Event.Type.RETURNED, actor_department__isnull=False
@@ -292,18 +294,15 @@ def request_route(*, request_id: int) -> Event | None:
     The row is locked for the whole decision, so two workers handed the same message
     produce one `routed` event.
     """
+    from services.classifier import current_model, model_is_loaded
     from services.services import event_record
 
-    uses_classifier = (
+    if not model_is_loaded() and (
         ServiceRequest.objects.filter(pk=request_id)
         .values_list("category__uses_classifier", flat=True)
         .first()
-    )
-    if uses_classifier:
-        # Load (or, the first time, train) the model before taking the row lock.
-        from services.classifier import current_model
-
-        current_model()
+    ):
+        current_model()  # load (or, the first time, train) it before taking the row lock
     with transaction.atomic():
         request = (
             ServiceRequest.objects.select_for_update(of=("self",))
