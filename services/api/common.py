@@ -141,6 +141,15 @@ class CodeNameSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def json_datetime(value: datetime | None) -> str | None:
+    """A datetime exactly as DRF's DateTimeField renders it (hot list paths skip the
+    serializer machinery; tests check the output equals the OutputSerializer's)."""
+    return None if value is None else _DATETIME.to_representation(value)
+
+
 def code_name(obj: Any) -> dict[str, str] | None:
     return None if obj is None else {"code": obj.code, "name": obj.name}
 

@@ -37,6 +37,7 @@ from services.api.common import (
     decode_cursor,
     encode_cursor,
     forbidden_response,
+    json_datetime,
     name_nested_serializers,
     public_event_data,
 )
@@ -112,8 +113,8 @@ def summary_data(r: ServiceRequest) -> dict[str, Any]:
         "description": r.description[:200],
         "address": r.address,
         "district": code_name(r.district),
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
+        "created_at": json_datetime(r.created_at),
+        "updated_at": json_datetime(r.updated_at),
         "version": r.version,
     }
 
@@ -336,11 +337,8 @@ class RequestCollectionApi(APIView):
             qs=qs, after=(after[0], after[1]) if after else None, limit=limit
         )
         next_cursor = encode_cursor([rows[-1].updated_at, rows[-1].pk]) if more else None
-        return Response(
-            self.ListOutputSerializer(
-                {"results": [summary_data(r) for r in rows], "next_cursor": next_cursor}
-            ).data
-        )
+        # Rows are built JSON-ready (the shape of ListOutputSerializer).
+        return Response({"results": [summary_data(r) for r in rows], "next_cursor": next_cursor})
 
     @extend_schema(
         operation_id="requests_create",
