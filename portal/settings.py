@@ -314,6 +314,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "services.models.Status",
         "RequestKindEnum": ["request", "complaint"],
+        "AccessEventKindEnum": "consent.rights.models.AccessEventKind",
+        "DataSubjectRequestKindEnum": "consent.rights.models.DataSubjectRequestKind",
+        "DataSubjectRequestChannelEnum": "consent.rights.models.DataSubjectRequestChannel",
+        "DataSubjectRequestStatusEnum": "consent.rights.models.DataSubjectRequestStatus",
     },
 }
 

@@ -495,6 +495,18 @@ class DsrDetailApi(APIView):
         status = serializers.ChoiceField(choices=DataSubjectRequest.Status.choices,
                                          required=False)
         outcome = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        action = serializers.ChoiceField(
+            choices=list(services.DSR_ACTIONS), required=False,
+            help_text="start_export (export/access requests) or erase (erasure requests): "
+            "carried out on the linked account; the request completes with it.",
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs.get("action") and "status" in attrs:
+                raise serializers.ValidationError(
+                    {"action": ["Give either an action or a status, not both."]}
+                )
+            return attrs
 
     @extend_schema(
         operation_id="officer_dsr_retrieve",
@@ -507,7 +519,7 @@ class DsrDetailApi(APIView):
 
     @extend_schema(
         operation_id="officer_dsr_update",
-        summary="Move a data-subject request on (in progress, extended, completed, refused)",
+        summary="Move a data-subject request on, or carry it out (start_export, erase)",
         request=InputSerializer,
         responses={200: DsrSerializer, **problems(400, 401, 403, 404, 409)},
     )
@@ -516,7 +528,12 @@ class DsrDetailApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
-        dsr = services.dsr_update(dsr=dsr, status=v.get("status"), outcome=v.get("outcome"))
+        if v.get("action"):
+            dsr = services.dsr_action(dsr=dsr, action=v["action"], actor=request.user)
+            if "outcome" in v:
+                dsr = services.dsr_update(dsr=dsr, outcome=v["outcome"])
+        else:
+            dsr = services.dsr_update(dsr=dsr, status=v.get("status"), outcome=v.get("outcome"))
         return Response(DsrSerializer(dsr_data(dsr)).data)
 
 

@@ -230,3 +230,11 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"retention run {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# Module-level names for drf-spectacular's ENUM_NAME_OVERRIDES (import_string needs them).
+AccessEventKind = AccessEvent.Kind
+DataSubjectRequestKind = DataSubjectRequest.Kind
+DataSubjectRequestChannel = DataSubjectRequest.Channel
+DataSubjectRequestStatus = DataSubjectRequest.Status
+ExportJobState = ExportJob.State

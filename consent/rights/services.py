@@ -303,6 +303,36 @@ def dsr_update(*, dsr: DataSubjectRequest, status: str | None = None,
     return dsr
 
 
+DSR_ACTIONS = ("start_export", "erase")
+
+
+def dsr_action(*, dsr: DataSubjectRequest, action: str, actor: Any) -> DataSubjectRequest:
+    """A data officer carries out a counter request: start the export (the resident downloads
+    it from their account) or erase the account (identity was checked at the counter)."""
+    if action not in DSR_ACTIONS:
+        raise Invalid("Unknown action.", errors={"action": [f"Use {', '.join(DSR_ACTIONS)}."]})
+    if dsr.status not in DataSubjectRequest.OPEN_STATUSES:
+        raise Conflict("This request is already closed.")
+    subject = dsr.subject
+    if subject is None:
+        raise Conflict("No account is linked to this request.")
+    expected = {"start_export": (DataSubjectRequest.Kind.EXPORT, DataSubjectRequest.Kind.ACCESS),
+                "erase": (DataSubjectRequest.Kind.ERASURE,)}[action]
+    if dsr.kind not in expected:
+        raise Invalid(f"'{action}' does not fit a request of kind '{dsr.kind}'.",
+                      errors={"action": [f"Not for a {dsr.kind} request."]})
+    if action == "start_export":
+        job, _ = export_start(user=subject, channel="counter")
+        DataSubjectRequest.objects.filter(pk=dsr.pk).update(
+            export_job=job, status=DataSubjectRequest.Status.IN_PROGRESS
+        )
+    else:
+        account_erase(user=subject, dry_run=False, channel="counter", dsr=dsr)
+    security_event("data_subject_request.actioned", user_id=actor.pk, action=action,
+                   dsr=dsr.reference)
+    return DataSubjectRequest.objects.get(pk=dsr.pk)
+
+
 # --- Export ----------------------------------------------------------------------------------
 
 
@@ -677,7 +707,7 @@ def _sessions_end(user: Any, http_request: Any) -> int:
 
 
 def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
-                  channel: str = "web") -> ErasureResult:
+                  channel: str = "web", dsr: DataSubjectRequest | None = None) -> ErasureResult:
     """Erase a resident's account (GDPR Art. 17) or, with `dry_run`, say what it would do.
 
     Requests stay as anonymised records; free text and photos are removed unless a legal
@@ -750,13 +780,20 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
             statement=signed["statement"], signature=signed["signature"],
             key_id=signed["key_id"], log_entry=entry,
         )
-        DataSubjectRequest.objects.create(
-            subject=None, subject_pseudonym=pseudonym, kind=DataSubjectRequest.Kind.ERASURE,
-            channel=channel if channel in DataSubjectRequest.Channel.values else "web",
-            status=DataSubjectRequest.Status.COMPLETED, received_at=now,
-            deadline=_deadline(now), completed_at=now, erasure_receipt=receipt,
-            outcome="Your account was erased. Keep this receipt.",
-        )
+        outcome = "Your account was erased. Keep this receipt."
+        if dsr is not None:  # a counter request: complete it
+            DataSubjectRequest.objects.filter(pk=dsr.pk).update(
+                status=DataSubjectRequest.Status.COMPLETED, completed_at=now,
+                erasure_receipt=receipt, outcome=outcome,
+            )
+        else:
+            DataSubjectRequest.objects.create(
+                subject=None, subject_pseudonym=pseudonym, kind=DataSubjectRequest.Kind.ERASURE,
+                channel=channel if channel in DataSubjectRequest.Channel.values else "web",
+                status=DataSubjectRequest.Status.COMPLETED, received_at=now,
+                deadline=_deadline(now), completed_at=now, erasure_receipt=receipt,
+                outcome=outcome,
+            )
         # Everything that still points at the account goes with it (e-mail addresses, second
         # factors, sessions, consent records, follows, idempotency keys, export jobs).
         locked.delete()

@@ -95,3 +95,54 @@ def test_an_extension_is_allowed_once_and_moves_the_deadline_by_two_months(
 
 def test_unknown_reference_is_404(client_for, data_officer):
     assert client_for(data_officer).get(f"{URL}/DSR-NOPE").status_code == 404
+
+
+def test_the_officer_starts_the_export_of_a_counter_request_and_it_completes_with_the_job(
+    client_for, data_officer, clerk_lighting, resident, django_capture_on_commit_callbacks
+):
+    reference = client_for(clerk_lighting).post(
+        URL, {"kind": "export", "subject_email": resident.email}, format="json"
+    ).json()["reference"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(data_officer).patch(f"{URL}/{reference}",
+                                                  {"action": "start_export"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    dsr = DataSubjectRequest.objects.get(reference=reference)
+    assert dsr.status == "completed"
+    assert dsr.export_job.user == resident
+    assert dsr.export_job.state == "ready"
+    assert DataSubjectRequest.objects.count() == 1  # no second record for the same export
+
+
+def test_the_officer_carries_out_a_counter_erasure_and_the_request_gets_the_receipt(
+    client_for, data_officer, clerk_lighting, resident
+):
+    reference = client_for(clerk_lighting).post(
+        URL, {"kind": "erasure", "subject_email": resident.email}, format="json"
+    ).json()["reference"]
+
+    response = client_for(data_officer).patch(f"{URL}/{reference}", {"action": "erase"},
+                                              format="json")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "completed"
+    assert body["erasure_receipt"]
+    assert body["subject_erased"] is True
+    assert not type(resident).objects.filter(pk=resident.pk).exists()
+
+
+def test_an_action_that_does_not_fit_the_kind_is_refused(
+    client_for, data_officer, clerk_lighting, resident
+):
+    reference = client_for(clerk_lighting).post(
+        URL, {"kind": "export", "subject_email": resident.email}, format="json"
+    ).json()["reference"]
+
+    response = client_for(data_officer).patch(f"{URL}/{reference}", {"action": "erase"},
+                                              format="json")
+
+    assert response.status_code == 400
+    assert type(resident).objects.filter(pk=resident.pk).exists()
