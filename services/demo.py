@@ -217,3 +217,65 @@ def seed_city() -> None:
             "note": "North district lighting is contracted out.",
         },
     )
+
+
+# reporter email, category, description, (lat, lon), address, attributes
+DEMO_REQUESTS = [
+    (
+        "resident@demo.civicdesk",
+        "pothole",
+        "学校门口的路面有一个很深的坑，下雨后积水。",
+        (38.975, 116.03),
+        "",
+        {"size": "large"},
+    ),
+    (
+        "resident@demo.civicdesk",
+        "streetlight",
+        "The streetlight by the north bus stop has been dark for three nights.",
+        (39.02, 115.97),
+        "North bus stop",
+        {"pole_number": "N-117"},
+    ),
+    (
+        "resident2@demo.civicdesk",
+        "water-leak",
+        "Water is bubbling up from a crack in the pavement.",
+        (38.98, 116.06),
+        "",
+        {},
+    ),
+]
+
+
+def seed_requests() -> int:
+    """File the demo residents' first requests through the real service (routing follows).
+
+    Idempotent: a resident who already has requests gets none. Call after the demo people
+    exist. Returns how many were filed.
+    """
+    from django.contrib.auth import get_user_model
+
+    from services.services import request_submit
+
+    filed = 0
+    users = {
+        u.email: u for u in get_user_model().objects.filter(email__endswith="@demo.civicdesk")
+    }
+    already = {email for email, u in users.items() if u.reported_requests.exists()}
+    for email, code, text, (lat, lon), address, attributes in DEMO_REQUESTS:
+        reporter = users.get(email)
+        category = Category.objects.filter(code=code).first()
+        if reporter is None or category is None or email in already:
+            continue
+        request_submit(
+            reporter=reporter,
+            category=category,
+            description=text,
+            lat=lat,
+            lon=lon,
+            address=address,
+            attribute_values=attributes,
+        )
+        filed += 1
+    return filed

@@ -71,3 +71,4 @@ def test_category_attributes_are_checked(roads, attributes):
     )
     assert not form.is_valid()
     assert "attributes" in form.errors
+
