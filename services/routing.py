@@ -262,7 +262,8 @@ def facts_for(request: ServiceRequest) -> Facts:
 
 def request_decide(request: ServiceRequest) -> tuple[Facts, Decision] | None:
     """The facts and decision for this request as it is now; None without a Triage department."""
-    triage = Department.objects.filter(is_triage=True, is_active=True).order_by("id").first()
+    active = list(Department.objects.filter(is_active=True).order_by("id"))
+    triage = next((d for d in active if d.is_triage), None)
     if triage is None:
         return None
     facts = facts_for(request)
@@ -275,9 +276,7 @@ def request_decide(request: ServiceRequest) -> tuple[Facts, Decision] | None:
         .select_related("department")
         .order_by("order", "id")
     ]
-    departments = {
-        d.code: _named(d) for d in Department.objects.filter(is_active=True, is_triage=False)
-    }
+    departments = {d.code: _named(d) for d in active if not d.is_triage}
     return facts, decide(
         facts=facts,
         rules=rules,
