@@ -1,10 +1,10 @@
 """Transparency-log benchmark: consent changes/s, inclusion-proof time and full verification.
 
     .venv/bin/python bench/ledger.py [--database-url postgres://…/civic_b_bench]
-        [--entries 1000000] [--changes 3000] [--threads 4] [--proofs 500]
+        [--entries 1000000] [--changes 3000] [--processes 4] [--proofs 500]
 
 1. Consent changes per second through `consent.services.consent_decide` (event + record + log
-   entry, each in its own transaction) from several threads; baseline: a raw one-row INSERT
+   entry, each in its own transaction) from several processes; baseline: a raw one-row INSERT
    transaction on the same connections (also reported: the same insert serialized by an
    advisory lock, the floor any "append in the same transaction" design pays).
 2. The log is filled to `--entries` with synthetic consent-shaped entries (COPY), a tree head is
@@ -24,7 +24,6 @@ import json
 import os
 import random
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -73,72 +72,87 @@ def make_residents(n: int) -> list:
     return user_model.objects.bulk_create(users, batch_size=1000)
 
 
-def bench_changes(changes: int, threads: int) -> float:
+_CHANGE_CTX: dict = {}
+
+
+def _change_worker(args: tuple[int, int, str, int]) -> list[float]:
+    """One process (like one gunicorn worker): its own connection, no shared GIL."""
+    from django.contrib.auth import get_user_model
     from django.db import connection, connections, transaction
 
-    from consent import policy, services
+    from consent import services
+
+    t, processes, raw, per_process = args
+    purposes, versions, resident_ids = (
+        _CHANGE_CTX["purposes"], _CHANGE_CTX["versions"], _CHANGE_CTX["residents"],
+    )
+    mine = list(get_user_model().objects.filter(pk__in=resident_ids[t::processes]))
+    local = []
+    try:
+        for i in range(per_process):
+            user = mine[i % len(mine)]
+            purpose = purposes[(i // len(mine)) % len(purposes)]
+            decision = "give" if (i // (len(mine) * len(purposes))) % 2 == 0 else "withdraw"
+            start = time.perf_counter()
+            if raw:
+                with transaction.atomic(), connection.cursor() as cur:
+                    if raw == "serialized":
+                        cur.execute("SELECT pg_advisory_xact_lock(42)")
+                    cur.execute("INSERT INTO bench_raw_insert (body) VALUES (%s)",
+                                [f"{user.pk}:{purpose}:{decision}"])
+            else:
+                services.consent_decide(subject=user, purpose_code=purpose, decision=decision,
+                                        notice_version=versions[purpose])
+            local.append((time.perf_counter() - start) * 1000)
+    finally:
+        connections.close_all()
+    return local
+
+
+def bench_changes(changes: int, processes: int) -> float:
+    import multiprocessing
+
+    from django.db import connection, connections
+
+    from consent import policy
     from consent.demo import seed_register
     from consent.models import Notice
 
     seed_register()
     purposes = [policy.PURPOSE_SMS, policy.PURPOSE_SURVEY, policy.PURPOSE_CONTRACTOR,
                 policy.PURPOSE_ROUTING_TRAINING]
-    versions = {
+    _CHANGE_CTX["purposes"] = purposes
+    _CHANGE_CTX["versions"] = {
         p: Notice.objects.filter(purpose__code=p).order_by("-version").first().version
         for p in purposes
     }
-    residents = make_residents(max(threads * 50, 200))
+    _CHANGE_CTX["residents"] = [u.pk for u in make_residents(max(processes * 50, 200))]
     with connection.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS bench_raw_insert (id bigserial primary key, "
                     "body text, at timestamptz default now())")
-    per_thread = changes // threads
-    latencies: list[float] = []
-    base_latencies: list[float] = []
-    lock = threading.Lock()
+    connections.close_all()  # children open their own
+    per_process = changes // processes
+    ctx = multiprocessing.get_context("fork")
 
-    def worker(t: int, raw: str, out: list[float]) -> None:
-        mine = residents[t::threads]
-        local = []
-        try:
-            for i in range(per_thread):
-                user = mine[i % len(mine)]
-                purpose = purposes[(i // len(mine)) % len(purposes)]
-                decision = "give" if (i // (len(mine) * len(purposes))) % 2 == 0 else "withdraw"
-                start = time.perf_counter()
-                if raw:
-                    with transaction.atomic(), connection.cursor() as cur:
-                        if raw == "serialized":
-                            cur.execute("SELECT pg_advisory_xact_lock(42)")
-                        cur.execute("INSERT INTO bench_raw_insert (body) VALUES (%s)",
-                                    [f"{user.pk}:{purpose}:{decision}"])
-                else:
-                    services.consent_decide(subject=user, purpose_code=purpose,
-                                            decision=decision, notice_version=versions[purpose])
-                local.append((time.perf_counter() - start) * 1000)
-        finally:
-            connections.close_all()
-        with lock:
-            out.extend(local)
+    def run(raw: str) -> tuple[float, list[float]]:
+        with ctx.Pool(processes) as pool:
+            start = time.perf_counter()
+            parts = pool.map(_change_worker, [(t, processes, raw, per_process)
+                                              for t in range(processes)])
+            took = time.perf_counter() - start
+        out = [x for part in parts for x in part]
+        return len(out) / took, out
 
-    def run(raw: str, out: list[float]) -> float:
-        pool = [threading.Thread(target=worker, args=(t, raw, out)) for t in range(threads)]
-        start = time.perf_counter()
-        for th in pool:
-            th.start()
-        for th in pool:
-            th.join()
-        return len(out) / (time.perf_counter() - start)
-
-    serialized: list[float] = []
-    base_rate = run("plain", base_latencies)
-    serialized_rate = run("serialized", serialized)
-    rate = run("", latencies)
+    base_rate, base_latencies = run("plain")
+    serialized_rate, _ = run("serialized")
+    rate, latencies = run("")
     s, b = summary(latencies), summary(base_latencies)
     emit_result("ledger", "consent_change_latency", median=s["median"], p99=s["p99"], unit="ms",
-                baseline_median=b["median"], baseline_p99=b["p99"], threads=threads, n=s["n"])
+                baseline_median=b["median"], baseline_p99=b["p99"], processes=processes,
+                n=s["n"])
     emit_result("ledger", "consent_changes_per_second", median=round(rate, 1), p99=None,
                 unit="changes/s", baseline_median=round(base_rate, 1),
-                ratio=round(rate / base_rate, 3), target=">= 1000", threads=threads,
+                ratio=round(rate / base_rate, 3), target=">= 1000", processes=processes,
                 serialized_raw_insert_per_second=round(serialized_rate, 1))
     return rate
 
@@ -246,7 +260,8 @@ def main() -> int:
                         help="log size for the proof/verify figures (the target is 1000000; "
                         "the default keeps `make bench` within its budget)")
     parser.add_argument("--changes", type=int, default=3000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=4,
+                        help="concurrent writers (processes, like gunicorn workers)")
     parser.add_argument("--proofs", type=int, default=500)
     parser.add_argument("--skip-changes", action="store_true")
     args = parser.parse_args()
@@ -256,7 +271,7 @@ def main() -> int:
     ensure_database(args.database_url)
     setup_django(args.database_url)
     if not args.skip_changes:
-        bench_changes(args.changes, args.threads)
+        bench_changes(args.changes, args.processes)
         bench_publish()
     fill_log(args.entries)
     bench_publish()

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from consent import verify as v
@@ -143,11 +144,30 @@ def utc_seconds(at: datetime) -> str:
     return at.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ledger_append(*, kind: str, body: dict[str, Any], at: datetime | None = None) -> LogEntry:
+@dataclass(frozen=True)
+class Attached:
+    """A row to insert together with the log entry, linked to it by `link` (an FK to LogEntry).
+
+    `values` are keyed by attribute name (`purpose_id`, not `purpose`) and may include the
+    primary key (e.g. reserved with `reserve_id`).
+    """
+
+    model: type[Model]
+    values: dict[str, Any]
+    link: str
+
+
+def ledger_append(
+    *, kind: str, body: dict[str, Any], at: datetime | None = None,
+    attach: Attached | None = None,
+) -> LogEntry:
     """Append one entry, in the caller's transaction (so it commits or rolls back with it).
 
     `body` must hold no personal data in clear (use consent.pseudonyms). Appends are
-    serialized, so committed indexes are always a gap-free prefix 0..n-1.
+    serialized (the lock is held until commit), so committed indexes are always a gap-free
+    prefix 0..n-1. With `attach`, the row that records the change is inserted in the same
+    round trip on PostgreSQL (the returned entry carries it as `entry.attached`): everything
+    else is prepared before the lock, to keep the serialized part to two statements.
     """
     if not connection.in_atomic_block:
         raise LedgerError("ledger_append must run inside the transaction of the change it records")
@@ -158,22 +178,72 @@ def ledger_append(*, kind: str, body: dict[str, Any], at: datetime | None = None
     data = canonical({"kind": kind, "time": utc_seconds(at), "body": body})
     entry = LogEntry(kind=kind, entry=data.decode(), leaf_hash=leaf_hash(data).hex(),
                      created_at=at)
-    _lock(APPEND_LOCK_KEY)
-    # Next index and insert in one round trip: the lock is held until commit, so keep the
-    # critical section short.
     table = LogEntry._meta.db_table
-    with connection.cursor() as cur:
-        cur.execute(
-            f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
-            f'SELECT COALESCE(MAX("index"), -1) + 1, %s, %s, %s, %s FROM {table} '
-            'RETURNING "index"',
-            [entry.kind, entry.entry, entry.leaf_hash,
-             LogEntry._meta.get_field("created_at").get_db_prep_value(at, connection)],
-        )
-        entry.index = cur.fetchone()[0]
+    insert_entry = (
+        f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
+        f'SELECT COALESCE(MAX("index"), -1) + 1, %s, %s, %s, %s FROM {table} '
+        'RETURNING "index"'
+    )
+    params = [entry.kind, entry.entry, entry.leaf_hash,
+              LogEntry._meta.get_field("created_at").get_db_prep_value(at, connection)]
+    attached = None
+    if attach is not None and connection.vendor == "postgresql":
+        sql, extra = _attached_insert(attach)
+        sql = f"WITH e AS ({insert_entry}) {sql}"
+        params += extra
+        _lock(APPEND_LOCK_KEY)
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            entry.index = cur.fetchone()[0]
+        attached = attach.model(**attach.values,
+                                **{_field(attach.model, attach.link).attname: entry.index})
+        attached._state.adding = False
+        attached._state.db = connection.alias
+    else:
+        _lock(APPEND_LOCK_KEY)
+        with connection.cursor() as cur:
+            cur.execute(insert_entry, params)
+            entry.index = cur.fetchone()[0]
+        if attach is not None:
+            attached = attach.model._default_manager.create(
+                **attach.values, **{_field(attach.model, attach.link).attname: entry.index},
+            )
     entry._state.adding = False
     entry._state.db = connection.alias
+    entry.attached = attached  # type: ignore[attr-defined]
     return entry
+
+
+def _field(model: type[Model], name: str) -> Any:
+    return model._meta.get_field(name)
+
+
+def _attached_insert(attach: Attached) -> tuple[str, list[Any]]:
+    meta = attach.model._meta
+    columns, values = [], []
+    for name, value in attach.values.items():
+        f = _field(attach.model, name)
+        columns.append(connection.ops.quote_name(f.column))
+        values.append(f.get_db_prep_save(value, connection))
+    link = connection.ops.quote_name(_field(attach.model, attach.link).column)
+    placeholders = ", ".join(["%s"] * len(values))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
+        f"({', '.join(columns)}, {link}) SELECT {placeholders}, e.\"index\" FROM e "
+        f"RETURNING {link}"
+    )
+    return sql, values
+
+
+def reserve_id(model: type[Model]) -> int | None:
+    """The next primary key of `model` on PostgreSQL (so rows that reference it can be written
+    before the log lock is taken; foreign keys are checked at commit). None elsewhere."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))",
+                    [model._meta.db_table, model._meta.pk.column])
+        return cur.fetchone()[0]
 
 
 def inclusion_promise(entry: LogEntry) -> dict[str, str]:

@@ -239,19 +239,22 @@ def consent_decide(
             # Nothing to withdraw: no entry, the state stays what it was.
             return ConsentChange(record=record, event=None, changed=False,
                                  effects=_effects(subject=subject, purpose=purpose, state=target))
-        event = _append_event(
+        event, record = _record_change(
             subject=subject, purpose=purpose, event_type=target, notice=notice, method=method,
             recorded_by=recorded_by, expires_at=expires_at if target == EventType.GIVEN else None,
+            record=record,
         )
-        record = _update_record(subject=subject, purpose=purpose, event=event, record=record)
     return ConsentChange(record=record, event=event, changed=True,
                          effects=_effects(subject=subject, purpose=purpose, state=target))
 
 
-def _append_event(
+def _record_change(
     *, subject: Any, purpose: Purpose, event_type: str, notice: Notice, method: str,
-    recorded_by: Any, expires_at: datetime | None,
-) -> ConsentEvent:
+    recorded_by: Any, expires_at: datetime | None, record: ConsentRecord | None,
+) -> tuple[ConsentEvent, ConsentRecord]:
+    """Event + derived record + log entry. Everything but the log insert happens before the
+    log lock is taken (the record points at the event's reserved id; FKs are checked at
+    commit), so the serialized part is the lock and one statement."""
     now = timezone.now()
     event_id = uuid.uuid4()
     actor_role = "clerk" if method == Method.COUNTER else (
@@ -272,23 +275,37 @@ def _append_event(
         "actor": actor_role,
         "expires": ledger.utc_seconds(expires_at) if expires_at else None,
     }
-    entry = ledger.ledger_append(kind="consent", body=body, at=now)
-    return ConsentEvent.objects.create(
-        event_id=event_id,
-        subject_pseudonym=key.pseudonym,
-        purpose=purpose,
-        event_type=event_type,
-        notice=notice,
-        notice_version=notice.version,
-        notice_sha256=notice.text_sha256,
-        language=notice.language,
-        method=method,
-        actor_role=actor_role,
-        recorded_by=recorded_by if method == Method.COUNTER else None,
-        created_at=now,
-        expires_at=expires_at,
-        log_entry=entry,
+    values = {
+        "event_id": event_id,
+        "subject_pseudonym": key.pseudonym,
+        "purpose_id": purpose.pk,
+        "event_type": event_type,
+        "notice_id": notice.pk,
+        "notice_version": notice.version,
+        "notice_sha256": notice.text_sha256,
+        "language": notice.language,
+        "method": method,
+        "actor_role": actor_role,
+        "recorded_by_id": recorded_by.pk if method == Method.COUNTER and recorded_by else None,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    reserved = ledger.reserve_id(ConsentEvent)
+    if reserved is not None:
+        values["id"] = reserved
+        draft = ConsentEvent(**values)
+        record = _update_record(subject=subject, purpose=purpose, event=draft, record=record)
+    entry = ledger.ledger_append(
+        kind="consent", body=body, at=now,
+        attach=ledger.Attached(model=ConsentEvent, values=values, link="log_entry"),
     )
+    event: ConsentEvent = entry.attached  # type: ignore[attr-defined]
+    event.log_entry = entry
+    if reserved is None:
+        record = _update_record(subject=subject, purpose=purpose, event=event, record=record)
+    assert record is not None  # noqa: S101
+    record.last_event = event
+    return event, record
 
 
 def _update_record(
@@ -326,11 +343,10 @@ def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
             )
             if record is None:
                 continue
-            event = _append_event(
+            _record_change(
                 subject=record.subject, purpose=record.purpose, event_type=EventType.EXPIRED,
                 notice=record.notice, method=Method.SYSTEM, recorded_by=None, expires_at=None,
+                record=record,
             )
-            _update_record(subject=record.subject, purpose=record.purpose, event=event,
-                           record=record)
             done += 1
     return done
