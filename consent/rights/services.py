@@ -624,8 +624,11 @@ def _requests_anonymise(
     """Remove the personal parts of these requests; runs inside the caller's transaction.
 
     Keeps category, district, dates, status and outcome. `keep` names held categories
-    (free_text / photos) left in place until `kept_until` (a legal obligation).
+    (free_text / photos) left in place until `kept_until` (a legal obligation). Set-based:
+    a fixed number of queries per batch whatever its size.
     """
+    from django.db.models import F
+
     from services.models import Attachment, Event, ServiceRequest
     from services.open311.models import Open311Submission
 
@@ -634,41 +637,53 @@ def _requests_anonymise(
         ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
         .only("pk", "reporter_id", "lat", "lon", "is_private_address")
     )
-    for r in rows:
-        terms = terms_by_reporter.get(r.reporter_id or 0, [])
-        update: dict[str, Any] = {"reporter": None, "address": ""}
-        if r.is_private_address and r.lat is not None and r.lon is not None:
-            update["lat"], update["lon"] = round(r.lat, 2), round(r.lon, 2)
-        if "free_text" not in keep:
-            update.update(description=REMOVED_MARKER, feedback="", attribute_values={})
-        ServiceRequest.objects.filter(pk=r.pk).update(**update)
-        events = Event.objects.filter(request_id=r.pk)
-        if "free_text" not in keep:
-            counts.comments += events.filter(
-                type=Event.Type.COMMENT_BY_RESIDENT).exclude(text=REMOVED_MARKER
-            ).update(text=REMOVED_MARKER)
-        if terms:
-            for ev in events.exclude(text="").only("pk", "text"):
-                cleaned = _redact(ev.text, terms)
-                if cleaned != ev.text:
-                    Event.objects.filter(pk=ev.pk).update(text=cleaned)
-        if r.reporter_id:
-            events.filter(actor_id=r.reporter_id).update(actor=None)
-        if "photos" not in keep:
-            photos = list(Attachment.objects.filter(request_id=r.pk))
-            counts.photos += _delete_attachment_files(photos)
-            Attachment.objects.filter(pk__in=[a.pk for a in photos]).delete()
-        Open311Submission.objects.filter(request_id=r.pk).update(
-            email="", first_name="", last_name="", phone="", device_id="", account_id="",
-            address_id="",
-        )
-        complete = not keep
-        AnonymisedRequest.objects.update_or_create(
-            request_id=r.pk,
-            defaults={"cause": cause, "anonymised_at": now, "complete": complete,
-                      "kept_until": None if complete else kept_until},
-        )
-        counts.requests += 1
+    if not rows:
+        return counts
+    ids = [r.pk for r in rows]
+    reporter_of = {r.pk: r.reporter_id for r in rows}
+    events = Event.objects.filter(request_id__in=ids)
+    # Staff texts that quote the reporter's e-mail, name or phone: redact those words.
+    changed = []
+    for ev in events.exclude(text="").only("pk", "request_id", "text"):
+        terms = terms_by_reporter.get(reporter_of.get(ev.request_id) or 0, [])
+        cleaned = _redact(ev.text, terms) if terms else ev.text
+        if cleaned != ev.text:
+            ev.text = cleaned
+            changed.append(ev)
+    Event.objects.bulk_update(changed, ["text"], batch_size=500)
+    events.filter(actor_id=F("request__reporter_id")).update(actor=None)
+    if "free_text" not in keep:
+        counts.comments = events.filter(type=Event.Type.COMMENT_BY_RESIDENT).exclude(
+            text=REMOVED_MARKER).update(text=REMOVED_MARKER)
+    # A home's exact position is personal data: round it to about 1 km.
+    private = [r for r in rows if r.is_private_address and r.lat is not None and r.lon is not None]
+    for r in private:
+        r.lat, r.lon = round(r.lat or 0.0, 2), round(r.lon or 0.0, 2)
+    ServiceRequest.objects.bulk_update(private, ["lat", "lon"], batch_size=500)
+    update: dict[str, Any] = {"reporter": None, "address": ""}
+    if "free_text" not in keep:
+        update.update(description=REMOVED_MARKER, feedback="", attribute_values={})
+    ServiceRequest.objects.filter(pk__in=ids).update(**update)
+    if "photos" not in keep:
+        photos = list(Attachment.objects.filter(request_id__in=ids))
+        counts.photos = _delete_attachment_files(photos)
+        Attachment.objects.filter(pk__in=[a.pk for a in photos]).delete()
+    Open311Submission.objects.filter(request_id__in=ids).update(
+        email="", first_name="", last_name="", phone="", device_id="", account_id="",
+        address_id="",
+    )
+    complete = not keep
+    AnonymisedRequest.objects.bulk_create(
+        [
+            AnonymisedRequest(request_id=pk, cause=cause, anonymised_at=now, complete=complete,
+                              kept_until=None if complete else kept_until)
+            for pk in ids
+        ],
+        update_conflicts=True,
+        unique_fields=["request"],
+        update_fields=["cause", "anonymised_at", "complete", "kept_until"],
+    )
+    counts.requests = len(ids)
     return counts
 
 
