@@ -32,11 +32,17 @@ from portal.views.common import (
     role_required,
     submit_once,
 )
+from portal.views.timeline import annotate_events, attribute_rows
 from services import services as request_services
 from services import workflow
 from services.attachments import photos_prepare
-from services.models import Category, District, Event, ServiceRequest, Status
-from services.selectors import access_request, actor_kinds, requests_of_resident
+from services.models import Category, District, ServiceRequest, Status
+from services.selectors import (
+    access_request,
+    actor_kinds,
+    events_for_resident,
+    requests_of_resident,
+)
 
 MY_REQUESTS_PAGE = 50
 
@@ -192,13 +198,12 @@ def _detail_context(
         if workflow.RESIDENT in m.actors and not getattr(m, "dedicated", False)
     }
     is_reporter = workflow.RESIDENT in kinds
-    events = list(
-        sr.events.filter(visibility=Event.Visibility.PUBLIC).order_by("created_at", "id")
-    )
+    events = annotate_events(events_for_resident(request=sr))
     return {
         "sr": sr,
         "events": events,
-        "attachments": list(sr.attachments.all()),
+        "attributes": attribute_rows(sr),
+        "attachments": list(sr.attachments.all()) if is_reporter else [],
         "is_reporter": is_reporter,
         "can_withdraw": is_reporter and Status.WITHDRAWN in targets,
         "can_confirm": is_reporter and Status.CLOSED in targets,

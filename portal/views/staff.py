@@ -34,7 +34,7 @@ from portal.views.common import (
     submit_once,
 )
 from portal.views.statistics import Row, bar_chart
-from portal.views.timeline import annotate_events
+from portal.views.timeline import annotate_events, attribute_rows
 from services import services as request_services
 from services import workflow
 from services.models import (
@@ -176,6 +176,7 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
         "sr": sr,
         "events": events,
         "routing": routing_explanation(events=events),
+        "attributes": attribute_rows(sr),
         "attachments": list(sr.attachments.all()),
         "move_forms": move_forms,
         "reply_form": forms.get("reply_form") or ReplyForm(prefix="reply"),

@@ -24,3 +24,20 @@ def annotate_events(events: list[Event]) -> list[Event]:
             event.text = ""  # shown once, as the explanation
         event.outcome_label = outcomes.get(data.get("outcome", ""), "")  # type: ignore[attr-defined]
     return events
+
+
+def attribute_rows(request: Any) -> list[tuple[str, str]]:
+    """The request's extra attributes as (label, value) in words, in the category's order."""
+    values: dict[str, Any] = request.attribute_values or {}
+    rows = []
+    definitions = sorted(request.category.attributes or [], key=lambda a: a.get("order", 0))
+    for attribute in definitions:
+        code = attribute.get("code")
+        if code not in values:
+            continue
+        names = {str(v["key"]): v.get("name") or str(v["key"]) for v in attribute.get("values", [])}
+        value = values[code]
+        items = value if isinstance(value, list) else [value]
+        shown = ", ".join(names.get(str(v), str(v)) for v in items)
+        rows.append((attribute.get("description") or code, shown))
+    return rows

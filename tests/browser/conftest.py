@@ -152,8 +152,20 @@ def totp_code() -> str:
     return demo_totp_code()
 
 
+_SIGNED_IN: dict[str, list] = {}
+
+
 def sign_in(page, email: str) -> None:
-    """Sign in through the real allauth pages (with the demo TOTP for staff)."""
+    """Sign in through the real allauth pages (with the demo TOTP for staff).
+
+    The session cookie is reused for later contexts of the same person: a TOTP code is
+    accepted once, so a second full sign-in within 30 s would have to wait for the next one.
+    """
+    if email in _SIGNED_IN:
+        page.context.add_cookies(_SIGNED_IN[email])
+        page.goto("/")
+        if page.locator("form[action='/accounts/logout/']").count():
+            return
     page.goto("/accounts/login/")
     page.fill("main input[name=login]", email)
     page.fill("main input[name=password]", DEMO_PASSWORD)
@@ -168,6 +180,7 @@ def sign_in(page, email: str) -> None:
         if "/2fa/authenticate" in page.url:
             time.sleep(30 - time.time() % 30 + 1)  # a code is used once: wait for the next one
     assert "/accounts/" not in page.url, f"sign-in failed for a demo account: {page.url}"
+    _SIGNED_IN[email] = page.context.cookies()
 
 
 def shot(page, name: str) -> None:

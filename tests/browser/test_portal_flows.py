@@ -83,6 +83,10 @@ def test_clerk_sees_it_arrive_live_resolves_it_and_the_resident_page_updates_liv
     sign_in(clerk, CLERK_ROADS)
     clerk.goto("/staff/queue/")
     clerk.evaluate("window.__sameDocument = true")
+    # Live over the WebSocket (/ws/queue/), not the polling fallback.
+    assert _eventually(clerk, "document.querySelector('[data-live]').dataset.liveMode") == (
+        "websocket"
+    )
 
     resident = new_context().new_page()
     sign_in(resident, RESIDENT)
@@ -97,6 +101,9 @@ def test_clerk_sees_it_arrive_live_resolves_it_and_the_resident_page_updates_liv
     shot(clerk, "queue-live")
 
     resident.evaluate("window.__sameDocument = true")
+    assert _eventually(resident, "document.querySelector('[data-live]').dataset.liveMode") == (
+        "websocket"
+    )
     clerk.click(f"tr[data-ref='{reference}'] a")
     clerk.click("button[data-move='start']")
     clerk.wait_for_selector("text=Done: the request is now in progress.")
@@ -203,3 +210,24 @@ def test_keyboard_users_reach_the_skip_link_first_and_see_focus(new_context):
     assert page.evaluate("document.activeElement.className") == "skip-link"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
+
+
+def test_without_websockets_the_request_page_falls_back_to_polling(new_context, tmp_path):
+    resident_context = new_context()
+    resident_context.route_web_socket(re.compile(r".*/ws/.*"), lambda ws: ws.close())
+    resident = resident_context.new_page()
+    sign_in(resident, RESIDENT)
+    reference = _file_pothole(resident, tmp_path, "Polling test: loose drain cover.", photo=False)
+    assert _eventually(resident, "document.querySelector('[data-live]').dataset.liveMode") == (
+        "polling"
+    )
+    resident.evaluate("window.__sameDocument = true")
+
+    clerk = new_context().new_page()
+    sign_in(clerk, CLERK_ROADS)
+    clerk.goto(f"/staff/requests/{reference}/")
+    clerk.click("button[data-move='start']")
+    clerk.wait_for_selector("text=Done: the request is now in progress.")
+
+    resident.wait_for_selector("[data-status]:has-text('In progress')", timeout=20_000)
+    assert resident.evaluate("window.__sameDocument") is True
