@@ -52,7 +52,7 @@ TIMEOUT_S = {
     "push_latency": 130,
     "queue": 240,
     "ledger": 240,
-    "mixed_load": 110,
+    "mixed_load": 150,
     "open311": 90,
 }
 DEFAULT_TIMEOUT_S = 150
