@@ -45,7 +45,7 @@ SKIP = {"common.py", "run_all.py", "chaos.py"}
 TEMPLATE_DB = "civic_h_bench_template"
 # Order (cheap first) and per-benchmark limits; unknown benchmarks run last with the default.
 ORDER = ["intake", "routing_latency", "push_latency", "queue", "ledger", "mixed_load",
-         "open311"]
+         "open311", "retention"]
 TIMEOUT_S = {
     "intake": 140,
     "routing_latency": 150,
@@ -54,6 +54,7 @@ TIMEOUT_S = {
     "ledger": 240,
     "mixed_load": 150,
     "open311": 90,
+    "retention": 90,
 }
 DEFAULT_TIMEOUT_S = 150
 # Flags passed to a benchmark when its --help lists them: bounded sizes, so that the suite
