@@ -260,12 +260,17 @@ def run_benchmark(
 ) -> tuple[dict, list[dict]]:
     name = script.stem
     args: list[str] = []
-    flags = BOUNDED_FLAGS.get(name, {})
-    if flags:
-        text = help_text(script, env)
-        for flag, value in flags.items():
-            if flag in text:
-                args += [flag, value]
+    # The suite's database and Redis are passed explicitly too, for scripts whose defaults
+    # name a database of their own instead of reading DATABASE_URL/REDIS_URL.
+    flags = {
+        "--database-url": env["DATABASE_URL"],
+        "--redis-url": env["REDIS_URL"],
+        **BOUNDED_FLAGS.get(name, {}),
+    }
+    text = help_text(script, env)
+    for flag, value in flags.items():
+        if re.search(rf"(^|\s|\[){re.escape(flag)}\b", text):
+            args += [flag, value]
     start = time.monotonic()
     log_path = logdir / f"{name}.log"
     timed_out = False
