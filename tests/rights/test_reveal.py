@@ -202,3 +202,28 @@ def test_only_data_officers_read_the_access_review(request, client_for, who):
     user = request.getfixturevalue(who)
 
     assert client_for(user).get("/api/v1/officer/access-events").status_code == 403
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/officer/access-events", "/api/v1/me/access-log"])
+def test_access_lists_take_the_same_number_of_queries_for_1_and_6_events(
+    url, client_for, clerk_lighting, li_request, data_officer, resident
+):
+    viewer = client_for(data_officer if "officer" in url else resident)
+    reveal(client_for(clerk_lighting), li_request.reference, fields=["phone"],
+           purpose="service-delivery")
+    viewer.get(url)  # the viewer's roles are computed once per user object
+    one = _queries(viewer, url)
+    for _ in range(5):
+        reveal(client_for(clerk_lighting), li_request.reference, fields=["email"],
+               purpose="service-delivery")
+
+    assert _queries(viewer, url) == one
