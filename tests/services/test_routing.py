@@ -356,3 +356,64 @@ def test_category_kind_complaint_with_default_uses_the_default(city):
 
     assert event.data["method"] == "category_default"
     assert event.data["department"]["code"] == "complaints"
+
+
+# --- The pure decision, without a database --------------------------------------------------
+
+
+def _facts(**overrides):
+    from services.routing import Facts, Named
+
+    values = {
+        "category": Named(1, "other", "Something else"),
+        "default_department": None,
+        "uses_classifier": True,
+        "district": None,
+        "description": "dark lamp",
+    }
+    return Facts(**{**values, **overrides})
+
+
+def test_decide_skips_a_rule_whose_department_returned_the_request():
+    from services.routing import Named, Rule, decide
+
+    first, second = Named(10, "a", "A"), Named(11, "b", "B")
+    decision = decide(
+        facts=_facts(excluded_department_ids=frozenset({10}), return_count=1),
+        rules=[Rule(1, None, first), Rule(2, None, second)],
+        triage=Named(99, "triage", "Triage"),
+        classify=None,
+        departments_by_code={},
+        threshold=0.5,
+    )
+
+    assert (decision.method, decision.rule_id, decision.department) == ("rule", 2, second)
+
+
+def test_decide_offers_the_classifier_only_departments_still_allowed():
+    from services.classifier import Prediction
+    from services.routing import Named, decide
+
+    offered = []
+
+    def classify(text, allowed):
+        offered.append(allowed)
+        return Prediction("b", 0.9, (("lamp", 0.5),), "v1")
+
+    departments = {
+        "a": Named(10, "a", "A"),
+        "b": Named(11, "b", "B"),
+        "c": Named(12, "c", "C"),
+    }
+    decision = decide(
+        facts=_facts(excluded_department_ids=frozenset({10})),
+        rules=[],
+        triage=Named(99, "triage", "Triage"),
+        classify=classify,
+        departments_by_code=departments,
+        threshold=0.5,
+    )
+
+    assert offered == [frozenset({"b", "c"})]
+    assert decision.department.code == "b"
+    assert decision.explanation["en"] == "Sent to B because your description mentions 'lamp'."
