@@ -37,7 +37,7 @@ from consent.rights.models import (
     ExportJob,
     RetentionRun,
 )
-from portal.errors import Conflict, Forbidden, Invalid
+from portal.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.roles import roles_for
 from portal.security_log import security_event
 
@@ -737,7 +737,9 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
         return ErasureResult(plan=plan, dry_run=True)
     user_id = user.pk
     with transaction.atomic():
-        locked = get_user_model().objects.select_for_update().get(pk=user_id)
+        locked = get_user_model().objects.select_for_update().filter(pk=user_id).first()
+        if locked is None:  # erased meanwhile (a second click, another device)
+            raise NotFound("This account no longer exists.")
         now = timezone.now()
         held = {c for h in plan.holds for c in h.categories}
         kept_until = max((h.until for h in plan.holds), default=None)
