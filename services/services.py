@@ -345,7 +345,7 @@ def _submit_with_photos(
             request=request,
             type=Event.Type.ATTACHMENT_ADDED,
             actor=reporter,
-            data={"attachments": [a.token for a in stored]},
+            data={"count": len(stored)},
         )
     return request
 
@@ -440,7 +440,7 @@ def request_attach(
         request=locked,
         type=Event.Type.ATTACHMENT_ADDED,
         actor=actor,
-        data={"attachments": [a.token for a in stored]},
+        data={"count": len(stored)},
     )
     return stored
 

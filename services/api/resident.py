@@ -54,7 +54,6 @@ from services.selectors import (
     requests_nearby,
     requests_of_resident,
     requests_of_resident_page,
-    viewer_is_owner_or_staff,
 )
 from services.workflow import allowed_moves
 
@@ -126,7 +125,10 @@ class RequestDetailSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     outcome = serializers.CharField(allow_blank=True)
     is_owner = serializers.BooleanField(
-        help_text="False for a follower, who sees progress but not the reporter's text or photos."
+        help_text=(
+            "False for a follower (or staff), who sees progress but not the reporter's text, "
+            "position or photos."
+        )
     )
     is_following = serializers.BooleanField()
     description = serializers.CharField(allow_blank=True)
@@ -186,7 +188,10 @@ def detail_data(
     `new=True` for a request the caller has just filed: what we already know (owner, no
     followers, no photos unless stored) is not queried again.
     """
-    owner = True if new else viewer_is_owner_or_staff(user=user, request=r)
+    # Only the reporter sees their own text, position and photos here. Followers see the
+    # progress; staff use the staff view, where exact positions and photos are revealed
+    # through the logged reveal endpoint (consent.rights), never in passing.
+    owner = new or r.reporter_id == user.pk
     events = events_for_resident(request=r)
     if not owner:
         events = [e for e in events if e.type not in OWNER_ONLY_EVENTS]
@@ -209,8 +214,7 @@ def detail_data(
         "status": r.status,
         "outcome": r.outcome,
         "is_owner": owner,
-        "is_following": (not owner)
-        or (not new and Follow.objects.filter(user=user, request=r).exists()),
+        "is_following": not new and Follow.objects.filter(user=user, request=r).exists(),
         "description": r.description if owner or r.is_public else "",
         "attribute_values": r.attribute_values if owner else {},
         "lat": r.lat if owner else None,

@@ -25,10 +25,8 @@ from services.api.common import (
     PRIORITY_NAMES,
     PRIORITY_VALUES,
     REFERENCE_PARAM,
-    AttachmentOutputSerializer,
     CodeNameSerializer,
     StrictSerializer,
-    attachment_data,
     code_name,
     conflict_response,
     decode_cursor,
@@ -252,7 +250,12 @@ class StaffDetailSerializer(serializers.Serializer):
     lat = serializers.FloatField(allow_null=True)
     lon = serializers.FloatField(allow_null=True)
     address = serializers.CharField(allow_blank=True)
-    is_private_address = serializers.BooleanField()
+    is_private_address = serializers.BooleanField(
+        help_text=(
+            "A home address: lat, lon and address are withheld here and shown only through "
+            "POST …/reveal (logged, visible to the resident)."
+        )
+    )
     district = CodeNameSerializer(allow_null=True)
     department = CodeNameSerializer(allow_null=True)
     assignee = PersonSerializer(allow_null=True)
@@ -280,7 +283,9 @@ class StaffDetailSerializer(serializers.Serializer):
     )
     allowed_moves = MoveSerializer(many=True)
     outcomes = serializers.ListField(child=serializers.ChoiceField(choices=Outcome.choices))
-    attachments = AttachmentOutputSerializer(many=True)
+    photo_count = serializers.IntegerField(
+        help_text="Photos are shown through POST …/reveal (logged, visible to the resident)."
+    )
     events = StaffEventSerializer(many=True)
 
 
@@ -301,9 +306,9 @@ def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
         "priority": PRIORITY_NAMES.get(r.priority, "normal"),
         "description": r.description,
         "attribute_values": r.attribute_values,
-        "lat": r.lat,
-        "lon": r.lon,
-        "address": r.address,
+        "lat": None if r.is_private_address else r.lat,
+        "lon": None if r.is_private_address else r.lon,
+        "address": "" if r.is_private_address else r.address,
         "is_private_address": r.is_private_address,
         "district": code_name(r.district),
         "department": code_name(r.department),
@@ -336,7 +341,7 @@ def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
             for m in allowed_moves(source=r.status, actor_kinds=kinds)
         ],
         "outcomes": list(RESOLUTION_OUTCOMES),
-        "attachments": [attachment_data(r, a) for a in r.attachments.all()],
+        "photo_count": r.attachments.count(),
         "events": [staff_event_data(e) for e in events],
     }
 

@@ -43,7 +43,17 @@ def _media_root(settings, tmp_path):
 @pytest.fixture
 def district(db):
     # lon 116.0–116.1, lat 39.0–39.1
-    return DistrictFactory(code="central", name_en="Central", name_zh_hans="中心区")
+    return DistrictFactory(
+        code="central",
+        name_en="Central",
+        name_zh_hans="中心区",
+        boundary={
+            "type": "Polygon",
+            "coordinates": [
+                [[116.0, 39.0], [116.1, 39.0], [116.1, 39.1], [116.0, 39.1], [116.0, 39.0]]
+            ],
+        },
+    )
 
 
 @pytest.fixture

@@ -352,3 +352,32 @@ def test_requests_are_not_visible_to_staff_once_another_department_holds_them(
     ServiceRequest.objects.filter(pk=request.pk).update(department=parks)
     response = client_for(clerk_roads).get(f"/api/v1/staff/requests/{request.reference}")
     assert response.status_code == 404
+
+
+def test_staff_detail_withholds_a_home_position_and_photos_for_the_logged_reveal(
+    client_for, clerk_roads, make_request, resident
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.services.conftest import image_bytes
+
+    request = make_request(is_private_address=True, address="Flat 3, 12 Elm Street")
+    client_for(resident).post(
+        f"/api/v1/requests/{request.reference}/attachments",
+        {"photos": [SimpleUploadedFile("p.jpg", image_bytes(), "image/jpeg")]},
+        format="multipart",
+    )
+    data = client_for(clerk_roads).get(f"/api/v1/staff/requests/{request.reference}").json()
+    assert (data["lat"], data["lon"], data["address"]) == (None, None, "")
+    assert data["photo_count"] == 1
+    assert "/attachments/" not in str(data)
+    assert "Elm Street" not in str(data)
+
+
+def test_staff_opening_the_resident_view_get_progress_only(client_for, clerk_roads, make_request):
+    request = make_request(address="12 Elm Street")
+    data = client_for(clerk_roads).get(f"/api/v1/requests/{request.reference}").json()
+    assert data["is_owner"] is False
+    assert data["description"] == ""
+    assert data["address"] == ""
+    assert data["lat"] is None
