@@ -16,7 +16,7 @@ from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDe
 from django.contrib.auth.models import AnonymousUser
 from django.urls import re_path
 
-from services import consumers, live
+from services import consumers
 
 REFERENCE = r"(?P<reference>CD-[23456789BCDFGHJKMNPQRSTVWXYZ]{7})"
 
@@ -39,7 +39,7 @@ def _origin(scope: dict[str, Any]) -> Any:
 
 
 class WebSocketAuthMiddleware:
-    """Sets scope["user"] (and a fingerprint of the session) for the consumers."""
+    """Sets scope["user"] and scope["civicdesk_session_key"] (in-process only) for consumers."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -51,7 +51,7 @@ class WebSocketAuthMiddleware:
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> Any:
             session = scope.get("session")
             key = session.session_key if session is not None else None
-            scope = {**scope, "civicdesk_session": live.session_fingerprint(key)}
+            scope = {**scope, "civicdesk_session_key": key}
             return await inner(scope, receive, send)
 
         return app
@@ -70,7 +70,7 @@ class WebSocketAuthMiddleware:
                 scope = {
                     **scope,
                     "user": user,
-                    "civicdesk_session": live.session_fingerprint(session_key),
+                    "civicdesk_session_key": session_key,
                 }
             return await self.inner(scope, receive, send)
         if origin is not None:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 from typing import Any
 
-from allauth.headless.internal.sessionkit import authenticate_by_x_session_token
+from allauth.core.internal.sessionkit import get_session_user
+from allauth.headless.internal.sessionkit import (
+    authenticate_by_x_session_token,
+    lookup_session,
+)
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -28,6 +33,7 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 MAX_FRAME_CHARS = 4096
 MAX_BAD_FRAMES = 10
 AUTH_TIMEOUT_SECONDS = 10.0  # settings.CIVICDESK_WS_AUTH_TIMEOUT overrides
+RECHECK_SECONDS = 300.0  # settings.CIVICDESK_WS_RECHECK_SECONDS overrides
 
 # Close codes (4000–4999 are the application's; see docs/live-updates.md).
 CLOSE_TOO_BIG = 1009
@@ -69,6 +75,15 @@ def authenticate_token(token: Any) -> tuple[Any, str] | None:
     return user, session.session_key
 
 
+def session_belongs_to(session_key: str, user_id: int) -> bool:
+    """Whether the session still exists and still signs in this (active) user."""
+    session = lookup_session(session_key)
+    if session is None:
+        return False
+    user = get_session_user(session)
+    return user is not None and user.pk == user_id and roles_for(user).authenticated
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Authentication, frame checks and delivery; subclasses decide the groups."""
 
@@ -78,8 +93,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.joined: list[str] = []
         self.bad_frames = 0
         self.auth_timer: asyncio.Task | None = None
-        self.session_fingerprint: str | None = self.scope.get("civicdesk_session")
+        self.recheck: asyncio.Task | None = None
         self.user: Any = None
+        self.remember_session(self.scope.get("civicdesk_session_key"))
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
         if self.scope.get("civicdesk_auth_error"):
@@ -91,6 +107,23 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         else:
             # Mobile clients that cannot set Sec-WebSocket-Protocol send {"type": "auth"} first.
             self.auth_timer = asyncio.ensure_future(self.close_unless_authenticated())
+
+    def remember_session(self, session_key: str | None) -> None:
+        self.session_key = session_key
+        self.session_fingerprint = live.session_fingerprint(session_key)
+
+    async def recheck_session(self) -> None:
+        """Close the socket once its session has ended, even if no close message came
+        (the session expired, or Redis was down when the user signed out)."""
+        interval = getattr(settings, "CIVICDESK_WS_RECHECK_SECONDS", RECHECK_SECONDS)
+        while True:
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+            alive = await database_sync_to_async(session_belongs_to)(
+                self.session_key, self.user.pk
+            )
+            if not alive:
+                await self.refuse(CLOSE_UNAUTHENTICATED, "session_ended")
+                return
 
     async def close_unless_authenticated(self) -> None:
         await asyncio.sleep(getattr(settings, "CIVICDESK_WS_AUTH_TIMEOUT", AUTH_TIMEOUT_SECONDS))
@@ -108,6 +141,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
         await self.send_json({"type": "ready", "stream": self.stream, **hello})
+        if self.session_key is not None:
+            self.recheck = asyncio.ensure_future(self.recheck_session())
 
     def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
         """The groups this user's socket joins, and extra fields for the `ready` frame."""
@@ -118,8 +153,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
-        if self.auth_timer is not None:
-            self.auth_timer.cancel()
+        for task in (self.auth_timer, self.recheck):
+            if task is not None:
+                task.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = []
@@ -165,7 +201,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         user, session_key = result
-        self.session_fingerprint = live.session_fingerprint(session_key)
+        self.remember_session(session_key)
         await self.start(user)
 
     async def bad_frame(self, code: str, detail: str) -> None:
@@ -192,7 +228,7 @@ class UnknownStreamConsumer(LiveConsumer):
     """Any other /ws/ path (or a malformed reference): a clear close instead of a crash."""
 
     async def connect(self) -> None:
-        self.joined, self.auth_timer = [], None
+        self.joined, self.auth_timer, self.recheck = [], None, None
         await self.accept()
         await self.refuse(CLOSE_NOT_FOUND, "unknown_stream")
 

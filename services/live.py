@@ -212,13 +212,14 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
                 )
             )
         if event.has_followers:
-            followers = Follow.objects.filter(request_id=request.pk).exclude(
-                user_id=request.reporter_id
+            followers = Follow.objects.filter(request_id=request.pk).values_list(
+                "user_id", flat=True
             )
             follower_event = event_follower_view(event)
             out.extend(
                 Delivery(resident_group(uid), {**resident_message, "event": follower_event})
-                for uid in followers.values_list("user_id", flat=True)
+                for uid in followers
+                if uid != request.reporter_id
             )
 
     staff_base = {**base, "previous_version": event.version - 1}

@@ -536,3 +536,24 @@ def test_socket_idle_longer_than_the_layers_blocking_receive_still_hears_changes
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_socket_whose_session_ended_without_a_close_message_is_closed_by_the_recheck(
+    configured_layer, settings, resident  # noqa: F811
+):
+    # E.g. Redis was down when the user signed out, or the session simply expired.
+    settings.CIVICDESK_WS_RECHECK_SECONDS = 0.2
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    async def scenario():
+        cookie = await database_sync_to_async(session_cookie)(resident)
+        socket = await open_socket("/ws/resident/", cookie=cookie)
+        assert (await socket.receive_json_from(timeout=TIMEOUT))["type"] == "ready"
+        assert await socket.receive_nothing(timeout=0.5)  # still valid: stays open
+
+        await database_sync_to_async(SessionStore(session_key=cookie).delete)()
+
+        assert await expect_close(socket, 4401) == [{"type": "error", "code": "session_ended"}]
+        await socket.disconnect()
+
+    run(scenario)
