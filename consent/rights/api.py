@@ -4,14 +4,17 @@ data officer's access review and data-subject requests. Thin: parse, call, shape
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -206,7 +209,22 @@ class ExportDetailApi(APIView):
         return Response(ExportJobSerializer(export_job_data(job)).data, headers=NO_STORE)
 
 
+class ZipRenderer(BaseRenderer):
+    """Lets clients ask for `Accept: application/zip`; errors still render as JSON text."""
+
+    media_type = "application/zip"
+    format = "zip"
+
+    def render(self, data: Any, accepted_media_type: str | None = None,
+               renderer_context: Any = None) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        return json.dumps(data, cls=DjangoJSONEncoder).encode()
+
+
 class ExportDownloadApi(APIView):
+    renderer_classes = [JSONRenderer, ZipRenderer]
+
     @extend_schema(
         operation_id="me_export_download",
         summary="Download my export (zip: civicdesk-export.json + photos/)",

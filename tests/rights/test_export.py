@@ -139,6 +139,18 @@ def test_building_a_job_twice_changes_nothing_the_second_time(
     assert ExportJob.objects.get(pk=job_id).file_name == before
 
 
+def test_an_app_asking_for_application_zip_gets_the_archive(
+    client_for, resident, django_capture_on_commit_callbacks
+):
+    client = client_for(resident)
+    job_id = start_export(client, django_capture_on_commit_callbacks).json()["id"]
+
+    response = client.get(f"/api/v1/me/export/{job_id}/download", HTTP_ACCEPT="application/zip")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+
+
 def test_download_of_another_users_export_is_404(
     client_for, resident, other_resident, django_capture_on_commit_callbacks
 ):
