@@ -20,7 +20,7 @@ from django.http import (
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from shapely.geometry import shape
 
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -39,6 +39,7 @@ from services.attachments import photos_prepare
 from services.models import Category, District, ServiceRequest, Status
 from services.selectors import (
     access_request,
+    access_request_to_follow,
     actor_kinds,
     events_for_resident,
     requests_of_resident,
@@ -235,6 +236,20 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         # Staff work on a request in the workbench, which shows what they may see and do.
         return HttpResponseRedirect(reverse("portal:workbench", args=[sr.reference]))
     return render(request, "portal/resident/request_detail.html", _detail_context(request, sr))
+
+
+@role_required(is_resident)
+@require_POST
+def request_follow(request: HttpRequest, reference: str) -> HttpResponse:
+    """Follow a request found nearby instead of filing the same problem again."""
+    try:
+        sr = access_request_to_follow(user=request.user, reference=reference[:16])
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    request_services.request_follow(request=sr, user=request.user)
+    messages.success(request, _("You now follow %(ref)s and will see its updates here.")
+                     % {"ref": sr.reference})
+    return HttpResponseRedirect(reverse("portal:request-detail", args=[sr.reference]))
 
 
 @require_GET

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import shot, sign_in
+from tests.browser.conftest import ARTIFACTS, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -231,3 +231,31 @@ def test_without_websockets_the_request_page_falls_back_to_polling(new_context, 
 
     resident.wait_for_selector("[data-status]:has-text('In progress')", timeout=20_000)
     assert resident.evaluate("window.__sameDocument") is True
+
+
+def test_a_resident_near_an_open_report_can_follow_it_instead_of_filing_again(new_context,
+                                                                              tmp_path):
+    first = new_context().new_page()
+    sign_in(first, RESIDENT)
+    first.goto("/report/")
+    first.check("#cat-streetlight")
+    first.fill("textarea[name=description]", "The lamp at the north gate is dark.")
+    first.click("summary")
+    first.fill("#id_lat", "39.0210")
+    first.fill("#id_lon", "115.9710")
+    first.click("main button[type=submit]")
+    first.wait_for_url(re.compile(r"/my/requests/CD-[A-Z0-9]{7}/$"))
+    reference = first.url.rstrip("/").rsplit("/", 1)[-1]
+
+    neighbour = new_context().new_page()
+    sign_in(neighbour, RESIDENT_ZH)
+    neighbour.goto("/report/")
+    neighbour.check("#cat-streetlight")
+    neighbour.click("summary")
+    neighbour.fill("#id_lat", "39.0211")
+    neighbour.fill("#id_lon", "115.9711")
+    neighbour.wait_for_selector(f"[data-nearby] button[data-follow='{reference}']")
+    # (An element screenshot: a full-page one resizes the viewport and can eat the next click.)
+    neighbour.locator("[data-nearby]").screenshot(path=str(ARTIFACTS / "report-nearby.png"))
+    neighbour.click(f"[data-nearby] button[data-follow='{reference}']")
+    neighbour.wait_for_url(re.compile(rf"/my/requests/{reference}/$"))

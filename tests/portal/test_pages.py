@@ -417,3 +417,22 @@ def test_resident_reopens_a_resolution_with_a_reason(resident, clerk_roads, file
     )
     filed.refresh_from_db()
     assert filed.status == Status.REOPENED
+
+
+def test_a_neighbour_follows_an_open_request_and_can_read_its_page(other_resident, filed):
+    client = browser(other_resident)
+    response = client.post(reverse("portal:request-follow", args=[filed.reference]))
+    assert response.status_code == 302
+    assert filed.followers.filter(user=other_resident).exists()
+    page = client.get(response["Location"]).content.decode()
+    assert filed.reference in page
+    assert reverse("portal:request-withdraw", args=[filed.reference]) not in page
+
+
+def test_a_request_at_a_private_address_cannot_be_followed(other_resident, filed):
+    ServiceRequest.objects.filter(pk=filed.pk).update(is_private_address=True)
+    response = browser(other_resident).post(
+        reverse("portal:request-follow", args=[filed.reference])
+    )
+    assert response.status_code == 404
+    assert not filed.followers.exists()

@@ -74,10 +74,68 @@
         var details = lat.closest("details");
         if (details) { details.open = true; }
         status.textContent = box.dataset.msgOk;
+        document.dispatchEvent(new CustomEvent("civicdesk:location"));
       }, function (error) {
         status.textContent = error && error.code === 1 ? box.dataset.msgDenied : box.dataset.msgUnavailable;
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     });
+  }
+
+  /* --- Already reported nearby? (follow instead of filing twice) ------------------------- */
+  function initNearby() {
+    var box = $("[data-nearby]");
+    if (!box) { return; }
+    var list = $("[data-nearby-list]", box);
+    var reportForm = box.closest("form");
+
+    // A small form of its own (outside the report form, so Enter still sends the report).
+    function follow(reference) {
+      var csrf = reportForm ? $("input[name=csrfmiddlewaretoken]", reportForm) : null;
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = box.dataset.followUrl.replace("CD-XXXXXXX", reference);
+      var token = document.createElement("input");
+      token.type = "hidden"; token.name = "csrfmiddlewaretoken"; token.value = csrf ? csrf.value : "";
+      form.appendChild(token);
+      document.body.appendChild(form);
+      form.submit();
+    }
+    var timer = null;
+    var lastUrl = "";
+    function check() {
+      var chosen = $("input[name=category]:checked");
+      var lat = $("#id_lat"), lon = $("#id_lon");
+      if (!chosen || !lat || !lon || !lat.value || !lon.value) { box.hidden = true; lastUrl = ""; return; }
+      var url = box.dataset.url + "?" + new URLSearchParams({ category: chosen.value, lat: lat.value, lon: lon.value });
+      if (url === lastUrl) { return; }  // nothing new: do not move the page under the pointer
+      lastUrl = url;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (items) {
+          list.textContent = "";
+          (items || []).slice(0, 5).forEach(function (item) {
+            var li = document.createElement("li");
+            var text = document.createElement("span");
+            text.textContent = item.reference + " · " + fill(box.dataset.msgDistance, item.distance_m) +
+              (item.description ? " · " + item.description : "");
+            var button = document.createElement("button");
+            button.type = "button"; button.className = "small secondary";
+            button.setAttribute("data-follow", item.reference);
+            button.textContent = box.dataset.msgFollow;
+            button.addEventListener("click", function () { follow(item.reference); });
+            li.appendChild(text); li.appendChild(document.createTextNode(" ")); li.appendChild(button);
+            list.appendChild(li);
+          });
+          box.hidden = list.children.length === 0;
+        })
+        .catch(function () { box.hidden = true; });
+    }
+    function later() { window.clearTimeout(timer); timer = window.setTimeout(check, 400); }
+    $all("input[name=category], #id_lat, #id_lon").forEach(function (el) {
+      el.addEventListener("change", later);
+      el.addEventListener("input", later);
+    });
+    document.addEventListener("civicdesk:location", later);
   }
 
   /* --- Photo previews (local object URLs; nothing is uploaded before submit) ------------- */
@@ -248,6 +306,7 @@
     if (summary) { summary.focus(); }
     initCategoryPicker();
     initGeolocation();
+    initNearby();
     initPhotoPreviews();
     $all("[data-live]").forEach(initLive);
   });
