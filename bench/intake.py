@@ -233,14 +233,27 @@ def main(argv: list[str] | None = None) -> int:
         run_phase(base_url, "/api/v1/requests", tokens, 2, args.clients, args.procs)
         half = args.seconds / 2
         bare, real = [], []
+        dbname = args.database_url.rsplit("/", 1)[-1]
+        meter = common.CpuMeter(
+            {"gunicorn": web.pids, "postgres": lambda: common.postgres_backends(dbname)}
+        )
+        cpu = {name: {"gunicorn": 0.0, "postgres": 0.0} for name in ("bare", "real")}
         for _ in range(2):
-            bare.append(
-                run_phase(base_url, "/bench/bare", tokens, half, args.clients, args.procs)
-            )
-            real.append(
-                run_phase(base_url, "/api/v1/requests", tokens, half, args.clients, args.procs)
-            )
+            for name, path, phases in (
+                ("bare", "/bench/bare", bare),
+                ("real", "/api/v1/requests", real),
+            ):
+                meter.start()
+                phases.append(run_phase(base_url, path, tokens, half, args.clients, args.procs))
+                meter.sample()
+                for group, used in meter.report().items():
+                    cpu[name][group] += used
         bare_s, real_s = merge(bare), merge(real)
+        for name, summary_ in (("bare", bare_s), ("real", real_s)):
+            done = summary_["n"] or 1
+            summary_["cpu_ms_per_request"] = {
+                group: round(used * 1000 / done, 2) for group, used in cpu[name].items()
+            }
         ratio = round(real_s["rps"] / bare_s["rps"], 3) if bare_s["rps"] else None
         common.emit_result(
             "intake",
@@ -253,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             ratio=ratio,
             ratio_meaning="requests/s of POST /api/v1/requests ÷ requests/s of the bare insert",
             throughput_per_s=real_s["rps"],
+            cpu_ms_per_request=real_s["cpu_ms_per_request"],
+            baseline_cpu_ms_per_request=bare_s["cpu_ms_per_request"],
             baseline_throughput_per_s=bare_s["rps"],
             errors=real_s["errors"],
             baseline_errors=bare_s["errors"],

@@ -176,17 +176,26 @@ else:
             )
             for _ in range(10):
                 conn.execute(sql, params).fetchall()
+            dbname = database_url.rsplit("/", 1)[-1]
+            meter = common.CpuMeter({"postgres": lambda: common.postgres_backends(dbname)})
+            meter.start()
             for _ in range(samples):
                 start = time.perf_counter()
                 conn.execute(sql, params).fetchall()
                 out.append((time.perf_counter() - start) * 1000)
+            meter.sample()
+            cpu_ms = round(meter.report()["postgres"] * 1000 / max(samples, 1), 3)
+        plan += f"\npostgres CPU per bare query: {cpu_ms} ms"
         return out, plan
 
-    def time_endpoint(base_url: str, token: str, samples: int) -> tuple[list, list, dict]:
+    def time_endpoint(
+        base_url: str, token: str, samples: int, meter: common.CpuMeter
+    ) -> tuple[list, list, dict]:
         api = common.ApiClient(base_url, token=token, timeout=30)
         first_page, second_page, errors = [], [], {}
         for _ in range(10):
             api.call("GET", "/api/v1/queue?limit=25")
+        meter.start()
         for _ in range(samples):
             status, data, ms = api.call("GET", "/api/v1/queue?limit=25")
             if status != 200 or not isinstance(data, dict):
@@ -198,6 +207,7 @@ else:
                 status, _, ms = api.call("GET", f"/api/v1/queue?limit=25&cursor={cursor}")
                 if status == 200:
                     second_page.append(ms)
+        meter.sample()
         api.close()
         return first_page, second_page, errors
 
@@ -246,7 +256,13 @@ else:
             if not common.wait_healthy(base_url, 60):
                 print(web.tail(), file=sys.stderr)
                 return 1
-            first, second, errors = time_endpoint(base_url, info["token"], args.samples)
+            dbname = args.database_url.rsplit("/", 1)[-1]
+            meter = common.CpuMeter(
+                {"gunicorn": web.pids, "postgres": lambda: common.postgres_backends(dbname)}
+            )
+            first, second, errors = time_endpoint(base_url, info["token"], args.samples, meter)
+            pages = (len(first) + len(second)) or 1
+            cpu_ms = {g: round(v * 1000 / pages, 2) for g, v in meter.report().items()}
             base = common.summary(baseline)
             page1 = common.summary(first)
             page2 = common.summary(second)
@@ -262,6 +278,7 @@ else:
                 departments=DEPARTMENTS,
                 errors=errors,
                 samples=page1["n"],
+                cpu_ms_per_page=cpu_ms,
                 cpus=os.cpu_count(),
                 load_average=os.getloadavg(),
             )
