@@ -1,5 +1,5 @@
-"""Portal test setup: compiled message catalogs (as `make messages` builds them) and a clean
-cache per test (statistics and once-only form tokens live there)."""
+"""Portal test setup: compiled message catalogs (as `make messages` builds them) and no cached
+statistics between tests."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    cache.clear()
+    # Only our keys: with REDIS_URL the cache shares a Redis database with the broker.
+    keys = [f"portal:statistics:{lang}" for lang in ("en", "zh-hans")]
+    cache.delete_many(keys)
     yield
-    cache.clear()
+    cache.delete_many(keys)
 
 
 @pytest.fixture(autouse=True)
