@@ -41,7 +41,10 @@ def _check(attribute: dict[str, Any], value: Any) -> tuple[Any, str | None]:
             return None, _("Enter a number.")
         return number, None
     if datatype == "datetime":
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # well-formed but impossible, e.g. 30 February
+            parsed = None
         if parsed is None or parsed.tzinfo is None:
             return None, _("Enter a date and time with a time zone (ISO 8601).")
         return parsed.isoformat(), None

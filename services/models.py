@@ -336,6 +336,10 @@ class Event(models.Model):
         return f"{self.type} on {self.request_id}"
 
 
+def new_attachment_token() -> str:
+    return secrets.token_urlsafe(16)  # 22 characters, 128 bits
+
+
 def attachment_path(instance: Attachment, filename: str) -> str:
     # Random name, never the uploader's file name (it may contain personal data).
     return f"attachments/{secrets.token_hex(2)}/{secrets.token_urlsafe(24)}.{instance.extension}"
@@ -345,7 +349,7 @@ class Attachment(models.Model):
     request = models.ForeignKey(
         ServiceRequest, on_delete=models.CASCADE, related_name="attachments"
     )
-    token = models.CharField(max_length=32, unique=True, default=secrets.token_urlsafe)
+    token = models.CharField(max_length=32, unique=True, default=new_attachment_token)
     file = models.FileField(upload_to=attachment_path)
     content_type = models.CharField(max_length=40)
     width = models.PositiveIntegerField()

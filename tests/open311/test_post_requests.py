@@ -223,11 +223,6 @@ def test_erasing_the_contact_keeps_the_request_and_the_client_app(api, client_ap
     assert submission.api_key == client_app
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/attributes.py lets parse_datetime's ValueError out (a 500); "
-    "fix there: treat ValueError like an unparseable value",
-)
 def test_an_impossible_attribute_datetime_is_a_400_not_a_500(api, client_app, streetlight):
     response = post(api, api_key=client_app.raw, service_code="streetlight", lat="39.05",
                     long="116.05", **{"attribute[pole]": "P-1",
