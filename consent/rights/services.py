@@ -61,6 +61,7 @@ CONTACT_FIELDS = ("name", "email", "phone")
 REVEAL_REASONS = ("contact_resident", "locate_problem", "review_photos", "coordinate_contractor")
 
 FINAL_STATUSES = ("closed", "rejected", "withdrawn")
+EXPORT_SCHEMA_PATH = Path(__file__).resolve().parent / "export_schema.json"
 STALE_EXPORT_AFTER = timedelta(minutes=30)
 
 
@@ -405,6 +406,7 @@ def export_build(*, job_id: str | uuid.UUID) -> ExportJob | None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("civicdesk-export.json",
                         json.dumps(document, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2))
+            zf.write(EXPORT_SCHEMA_PATH, "schema.json")
             for arcname, attachment in photos:
                 with attachment.file.open("rb") as src, zf.open(arcname, "w") as dst:
                     while chunk := src.read(64 * 1024):

@@ -6,10 +6,12 @@ import io
 import json
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+import consent.rights
 from consent.rights.models import DataSubjectRequest, ExportJob
 from consent.rights.services import contact_details_reveal, export_build
 from consent.services import consent_decide
@@ -95,7 +97,24 @@ def test_export_contains_every_kind_of_my_data_and_nothing_of_anyone_else(
                    "The other person's private remark.", "99 Elsewhere Road"):
         assert theirs not in raw
     names = archive.namelist()
+    assert "schema.json" in names
     assert all(li_request.reference in n for n in names if n.startswith("photos/"))
+
+
+def test_the_export_document_follows_its_published_json_schema(
+    client_for, two_residents, django_capture_on_commit_callbacks
+):
+    import jsonschema
+
+    resident = two_residents[0]
+    client = client_for(resident)
+    job_id = start_export(client, django_capture_on_commit_callbacks).json()["id"]
+    doc = json.loads(download(client, job_id).read("civicdesk-export.json"))
+    schema = json.loads(
+        (Path(consent.rights.__file__).parent / "export_schema.json").read_text()
+    )
+
+    jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def test_export_requested_while_one_is_running_returns_the_running_one(client_for, resident):
