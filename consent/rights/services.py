@@ -323,10 +323,12 @@ def dsr_action(*, dsr: DataSubjectRequest, action: str, actor: Any) -> DataSubje
         raise Invalid(f"'{action}' does not fit a request of kind '{dsr.kind}'.",
                       errors={"action": [f"Not for a {dsr.kind} request."]})
     if action == "start_export":
-        job, _ = export_start(user=subject, channel="counter")
-        DataSubjectRequest.objects.filter(pk=dsr.pk).update(
-            export_job=job, status=DataSubjectRequest.Status.IN_PROGRESS
-        )
+        # One transaction: the job is sent on commit, so it cannot finish before the link.
+        with transaction.atomic():
+            job, _ = export_start(user=subject, channel="counter")
+            DataSubjectRequest.objects.filter(pk=dsr.pk).update(
+                export_job=job, status=DataSubjectRequest.Status.IN_PROGRESS
+            )
     else:
         account_erase(user=subject, dry_run=False, channel="counter", dsr=dsr)
     security_event("data_subject_request.actioned", user_id=actor.pk, action=action,

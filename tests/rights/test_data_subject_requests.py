@@ -134,6 +134,22 @@ def test_the_officer_carries_out_a_counter_erasure_and_the_request_gets_the_rece
     assert not type(resident).objects.filter(pk=resident.pk).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_counter_export_completes_even_when_the_job_runs_the_moment_it_is_sent(
+    client_for, data_officer, clerk_lighting, resident
+):
+    reference = client_for(clerk_lighting).post(
+        URL, {"kind": "export", "subject_email": resident.email}, format="json"
+    ).json()["reference"]
+
+    # Real commits: the eager task runs the moment the job is committed.
+    response = client_for(data_officer).patch(f"{URL}/{reference}",
+                                              {"action": "start_export"}, format="json")
+
+    assert response.status_code == 200
+    assert DataSubjectRequest.objects.get(reference=reference).status == "completed"
+
+
 def test_an_action_that_does_not_fit_the_kind_is_refused(
     client_for, data_officer, clerk_lighting, resident
 ):
