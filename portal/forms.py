@@ -12,6 +12,12 @@ from portal.views.common import FORM_TOKEN_FIELD, new_form_token
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
 
 
+def _set_choices(form: forms.Form, name: str, choices: list) -> None:
+    field = form.fields[name]
+    if isinstance(field, forms.ChoiceField):
+        field.choices = choices
+
+
 def attribute_field_name(category: Category, code: str) -> str:
     return f"attr__{category.code}__{code}"
 
@@ -21,7 +27,7 @@ class AccessibleForm(forms.Form):
 
     def full_clean(self) -> None:
         super().full_clean()
-        for name in list(self._errors or {}):
+        for name in list(self.errors):
             if name not in self.fields:
                 continue
             bound = self[name]
@@ -148,16 +154,15 @@ class RequestForm(OnceForm):
         super().__init__(*args, **kwargs)
         self.categories = list(categories)
         self.districts = list(districts)
-        self.fields["category"].choices = [(c.code, c.name) for c in self.categories]
-        self.fields["district"].choices = [("", _("I don't know"))] + [
-            (d.code, d.name) for d in self.districts
-        ]
-        self.fields["related_request"].choices = [("", "—")] + [
-            (r.reference, f"{r.reference} · {r.category.name}") for r in own_requests
-        ]
+        _set_choices(self, "category", [(c.code, c.name) for c in self.categories])
+        _set_choices(
+            self, "district", [("", _("I don't know"))] + [(d.code, d.name) for d in self.districts]
+        )
+        earlier = [(r.reference, f"{r.reference} · {r.category.name}") for r in own_requests]
+        _set_choices(self, "related_request", [("", "—"), *earlier])
         if not with_photos:
             del self.fields["photos"]
-        self.attribute_groups: list[tuple[Category, list[forms.BoundField]]] = []
+        self.attribute_groups: list[tuple[Category, list[str]]] = []
         for category in self.categories:
             names = []
             for attribute in sorted(category.attributes or [], key=lambda a: a.get("order", 0)):
@@ -167,11 +172,11 @@ class RequestForm(OnceForm):
                 self.fields[name] = field
                 names.append(name)
             if names:
-                self.attribute_groups.append((category, names))  # type: ignore[arg-type]
+                self.attribute_groups.append((category, names))
 
     @property
     def attribute_fieldsets(self) -> list[tuple[Category, list[forms.BoundField]]]:
-        return [(c, [self[n] for n in names]) for c, names in self.attribute_groups]  # type: ignore[misc]
+        return [(c, [self[n] for n in names]) for c, names in self.attribute_groups]
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -197,7 +202,7 @@ class RequestForm(OnceForm):
         return values
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if (data.get("lat") is None) != (data.get("lon") is None):
             self.add_error("lat", _("Give both latitude and longitude, or neither."))
         return data
@@ -280,9 +285,9 @@ class QueueFilterForm(AccessibleForm):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", _("All open"))] + list(Status.choices)
-        self.fields["category"].choices = [("", _("Any"))] + [(c.code, c.name) for c in categories]
-        self.fields["district"].choices = [("", _("Any"))] + [(d.code, d.name) for d in districts]
+        _set_choices(self, "status", [("", _("All open"))] + list(Status.choices))
+        _set_choices(self, "category", [("", _("Any"))] + [(c.code, c.name) for c in categories])
+        _set_choices(self, "district", [("", _("Any"))] + [(d.code, d.name) for d in districts])
 
 
 class ConsentLogFilterForm(AccessibleForm):
@@ -306,12 +311,12 @@ class ConsentLogFilterForm(AccessibleForm):
         from consent.models import EventType, Method
 
         super().__init__(*args, **kwargs)
-        self.fields["purpose"].choices = [("", _("Any"))] + [(p.code, p.title) for p in purposes]
-        self.fields["decision"].choices = [("", _("Any"))] + list(EventType.choices)
-        self.fields["method"].choices = [("", _("Any"))] + list(Method.choices)
+        _set_choices(self, "purpose", [("", _("Any"))] + [(p.code, p.title) for p in purposes])
+        _set_choices(self, "decision", [("", _("Any"))] + list(EventType.choices))
+        _set_choices(self, "method", [("", _("Any"))] + list(Method.choices))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         since, until = data.get("since"), data.get("until")
         if since and until and until <= since:
             self.add_error("until", _("Choose a time after the start."))
@@ -335,7 +340,7 @@ class RevealForm(AccessibleForm):
         ("coordinate_contractor", _("to arrange the repair with the contractor")),
     )
 
-    fields = forms.MultipleChoiceField(
+    show = forms.MultipleChoiceField(
         label=_("Show"), choices=FIELD_CHOICES, widget=forms.CheckboxSelectMultiple
     )
     purpose = forms.ChoiceField(label=_("Purpose (from the data-use register)"))
@@ -343,4 +348,4 @@ class RevealForm(AccessibleForm):
 
     def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["purpose"].choices = [(p.code, p.title) for p in purposes]
+        _set_choices(self, "purpose", [(p.code, p.title) for p in purposes])

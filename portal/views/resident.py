@@ -93,14 +93,17 @@ def _map_errors(form: RequestForm, category: Category | None, error: DomainError
 def request_new(request: HttpRequest) -> HttpResponse:
     categories, districts = _categories(), _districts()
     own = requests_of_resident(user=request.user).select_related("category")[:20]
-    kwargs = {"categories": categories, "districts": districts, "own_requests": own}
     if request.method != "POST":
         initial = {}
         if request.GET.get("category"):
             initial["category"] = request.GET["category"][:50]
-        form = RequestForm(initial=initial, **kwargs)
+        form = RequestForm(
+            initial=initial, categories=categories, districts=districts, own_requests=own
+        )
         return _render_new(request, form)
-    form = RequestForm(request.POST, request.FILES, **kwargs)
+    form = RequestForm(
+        request.POST, request.FILES, categories=categories, districts=districts, own_requests=own
+    )
     if not form.is_valid():
         return _render_new(request, form, status=400)
 

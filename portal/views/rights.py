@@ -130,7 +130,7 @@ def reveal(request: HttpRequest, reference: str) -> HttpResponse:
             result = rights_services.contact_details_reveal(
                 actor=request.user,
                 reference=sr.reference,
-                fields=form.cleaned_data["fields"],
+                fields=form.cleaned_data["show"],
                 purpose=form.cleaned_data["purpose"],
                 reason=form.cleaned_data.get("reason") or "",
             )

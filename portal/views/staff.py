@@ -158,7 +158,7 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
              if not getattr(m, "dedicated", False)]
     events = annotate_events(events_for_staff(request=sr))
     members = []
-    if workflow.SUPERVISOR in kinds:
+    if workflow.SUPERVISOR in kinds and sr.department_id is not None:
         members = list(
             DepartmentMembership.objects.filter(department_id=sr.department_id)
             .select_related("user")
@@ -288,7 +288,7 @@ def _assign(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     except ValueError as error:
         raise Invalid(_("Choose a clerk."), errors={"assignee": [_("Choose a clerk.")]}) from error
     membership = (
-        DepartmentMembership.objects.filter(department_id=sr.department_id, user_id=user_id)
+        DepartmentMembership.objects.filter(department_id=sr.department_id or 0, user_id=user_id)
         .select_related("user")
         .first()
     )
@@ -338,11 +338,14 @@ def team(request: HttpRequest) -> HttpResponse:
             department=department, resolved_at__gte=since
         ).select_related("category")
         for row in done:
+            resolved_at = row.resolved_at
+            if resolved_at is None:
+                continue
             item = per_category.setdefault(row.category.code, Row(label=row.category.name))
             item.total += 1
             item.resolved += 1
-            item.hours.append((row.resolved_at - row.created_at).total_seconds() / 3600)
-            if row.due_at is None or row.resolved_at <= row.due_at:
+            item.hours.append((resolved_at - row.created_at).total_seconds() / 3600)
+            if row.due_at is None or resolved_at <= row.due_at:
                 item.sla_met += 1
         chart_rows = sorted(per_category.values(), key=lambda r: r.label)
         sections.append(

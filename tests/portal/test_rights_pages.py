@@ -43,7 +43,7 @@ def filed(resident, roads, triage, django_capture_on_commit_callbacks):
 def _reveal(client: Client, sr, fields=("phone",)):
     return client.post(
         reverse("portal:wb-reveal", args=[sr.reference]),
-        {"fields": list(fields), "purpose": "service-delivery", "reason": "contact_resident"},
+        {"show": list(fields), "purpose": "service-delivery", "reason": "contact_resident"},
     )
 
 
