@@ -377,7 +377,9 @@ def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
                 export_job=job, status=DataSubjectRequest.Status.IN_PROGRESS
             )
         job_id = str(job.pk)
-        transaction.on_commit(lambda: tasks.build_export.delay(job_id))
+        # robust: a broker outage must not turn the 202 into a 500; a job never picked up is
+        # replaced by the next request after STALE_EXPORT_AFTER.
+        transaction.on_commit(lambda: tasks.build_export.delay(job_id), robust=True)
     security_event("data_export.requested", user_id=user.pk, export_job=job_id)
     return job, True
 
