@@ -141,3 +141,20 @@ def test_data_officer_starts_a_verification_and_sees_the_result(data_officer):
     ledger.verify_log(record=True)  # what the background job runs (eagerly without Redis)
     page = client.get(reverse("portal:dpo")).content.decode()
     assert "passed" in page
+
+
+def test_workbench_shows_photos_only_after_a_logged_reveal(filed, clerk_roads):
+    from services.models import Attachment
+
+    Attachment.objects.create(
+        request=filed, content_type="image/png", width=1, height=1, size=10, token="tok1",
+        file="attachments/x/tok1.png",
+    )
+    client = browser(clerk_roads)
+    page = client.get(reverse("portal:workbench", args=[filed.reference])).content.decode()
+    photo_url = reverse("portal:photo", args=[filed.reference, "tok1"])
+    assert photo_url not in page
+    assert "data-photo-count" in page
+    revealed = _reveal(client, filed, fields=("photos",)).content.decode()
+    assert photo_url in revealed
+    assert AccessEvent.objects.filter(revealed_fields=["photos"]).count() == 1
