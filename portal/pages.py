@@ -49,5 +49,7 @@ urlpatterns = [
     path("data-protection/records/", privacy.officer_records, name="dpo-records"),
     path("data-protection/access-log/", rights.officer_access_log, name="dpo-access-log"),
     path("data-protection/requests/", rights.officer_dsr_list, name="dpo-dsr"),
+    path("data-protection/requests/<str:reference>", rights.officer_dsr_update,
+         name="dpo-dsr-update"),
     path("data-protection/verify", privacy.officer_verify, name="dpo-verify"),
 ]

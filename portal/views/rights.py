@@ -186,5 +186,32 @@ def officer_dsr_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/privacy/officer_dsr.html",
-        {"rows": rows, "status": status, "statuses": DataSubjectRequest.Status.choices},
+        {
+            "rows": rows,
+            "status": status,
+            "statuses": DataSubjectRequest.Status.choices,
+            "open_statuses": list(DataSubjectRequest.OPEN_STATUSES),
+        },
     )
+
+
+@role_required(is_data_officer)
+@require_POST
+def officer_dsr_update(request: HttpRequest, reference: str) -> HttpResponse:
+    """Move a data-subject request on (status and the outcome told to the resident)."""
+    try:
+        dsr = rights_selectors.access_data_subject_request(
+            user=request.user, reference=reference[:16]
+        )
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    status = str(request.POST.get("status", ""))[:20] or None
+    outcome = str(request.POST.get("outcome", ""))[:2000]
+    try:
+        rights_services.dsr_update(dsr=dsr, status=status, outcome=outcome or None)
+    except (Invalid, Conflict) as error:
+        details = [t for texts in error.errors.values() for t in texts]
+        messages.error(request, " ".join([error.detail, *details]))
+    else:
+        messages.success(request, _("%(ref)s was updated.") % {"ref": dsr.reference})
+    return HttpResponseRedirect(reverse("portal:dpo-dsr"))

@@ -158,3 +158,21 @@ def test_workbench_shows_photos_only_after_a_logged_reveal(filed, clerk_roads):
     revealed = _reveal(client, filed, fields=("photos",)).content.decode()
     assert photo_url in revealed
     assert AccessEvent.objects.filter(revealed_fields=["photos"]).count() == 1
+
+
+def test_data_officer_moves_a_counter_request_on_and_a_refusal_needs_reasons(
+    resident, clerk_roads, data_officer
+):
+    dsr = rights_services.dsr_create(
+        kind="erasure", channel="counter", subject=resident, recorded_by=clerk_roads
+    )
+    client = browser(data_officer)
+    url = reverse("portal:dpo-dsr-update", args=[dsr.reference])
+    assert dsr.reference in client.get(reverse("portal:dpo-dsr")).content.decode()
+    client.post(url, {"status": "refused", "outcome": ""})
+    dsr.refresh_from_db()
+    assert dsr.status == "received"
+    client.post(url, {"status": "in_progress", "outcome": "We are on it."})
+    dsr.refresh_from_db()
+    assert dsr.status == "in_progress"
+    assert browser(resident).post(url, {"status": "completed"}).status_code == 403
