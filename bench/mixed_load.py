@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         layout.stop()
         if redis:
             redis.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     base_s = common.summary(baseline)
     ops = {}
