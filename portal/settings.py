@@ -180,6 +180,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "services.tasks.route_request": {"queue": "routing"},
     "services.tasks.relay_outbox": {"queue": "routing"},
+    "services.tasks.reroute_stranded": {"queue": "routing"},
     "services.tasks.send_notification": {"queue": "notifications"},
     "services.tasks.*": {"queue": "maintenance"},
     "consent.tasks.*": {"queue": "maintenance"},
@@ -199,6 +200,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "relay-outbox": {"task": "services.tasks.relay_outbox", "schedule": 5.0},
+    "reroute-stranded": {"task": "services.tasks.reroute_stranded", "schedule": 30.0},
     "mark-overdue": {"task": "services.tasks.mark_overdue", "schedule": 60.0},
     "auto-close-resolved": {"task": "services.tasks.auto_close_resolved", "schedule": 3600.0},
     "supervisor-digest": {

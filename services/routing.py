@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from services import workflow
 from services.models import Department, Event, RoutingRule, ServiceRequest, Status
@@ -339,3 +341,21 @@ def request_route(*, request_id: int) -> Event | None:
             text=decision.explanation.get(language, decision.explanation.get("en", "")),
             data=decision.as_data(facts),
         )
+
+
+def requests_awaiting_routing(*, older_than_seconds: int = 30, limit: int = 500) -> list[int]:
+    """Ids of requests still waiting for routing well after they were filed or returned.
+
+    The outbox guarantees the routing task was *published*; a broker that loses it after
+    acknowledging the publish (Redis killed between AOF syncs) would leave the request
+    stranded. This sweep finds such requests so the task can be published again — routing
+    is idempotent, so a request routed meanwhile is left as it is.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        ServiceRequest.objects.filter(
+            status__in=(Status.SUBMITTED, Status.RETURNED), updated_at__lt=cutoff
+        )
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -53,6 +53,17 @@ def relay_outbox() -> int:
     return outbox_relay()
 
 
+@shared_task(name="services.tasks.reroute_stranded")
+def reroute_stranded() -> int:
+    """Publish routing again for requests still unrouted 30 s after filing (lost messages)."""
+    from services.routing import requests_awaiting_routing
+
+    ids = requests_awaiting_routing()
+    for request_id in ids:
+        route_request.delay(request_id)
+    return len(ids)
+
+
 @shared_task(name="services.tasks.mark_overdue")
 def mark_overdue() -> int:
     from services.sla import requests_mark_overdue
