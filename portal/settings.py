@@ -4,9 +4,11 @@ Safe local defaults (SQLite, eager Celery, in-memory channel layer); production 
 with DATABASE_URL, REDIS_URL and DJANGO_DEBUG=0 (see docs/deployment.md).
 """
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -134,6 +136,15 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 # --- Redis: cache, broker, channel layer --------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+if TESTING and REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    # Parallel test workers each get a Redis database of their own (channel groups, cache
+    # keys and Celery queues would otherwise cross between workers). Subprocesses the tests
+    # start inherit it through the environment.
+    _parts = urlsplit(REDIS_URL)
+    _base = int(_parts.path.strip("/") or 0)
+    _db = (_base + 1 + int(os.environ["PYTEST_XDIST_WORKER"][2:])) % 16
+    REDIS_URL = urlunsplit(_parts._replace(path=f"/{_db}"))
+    os.environ["REDIS_URL"] = REDIS_URL
 if REDIS_URL:
     CACHES = {
         "default": {
