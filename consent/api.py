@@ -418,7 +418,7 @@ class MyReceiptApi(APIView):
         operation_id="me_consents_receipt",
         summary="The receipt of one of my consent events (with inclusion proof once published)",
         parameters=[InputSerializer],
-        responses={200: ReceiptSerializer, **problems(401, 404)},
+        responses={200: ReceiptSerializer, **problems(400, 401, 404)},
     )
     def get(self, request: Request, event_id: str) -> Response:
         params = self.InputSerializer(data=request.query_params)

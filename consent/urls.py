@@ -18,7 +18,7 @@ urlpatterns = [
     path("me/consents/history", api.MyConsentHistoryApi.as_view(), name="me-consents-history"),
     path("me/consents/receipts/<str:event_id>", api.MyReceiptApi.as_view(),
          name="me-consents-receipt"),
-    path("me/consents/<slug:purpose>", api.MyConsentDecideApi.as_view(),
+    path("me/consents/<str:purpose>", api.MyConsentDecideApi.as_view(),
          name="me-consents-decide"),
     path("counter/consents", api.CounterConsentApi.as_view(), name="counter-consents"),
     path("officer/consent/events", api.OfficerEventListApi.as_view(),
