@@ -5,7 +5,7 @@ from django.db import transaction
 
 from consent.demo import seed_register
 from portal.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_people
-from services.demo import seed_city
+from services.demo import seed_city, seed_requests
 
 
 class Command(BaseCommand):
@@ -16,6 +16,7 @@ class Command(BaseCommand):
             seed_city()
             seed_register()
             people = seed_people()
+            seed_requests()
         self.stdout.write(self.style.SUCCESS("Demo city ready. Demo logins (password for all):"))
         self.stdout.write(f"  password: {DEMO_PASSWORD}")
         for email, description in people:

@@ -1,0 +1,162 @@
+"""The web portal's pages × roles. Shares the world and the check with the API matrix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.security.matrix import (
+    OK,
+    ROLES,
+    Row,
+    World,
+    check,
+    client_for_role,
+    everyone,
+    prepare,
+    ref,
+    resolved,
+)
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = everyone(200)
+SIGNED_IN = {**everyone(200), "anonymous": 302}
+# The resident's request page: the owner, and the department's staff (who see it anyway);
+# nobody else learns it exists.
+OWNER_PAGE = {
+    "anonymous": 302,
+    "owner": 200,
+    "other_resident": 404,
+    "clerk_same": 200,
+    "clerk_other": 404,
+    "supervisor": 200,
+    "data_officer": 404,
+    "admin": 404,
+}
+# Residents' moves: the department's staff see the page but the move is refused (400 with
+# the reason on the page).
+OWNER_POST = {**OWNER_PAGE, "owner": OK, "clerk_same": 400, "supervisor": 400}
+# Staff opening the resident's page are sent to their workbench for the same request.
+OWNER_VIEW = {**OWNER_PAGE, "clerk_same": 302, "supervisor": 302}
+# Withdraw and confirm by staff: refused with a message, back to the workbench.
+OWNER_MOVE = {**OWNER_POST, "clerk_same": 302, "supervisor": 302}
+PHOTO = {**OWNER_PAGE, "clerk_same": 200, "supervisor": 200}
+STAFF_PAGE = {
+    **everyone(403),
+    "anonymous": 302,
+    "clerk_same": 200,
+    "clerk_other": 200,
+    "supervisor": 200,
+}
+# Staff pages: non-staff are refused (403); staff of another department do not see the
+# request at all (404).
+DEPT_PAGE = {
+    **everyone(403),
+    "anonymous": 302,
+    "clerk_same": 200,
+    "clerk_other": 404,
+    "supervisor": 200,
+}
+DEPT_POST = {**DEPT_PAGE, "clerk_same": OK, "supervisor": OK}
+SUPERVISOR_PAGE = {**STAFF_PAGE, "clerk_same": 403, "clerk_other": 403}
+OFFICER_PAGE = {**everyone(403), "anonymous": 302, "data_officer": 200}
+OFFICER_POST = {**OFFICER_PAGE, "data_officer": OK}
+
+PAGE_MATRIX: dict[str, list[Row]] = {
+    "portal:home": [Row("get", ref("/"), PUBLIC)],
+    "portal:statistics": [Row("get", ref("/statistics/"), PUBLIC)],
+    "portal:register": [Row("get", ref("/data-use/"), PUBLIC)],
+    "portal:log": [Row("get", ref("/log/"), PUBLIC)],
+    "portal:request-new": [Row("get", ref("/report/"), SIGNED_IN)],
+    "portal:my-requests": [Row("get", ref("/my/requests/"), SIGNED_IN)],
+    "portal:my-request-versions": [Row("get", ref("/my/requests/versions.json"), SIGNED_IN)],
+    "portal:request-detail": [Row("get", ref("/my/requests/{ref}/"), OWNER_VIEW)],
+    "portal:request-comment": [
+        Row("post", ref("/my/requests/{ref}/comment"), OWNER_POST, body={"text": "Hi"}),
+    ],
+    "portal:request-photos": [Row("post", ref("/my/requests/{ref}/photos"), OWNER_POST)],
+    "portal:request-withdraw": [Row("post", ref("/my/requests/{ref}/withdraw"), OWNER_MOVE)],
+    "portal:request-confirm": [
+        Row("post", ref("/my/requests/{ref}/confirm"), OWNER_MOVE, setup=resolved),
+    ],
+    "portal:request-reopen": [
+        Row("post", ref("/my/requests/{ref}/reopen"), OWNER_POST, body={"reason": "No"},
+            setup=resolved),
+    ],
+    "portal:request-rate": [
+        Row("post", ref("/my/requests/{ref}/rate"), OWNER_POST, body={"rating": 4}),
+    ],
+    "portal:request-follow": [
+        Row("post", ref("/my/requests/{ref}/follow"), {**everyone(OK), "anonymous": 302}),
+    ],
+    # The short link in e-mails redirects everyone; access is checked where it leads.
+    "portal:request-link": [Row("get", ref("/requests/{ref}/"), everyone(302))],
+    "portal:photo": [Row("get", ref("/requests/{ref}/photos/{token}"), PHOTO)],
+    "portal:my-data": [Row("get", ref("/my/data/"), SIGNED_IN)],
+    "portal:consent-change": [
+        Row("post", ref("/my/data/consents/satisfaction-survey"),
+            {**everyone(OK), "anonymous": 302}, body={"decision": "give"}),
+    ],
+    "portal:export-request": [
+        Row("post", ref("/my/data/export"), {**everyone(OK), "anonymous": 302}),
+    ],
+    # Staff accounts cannot erase themselves here (a data officer handles it): redirected
+    # back to "my data" with the reason.
+    "portal:delete-account": [
+        Row("get", ref("/my/data/delete/"), {**everyone(302), "owner": 200,
+                                             "other_resident": 200}),
+    ],
+    "portal:queue": [Row("get", ref("/staff/queue/"), STAFF_PAGE)],
+    "portal:queue-versions": [Row("get", ref("/staff/queue/versions.json"), STAFF_PAGE)],
+    "portal:workbench": [Row("get", ref("/staff/requests/{ref}/"), DEPT_PAGE)],
+    "portal:wb-transition": [
+        Row("post", ref("/staff/requests/{ref}/transition"), DEPT_POST,
+            body={"to_status": "in_progress"}),
+    ],
+    "portal:wb-reply": [
+        Row("post", ref("/staff/requests/{ref}/reply"), DEPT_POST, body={"text": "On it"}),
+    ],
+    "portal:wb-note": [
+        Row("post", ref("/staff/requests/{ref}/note"), DEPT_POST, body={"text": "Crew B"}),
+    ],
+    "portal:wb-claim": [Row("post", ref("/staff/requests/{ref}/claim"), DEPT_POST)],
+    "portal:wb-assign": [Row("post", ref("/staff/requests/{ref}/assign"), DEPT_POST)],
+    "portal:wb-reveal": [
+        Row("post", ref("/staff/requests/{ref}/reveal"), DEPT_POST,
+            body={"fields": "phone", "purpose": "service-delivery"}),
+    ],
+    "portal:team": [Row("get", ref("/staff/team/"), SUPERVISOR_PAGE)],
+    "portal:dpo": [Row("get", ref("/data-protection/"), OFFICER_PAGE)],
+    "portal:dpo-consent-log": [Row("get", ref("/data-protection/consent-log/"), OFFICER_PAGE)],
+    "portal:dpo-records": [Row("get", ref("/data-protection/records/"), OFFICER_PAGE)],
+    "portal:dpo-access-log": [Row("get", ref("/data-protection/access-log/"), OFFICER_PAGE)],
+    "portal:dpo-dsr": [Row("get", ref("/data-protection/requests/"), OFFICER_PAGE)],
+    "portal:dpo-dsr-update": [
+        Row("post", lambda w: f"/data-protection/requests/{w.dsr_reference}", OFFICER_POST,
+            body={"status": "in_progress"}),
+    ],
+    "portal:dpo-verify": [Row("post", ref("/data-protection/verify"), OFFICER_POST)],
+}
+
+
+def _cases() -> list:
+    return [
+        pytest.param(name, row, role, id=f"{name}-{row.method}-{role}")
+        for name, rows in PAGE_MATRIX.items()
+        for row in rows
+        for role in ROLES
+    ]
+
+
+@pytest.mark.parametrize(("name", "row", "role"), _cases())
+def test_role_gets_the_expected_page_outcome(
+    world: World, name: str, row: Row, role: str
+) -> None:
+    prepare(world, name, row)
+    client = client_for_role(world, role)
+    path = row.path(world)
+    response = client.get(path) if row.method == "get" else client.post(path, row.body or {})
+    expected = row.expect[role]
+    check(response, expected, role)
+    if expected == 302 and role == "anonymous" and name != "portal:request-link":
+        assert "/accounts/login/" in response["Location"]
