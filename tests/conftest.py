@@ -9,6 +9,15 @@ from services.models import DepartmentMembership
 from tests.factories import DepartmentFactory, MembershipFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: rate-limit counters and marks must not leak
+    between tests (in CI the cache is a real Redis shared by the whole run)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def roads(db):
     return DepartmentFactory(code="roads", name_en="Roads", name_zh_hans="道路")

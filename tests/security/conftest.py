@@ -6,6 +6,7 @@ import pytest
 
 from services.attachments import photos_prepare
 from services.models import Category, Status
+from services.routing import request_route
 from services.services import request_attach, request_submit
 from tests.factories import CategoryFactory, MembershipFactory, UserFactory
 from tests.security.matrix import World, png
@@ -29,6 +30,8 @@ def world(django_capture_on_commit_callbacks, roads, parks, triage) -> World:
         request = request_submit(
             reporter=owner, category=category, description="Deep pothole", lat=39.05, lon=116.05
         )
+    # Route now, whether Celery runs eagerly (SQLite) or through a broker (CI).
+    request_route(request_id=request.pk)
     request.refresh_from_db()
     assert request.status == Status.ROUTED
     assert request.department_id == roads.pk

@@ -55,6 +55,21 @@ def _app_token(user) -> str:  # type: ignore[no-untyped-def]
     return store.session_key
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection_open():
+    """Calls go through the real WSGI handler, whose request_finished signal would close the
+    test's database connection mid-transaction; Django's own test client disconnects it the
+    same way."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def city(roads):  # type: ignore[no-untyped-def]
     CategoryFactory(code="pothole", department=roads)

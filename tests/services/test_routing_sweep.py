@@ -33,7 +33,17 @@ def test_a_request_filed_seconds_ago_is_left_to_the_normal_path(roads) -> None:
     assert requests_awaiting_routing() == []
 
 
-def test_the_sweep_routes_a_stranded_request_exactly_once(roads, triage) -> None:
+@pytest.fixture
+def eager_celery():
+    from portal.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def test_the_sweep_routes_a_stranded_request_exactly_once(roads, triage, eager_celery) -> None:
     request = _stranded(roads, minutes_ago=5)
     assert reroute_stranded() == 1
     assert reroute_stranded() == 0
