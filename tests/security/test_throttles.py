@@ -10,26 +10,20 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def tight_limits(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "user": "3/min",
-            "anon": "3/min",
-        },
-    }
-    from rest_framework.settings import api_settings
+def tight_limits():
+    """User and anonymous limits of 3 a minute for this test only.
+
+    DRF reads the rates into SimpleRateThrottle.THROTTLE_RATES at import, so the class
+    attribute itself is swapped and put back afterwards.
+    """
     from rest_framework.throttling import SimpleRateThrottle
 
-    api_settings.reload()
-    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    original = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = {**original, "user": "3/min", "anon": "3/min"}
     cache.clear()
     yield
+    SimpleRateThrottle.THROTTLE_RATES = original
     cache.clear()
-    settings.REST_FRAMEWORK = settings.REST_FRAMEWORK  # restored by the settings fixture
-    api_settings.reload()
-    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
 
 
 def test_a_signed_in_caller_over_the_limit_gets_429_with_retry_after(resident, tight_limits):
