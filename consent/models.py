@@ -9,8 +9,9 @@ from __future__ import annotations
 import pgtrigger
 from django.conf import settings
 from django.db import models
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from portal.i18n import localized
 
 APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
@@ -78,15 +79,11 @@ class Purpose(models.Model):
 
     @property
     def title(self) -> str:
-        if (get_language() or "en").lower().startswith("zh") and self.title_zh_hans:
-            return self.title_zh_hans
-        return self.title_en
+        return localized(self.title_en, self.title_zh_hans)
 
     @property
     def description(self) -> str:
-        if (get_language() or "en").lower().startswith("zh") and self.description_zh_hans:
-            return self.description_zh_hans
-        return self.description_en
+        return localized(self.description_en, self.description_zh_hans)
 
 
 class Notice(models.Model):

@@ -10,8 +10,9 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from portal.i18n import localized
 
 # Unambiguous alphabet: no 0/O, 1/I/L, no vowels that spell words.
 REFERENCE_ALPHABET = "23456789BCDFGHJKMNPQRSTVWXYZ"
@@ -37,9 +38,7 @@ class Localized(models.Model):
 
     @property
     def name(self) -> str:
-        if (get_language() or "en").lower().startswith("zh") and self.name_zh_hans:
-            return self.name_zh_hans
-        return self.name_en
+        return localized(self.name_en, self.name_zh_hans)
 
 
 class Department(Localized):
@@ -126,9 +125,7 @@ class Category(Localized):
 
     @property
     def description(self) -> str:
-        if (get_language() or "en").lower().startswith("zh") and self.description_zh_hans:
-            return self.description_zh_hans
-        return self.description_en
+        return localized(self.description_en, self.description_zh_hans)
 
 
 class RoutingRule(models.Model):

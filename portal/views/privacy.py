@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +21,7 @@ from consent.models import EventType, LegalBasis, Method, RetentionEndAction
 from consent.services import consent_decide
 from portal.errors import Conflict, Invalid, NotFound
 from portal.forms import ConsentLogFilterForm
+from portal.i18n import current_language
 from portal.views.common import (
     is_data_officer,
     is_resident,
@@ -35,7 +35,7 @@ LOG_PAGE_SIZE = 50
 
 
 def _language() -> str:
-    return "zh-hans" if (get_language() or "en").lower().startswith("zh") else "en"
+    return current_language()
 
 
 def _purposes_for_display() -> list[dict[str, Any]]:

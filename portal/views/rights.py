@@ -15,7 +15,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -24,6 +23,7 @@ from consent.rights import services as rights_services
 from consent.rights.models import DataSubjectRequest, ExportJob
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.forms import RevealForm
+from portal.i18n import current_language
 from portal.views.common import (
     is_data_officer,
     is_resident,
@@ -36,7 +36,7 @@ ACCESS_PAGE_SIZE = 50
 
 
 def _language() -> str:
-    return "zh-hans" if (get_language() or "en").lower().startswith("zh") else "en"
+    return current_language()
 
 
 def my_rights_context(user: Any) -> dict[str, Any]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import get_language
-
+from portal.i18n import current_language
 from services.models import Event, Outcome
 
 
 def annotate_events(events: list[Event]) -> list[Event]:
     """Attach `explanation` (routing reason in the viewer's language) and `outcome_label`."""
-    language = "zh-hans" if (get_language() or "en").lower().startswith("zh") else "en"
+    language = current_language()
     outcomes = dict(Outcome.choices)
     for event in events:
         data: dict[str, Any] = event.data or {}
