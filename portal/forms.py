@@ -349,3 +349,101 @@ class RevealForm(AccessibleForm):
     def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _set_choices(self, "purpose", [(p.code, p.title) for p in purposes])
+
+
+class AccessLogFilterForm(AccessibleForm):
+    """Filters of the data officer's access log (the rights app's selector decides)."""
+
+    actor = forms.IntegerField(
+        label=_("Staff account #"), required=False, min_value=1,
+        help_text=_("The number shown after the role, e.g. 12 for #12."),
+    )
+    kind = forms.ChoiceField(label=_("Kind"), required=False)
+    department = forms.ChoiceField(label=_("Department"), required=False)
+    purpose = forms.ChoiceField(label=_("Purpose"), required=False)
+    since = forms.DateTimeField(
+        label=_("From"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        label=_("Until"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(
+        self, *args: Any, purposes: Iterable[Any] = (), departments: Iterable[Any] = (),
+        kinds: Iterable[tuple[str, Any]] = (), **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        _set_choices(self, "kind", [("", _("Any")), *kinds])
+        _set_choices(self, "department", [("", _("Any"))] + [(d.code, d.name) for d in departments])
+        _set_choices(self, "purpose", [("", _("Any"))] + [(p.code, p.title) for p in purposes])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", _("Choose a time after the start."))
+        return data
+
+
+class CounterDsrForm(OnceForm):
+    """A data-subject request made in person; the rights service checks and records it."""
+
+    kind = forms.ChoiceField(label=_("What does the resident ask for?"), widget=forms.RadioSelect)
+    subject_email = forms.EmailField(
+        label=_("The resident's login e-mail address"), required=False, max_length=254,
+        help_text=_("Check the resident's identity first. Leave empty if they have no account."),
+    )
+    outcome = forms.CharField(
+        label=_("Note for the resident (optional)"), required=False, max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, kinds: Iterable[tuple[str, Any]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _set_choices(self, "kind", list(kinds))
+
+
+class DuplicateForm(OnceForm):
+    """Close a request as a duplicate of another one (the workflow service decides)."""
+
+    original = forms.CharField(
+        label=_("Reference of the original request"), max_length=16,
+        help_text=_("For example CD-7K3M9QX. It must be a request of your departments."),
+    )
+    text = forms.CharField(
+        label=_("Message to the resident (optional)"), required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean_original(self) -> str:
+        return str(self.cleaned_data.get("original", "")).strip().upper()
+
+
+class ConsentRateFilterForm(AccessibleForm):
+    """Which purpose, how grouped and which days the consent-rate charts show."""
+
+    purpose = forms.ChoiceField(label=_("Purpose"), required=False)
+    per = forms.ChoiceField(
+        label=_("Group by"), required=False,
+        choices=[("week", _("week")), ("month", _("month"))],
+    )
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("The last day included."),
+    )
+
+    def __init__(self, *args: Any, purposes: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _set_choices(self, "purpose", [("", _("All"))] + [(p.code, p.title) for p in purposes])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", _("Choose a day on or after the start."))
+        return data

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.views import photos, privacy, public, resident, rights, staff, statistics
+from portal.views import consent_rates, photos, privacy, public, resident, rights, staff, statistics
 
 app_name = "portal"
 
@@ -42,10 +42,14 @@ urlpatterns = [
     path(f"staff/requests/{REF}/claim", staff.workbench_claim, name="wb-claim"),
     path(f"staff/requests/{REF}/assign", staff.workbench_assign, name="wb-assign"),
     path(f"staff/requests/{REF}/reveal", rights.reveal, name="wb-reveal"),
+    path(f"staff/requests/{REF}/duplicate", staff.workbench_duplicate, name="wb-duplicate"),
+    path("staff/data-requests/new", rights.counter_dsr_new, name="counter-dsr"),
     path("staff/team/", staff.team, name="team"),
     # Data officers
     path("data-protection/", privacy.officer_home, name="dpo"),
     path("data-protection/consent-log/", privacy.officer_consent_log, name="dpo-consent-log"),
+    path("data-protection/consent-rates/", consent_rates.officer_consent_rates,
+         name="dpo-consent-rates"),
     path("data-protection/records/", privacy.officer_records, name="dpo-records"),
     path("data-protection/access-log/", rights.officer_access_log, name="dpo-access-log"),
     path("data-protection/requests/", rights.officer_dsr_list, name="dpo-dsr"),

@@ -14,17 +14,21 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.http import urlencode
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent.rights import selectors as rights_selectors
 from consent.rights import services as rights_services
-from consent.rights.models import DataSubjectRequest, ExportJob
+from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from portal.forms import RevealForm
+from portal.forms import AccessLogFilterForm, CounterDsrForm, RevealForm
 from portal.i18n import current_language
+from portal.roles import roles_for
 from portal.views.common import (
+    apply_errors,
     is_data_officer,
     is_resident,
     is_staff,
@@ -137,8 +141,6 @@ def reveal(request: HttpRequest, reference: str) -> HttpResponse:
         except NotFound as error:
             raise Http404(error.detail) from error
         except (Invalid, Forbidden, Conflict) as error:
-            from portal.views.common import apply_errors
-
             apply_errors(form, error)
         else:
             revealed = result.values
@@ -156,9 +158,22 @@ def reveal(request: HttpRequest, reference: str) -> HttpResponse:
 @role_required(is_data_officer)
 @require_GET
 def officer_access_log(request: HttpRequest) -> HttpResponse:
-    purpose = request.GET.get("purpose", "")[:60]
-    department = request.GET.get("department", "")[:50]
-    qs = rights_selectors.officer_access_events(purpose=purpose, department=department)
+    """Staff access to personal data, filtered like the API: actor, kind, department,
+    purpose and time range. Bad filter values are shown on their field; the list then
+    shows everything rather than guessing."""
+    from consent.selectors import register_purposes
+    from services.models import Department
+
+    form = AccessLogFilterForm(
+        request.GET or None,
+        purposes=register_purposes(include_inactive=True),
+        departments=Department.objects.order_by("code"),
+        kinds=AccessEvent.Kind.choices,
+    )
+    filters: dict[str, Any] = {}
+    if form.is_bound and form.is_valid():
+        filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+    qs = rights_selectors.officer_access_events(**filters)
     page = Paginator(qs, ACCESS_PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -166,12 +181,14 @@ def officer_access_log(request: HttpRequest) -> HttpResponse:
         request,
         "portal/privacy/officer_access_log.html",
         {
+            "form": form,
             "rows": rights_selectors.officer_access_rows(list(page.object_list)),
             "page": page,
             "page_query": params.urlencode(),
-            "anomalies": rights_selectors.access_anomalies()[:20],
-            "purpose": purpose,
-            "department": department,
+            "anomalies": rights_selectors.access_anomalies(
+                since=filters.get("since"), until=filters.get("until")
+            )[:20],
+            "kinds": dict(AccessEvent.Kind.choices),
         },
     )
 
@@ -215,3 +232,47 @@ def officer_dsr_update(request: HttpRequest, reference: str) -> HttpResponse:
     else:
         messages.success(request, _("%(ref)s was updated.") % {"ref": dsr.reference})
     return HttpResponseRedirect(reverse("portal:dpo-dsr"))
+
+
+def _records_counter_requests(roles: Any) -> bool:
+    """Counter staff and data officers record requests made in person (as the API allows)."""
+    return bool(roles.data_officer or roles.staff)
+
+
+@role_required(_records_counter_requests)
+@require_http_methods(["GET", "POST"])
+def counter_dsr_new(request: HttpRequest) -> HttpResponse:
+    """Record a data-subject request made at the counter, on the resident's behalf."""
+    kinds = DataSubjectRequest.Kind.choices
+    if request.method == "GET":
+        form = CounterDsrForm(kinds=kinds)
+        return render(request, "portal/privacy/counter_dsr.html", {"form": form})
+    form = CounterDsrForm(request.POST, kinds=kinds)
+
+    def rerender() -> HttpResponse:
+        return render(request, "portal/privacy/counter_dsr.html", {"form": form}, status=400)
+
+    def work() -> HttpResponse:
+        if not form.is_valid():
+            return rerender()
+        try:
+            dsr = rights_services.dsr_create(
+                kind=form.cleaned_data["kind"],
+                channel=DataSubjectRequest.Channel.COUNTER,
+                subject_email=form.cleaned_data.get("subject_email") or "",
+                recorded_by=request.user,
+                outcome=form.cleaned_data.get("outcome") or "",
+            )
+        except Invalid as error:
+            apply_errors(form, error)
+            return rerender()
+        messages.success(
+            request,
+            _("Recorded as %(ref)s. It must be answered by %(deadline)s.")
+            % {"ref": dsr.reference, "deadline": date_format(localtime(dsr.deadline))},
+        )
+        if is_data_officer(roles_for(request.user)):
+            return HttpResponseRedirect(reverse("portal:dpo-dsr"))
+        return HttpResponseRedirect(reverse("portal:counter-dsr"))
+
+    return submit_once(request, form.token, work)

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.forms import NoteForm, QueueFilterForm, ReplyForm, TransitionForm
+from portal.forms import DuplicateForm, NoteForm, QueueFilterForm, ReplyForm, TransitionForm
 from portal.roles import roles_for
 from portal.views.common import (
     apply_errors,
@@ -154,8 +154,8 @@ def _access_staff(request: HttpRequest, reference: str, **kwargs: Any) -> Servic
 
 def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -> dict[str, Any]:
     kinds = actor_kinds(user=request.user, request=sr)
-    moves = [m for m in workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
-             if not getattr(m, "dedicated", False)]
+    allowed = workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
+    moves = [m for m in allowed if not getattr(m, "dedicated", False)]
     events = annotate_events(events_for_staff(request=sr))
     members = []
     if workflow.SUPERVISOR in kinds and sr.department_id is not None:
@@ -181,6 +181,9 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
         "move_forms": move_forms,
         "reply_form": forms.get("reply_form") or ReplyForm(prefix="reply"),
         "note_form": forms.get("note_form") or NoteForm(prefix="note"),
+        # The dedicated "duplicate" move of the workflow table, when this viewer may make it.
+        "duplicate_form": (forms.get("duplicate_form") or DuplicateForm(prefix="dup"))
+        if any(m.name == "duplicate" for m in allowed) else None,
         "members": members,
         "is_supervisor": workflow.SUPERVISOR in kinds,
         "can_claim": sr.is_open and sr.assignee_id != request.user.pk,
@@ -277,6 +280,21 @@ def _note(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     return _("Your note was saved. Residents do not see notes.")
 
 
+def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) -> str:
+    reference = form.cleaned_data["original"]
+    try:
+        original = access_request(user=request.user, reference=reference, as_staff=True)
+    except NotFound:
+        message = _("No such request in your departments.")
+        raise Invalid(message, errors={"original": [message]}) from None
+    request_services.request_mark_duplicate(
+        request=sr, actor=request.user, original=original, text=form.cleaned_data.get("text", "")
+    )
+    return _("Closed as a duplicate of %(ref)s; its followers now follow that request.") % {
+        "ref": original.reference
+    }
+
+
 def _claim(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     request_services.request_assign(request=sr, actor=request.user)
     return _("You are now working on this request.")
@@ -303,6 +321,9 @@ workbench_transition = _staff_action(
 )
 workbench_reply = _staff_action(lambda r: ReplyForm(r.POST, prefix="reply"), "reply_form", _reply)
 workbench_note = _staff_action(lambda r: NoteForm(r.POST, prefix="note"), "note_form", _note)
+workbench_duplicate = _staff_action(
+    lambda r: DuplicateForm(r.POST, prefix="dup"), "duplicate_form", _duplicate
+)
 workbench_claim = _staff_action(None, "", _claim)
 workbench_assign = _staff_action(None, "", _assign)
 

@@ -61,6 +61,10 @@ DEPT_POST = {**DEPT_PAGE, "clerk_same": OK, "supervisor": OK}
 SUPERVISOR_PAGE = {**STAFF_PAGE, "clerk_same": 403, "clerk_other": 403}
 OFFICER_PAGE = {**everyone(403), "anonymous": 302, "data_officer": 200}
 OFFICER_POST = {**OFFICER_PAGE, "data_officer": OK}
+# Data-subject requests made in person: counter staff (any department) and data officers.
+COUNTER_PAGE = {**STAFF_PAGE, "data_officer": 200}
+COUNTER_POST = {**COUNTER_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor": OK,
+                "data_officer": OK}
 
 PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:home": [Row("get", ref("/"), PUBLIC)],
@@ -125,9 +129,20 @@ PAGE_MATRIX: dict[str, list[Row]] = {
         Row("post", ref("/staff/requests/{ref}/reveal"), DEPT_POST,
             body={"fields": "phone", "purpose": "service-delivery"}),
     ],
+    "portal:wb-duplicate": [
+        Row("post", ref("/staff/requests/{ref}/duplicate"), DEPT_POST,
+            body={"dup-original": "CD-NOPE000"}),
+    ],
+    "portal:counter-dsr": [
+        Row("get", ref("/staff/data-requests/new"), COUNTER_PAGE),
+        Row("post", ref("/staff/data-requests/new"), COUNTER_POST, body={"kind": "access"}),
+    ],
     "portal:team": [Row("get", ref("/staff/team/"), SUPERVISOR_PAGE)],
     "portal:dpo": [Row("get", ref("/data-protection/"), OFFICER_PAGE)],
     "portal:dpo-consent-log": [Row("get", ref("/data-protection/consent-log/"), OFFICER_PAGE)],
+    "portal:dpo-consent-rates": [
+        Row("get", ref("/data-protection/consent-rates/"), OFFICER_PAGE),
+    ],
     "portal:dpo-records": [Row("get", ref("/data-protection/records/"), OFFICER_PAGE)],
     "portal:dpo-access-log": [Row("get", ref("/data-protection/access-log/"), OFFICER_PAGE)],
     "portal:dpo-dsr": [Row("get", ref("/data-protection/requests/"), OFFICER_PAGE)],
