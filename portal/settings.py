@@ -15,6 +15,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from portal.map_tiles import tile_origin
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -461,7 +463,10 @@ CIVICDESK = {
     "LOG_SIGNING_KEY": env.str("CIVICDESK_LOG_SIGNING_KEY", default=""),
     "LOG_ORIGIN": env.str("CIVICDESK_LOG_ORIGIN", default="civicdesk.example.city/log"),
     "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=60)),
+    # The request form's map (docs/map-tiles.md): a tile URL template such as
+    # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
+    "MAP_ATTRIBUTION": env.str("CIVICDESK_MAP_ATTRIBUTION", default=""),
     "OPEN311_JURISDICTION": env.str("CIVICDESK_OPEN311_JURISDICTION", default="civicdesk.city"),
     # Residents' data rights (consent.rights): export files live outside the web root.
     "EXPORT_ROOT": env.str("CIVICDESK_EXPORT_ROOT", default=str(BASE_DIR / "var" / "exports")),
@@ -469,3 +474,8 @@ CIVICDESK = {
     "ACCESS_ANOMALY_DAILY_REVEALS": env.int("CIVICDESK_ACCESS_ANOMALY_DAILY", default=40),
     "RETENTION_BATCH_SIZE": env.int("CIVICDESK_RETENTION_BATCH", default=200),
 }
+
+# The map's tile server is the one extra origin images may come from (not img-src *).
+_tile_origin = tile_origin(CIVICDESK["MAP_TILE_URL"])
+if _tile_origin:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(_tile_origin)

@@ -25,6 +25,7 @@ from shapely.geometry import shape
 
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
+from portal.map_tiles import map_start
 from portal.views.common import (
     apply_errors,
     is_resident,
@@ -155,13 +156,16 @@ def request_new(request: HttpRequest) -> HttpResponse:
 
 
 def _render_new(request: HttpRequest, form: RequestForm, status: int = 200) -> HttpResponse:
+    tile_url = settings.CIVICDESK.get("MAP_TILE_URL", "")
     return render(
         request,
         "portal/resident/request_new.html",
         {
             "form": form,
             "kinds": form.kinds,
-            "map_tile_url": settings.CIVICDESK.get("MAP_TILE_URL", ""),
+            "map_tile_url": tile_url,
+            "map_start": map_start(form.districts) if tile_url else None,
+            "map_attribution": settings.CIVICDESK.get("MAP_ATTRIBUTION", ""),
             "max_photos": settings.CIVICDESK["MAX_PHOTOS_PER_REQUEST"],
         },
         status=status,

@@ -64,6 +64,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The report form's map loads tiles from here: a port nothing listens on (other tests' tiles
+# fail at once, and the form works without them); the map test serves tiles with a route.
+MAP_TILES = f"http://127.0.0.1:{_free_port()}/tiles"
+
+
 def _server_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
@@ -73,6 +78,8 @@ def _server_env(tmp: Path) -> dict[str, str]:
         CIVICDESK_TESTING="1",
         DJANGO_SETTINGS_MODULE="portal.settings",
         PYTHONUNBUFFERED="1",
+        CIVICDESK_MAP_TILE_URL=MAP_TILES + "/{z}/{x}/{y}.png",
+        CIVICDESK_MAP_ATTRIBUTION="Test tiles",
     )
     return env
 
