@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from portal.errors import Invalid
@@ -71,25 +72,30 @@ def validate_purpose_fields(
     errors: dict[str, list[str]] = {}
     unknown = [c for c in data_categories if c not in DATA_CATEGORIES]
     if unknown:
-        errors["data_categories"] = [f"Unknown categories: {', '.join(unknown)}."]
+        errors["data_categories"] = [
+            gettext("Unknown categories: %(codes)s.") % {"codes": ", ".join(unknown)}
+        ]
     for i, r in enumerate(recipients):
         if not isinstance(r, dict) or not r.get("name") or r.get("role") not in RECIPIENT_ROLES:
             errors.setdefault("recipients", []).append(
-                f"Recipient {i}: needs a name and a role ({', '.join(RECIPIENT_ROLES)})."
+                gettext("Recipient %(n)s: needs a name and a role (%(roles)s).")
+                % {"n": i, "roles": ", ".join(RECIPIENT_ROLES)}
             )
         elif not (isinstance(r.get("country"), str) and len(r["country"]) == 2):
             errors.setdefault("recipients", []).append(
-                f"Recipient {i}: country must be an ISO 3166-1 alpha-2 code."
+                gettext("Recipient %(n)s: country must be an ISO 3166-1 alpha-2 code.") % {"n": i}
             )
     if legal_basis not in LEGAL_BASES:
-        errors["legal_basis"] = ["Unknown legal basis."]
+        errors["legal_basis"] = [gettext("Unknown legal basis.")]
     if requires_consent != (legal_basis == "consent"):
         errors["requires_consent"] = [
-            "Consent is needed exactly when consent is the legal basis (Recital 43: a public "
-            "authority uses consent only for optional purposes)."
+            gettext(
+                "Consent is needed exactly when consent is the legal basis (Recital 43: a public "
+                "authority uses consent only for optional purposes)."
+            )
         ]
     if errors:
-        raise Invalid("The register entry is not valid.", errors=errors)
+        raise Invalid(gettext("The register entry is not valid."), errors=errors)
 
 
 def category_json(code: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Subquery
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consent import ledger, pseudonyms, register
 from consent.models import (
@@ -68,7 +69,8 @@ def notice_publish(
     for older versions no longer count (they are reported as "given for an older notice").
     """
     if "en" not in texts:
-        raise Invalid("A notice needs an English text.", errors={"texts": ["'en' is required."]})
+        raise Invalid(gettext("A notice needs an English text."),
+                      errors={"texts": [gettext("'en' is required.")]})
     purpose = Purpose.objects.select_for_update().get(pk=purpose.pk)
     last = Notice.objects.filter(purpose=purpose).order_by("-version").first()
     version = (last.version if last else 0) + 1
@@ -189,26 +191,34 @@ def consent_decide(
     """
     ledger.log_key()  # no signing key in production → refuse before changing anything
     if decision not in DECISIONS:
-        raise Invalid("Unknown decision.", errors={"decision": ["Use give, withdraw or refuse."]})
+        raise Invalid(gettext("Unknown decision."),
+                      errors={"decision": [gettext("Use give, withdraw or refuse.")]})
     if method not in Method.values or method == Method.SYSTEM:
-        raise Invalid("Unknown method.", errors={"method": ["Use web, mobile or counter."]})
+        raise Invalid(gettext("Unknown method."),
+                      errors={"method": [gettext("Use web, mobile or counter.")]})
     if method == Method.COUNTER and recorded_by is None:
-        raise Invalid("A counter consent is recorded by a clerk.",
-                      errors={"method": ["counter needs the clerk who recorded it."]})
+        raise Invalid(gettext("A counter consent is recorded by a clerk."),
+                      errors={"method": [gettext("counter needs the clerk who recorded it.")]})
     if expires_at is not None and expires_at <= timezone.now():
-        raise Invalid("Expiry must be in the future.", errors={"expires_at": ["In the past."]})
+        raise Invalid(gettext("Expiry must be in the future."),
+                      errors={"expires_at": [gettext("In the past.")]})
     purpose = Purpose.objects.filter(code=purpose_code, is_active=True).first()
     if purpose is None:
-        raise NotFound("No active purpose with this code in the register.")
+        raise NotFound(gettext("No active purpose with this code in the register."))
     if not purpose.requires_consent:
         basis = register.basis_json(purpose.legal_basis)
         raise Invalid(
-            f"'{purpose.title_en}' does not rest on consent but on {basis['label']}"
-            + (f" ({purpose.legal_reference})" if purpose.legal_reference else "")
-            + ". A public authority uses consent only for optional purposes (GDPR Recital 43), "
-            "so there is nothing to give or withdraw here; you may object to it (Art. 21) "
-            "by contacting the data protection officer.",
-            errors={"purpose": ["This purpose is not based on consent."]},
+            gettext(
+                "'%(purpose)s' does not rest on consent but on %(basis)s%(reference)s. A public "
+                "authority uses consent only for optional purposes (GDPR Recital 43), so there is "
+                "nothing to give or withdraw here; you may object to it (Art. 21) by contacting "
+                "the data protection officer."
+            ) % {
+                "purpose": purpose.title_en,
+                "basis": basis["label"],
+                "reference": f" ({purpose.legal_reference})" if purpose.legal_reference else "",
+            },
+            errors={"purpose": [gettext("This purpose is not based on consent.")]},
             extra={"legal_basis": basis},
         )
     language = language or getattr(subject, "preferred_language", "en") or "en"
@@ -216,11 +226,13 @@ def consent_decide(
         _lock_subject(subject)
         notice = current_notice(purpose, language)
         if notice is None:
-            raise Conflict("This purpose has no published notice yet.")
+            raise Conflict(gettext("This purpose has no published notice yet."))
         if notice_version != notice.version:
             raise Conflict(
-                f"You were shown version {notice_version} of the notice; the current version is "
-                f"{notice.version}. Please read it and decide again.",
+                gettext(
+                    "You were shown version %(shown)s of the notice; the current version is "
+                    "%(current)s. Please read it and decide again."
+                ) % {"shown": notice_version, "current": notice.version},
                 extra={"current_notice": notice_json(notice)},
             )
         target = DECISIONS[decision]

@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consent import ledger, policy, pseudonyms
 from consent.models import ConsentRecord, LegalBasis, Purpose
@@ -92,30 +93,38 @@ def _clean_reveal_input(
     errors: dict[str, list[str]] = {}
     chosen = list(dict.fromkeys(fields or []))
     if not chosen:
-        errors["fields"] = [f"Choose what to show: {', '.join(REVEAL_FIELDS)}."]
+        errors["fields"] = [
+            gettext("Choose what to show: %(fields)s.") % {"fields": ", ".join(REVEAL_FIELDS)}
+        ]
     unknown = [f for f in chosen if f not in REVEAL_FIELDS]
     if unknown:
-        errors["fields"] = [f"Unknown fields: {', '.join(unknown)}."]
+        errors["fields"] = [gettext("Unknown fields: %(fields)s.") % {"fields": ", ".join(unknown)}]
     if not purpose:
-        errors["purpose"] = ["Say why: choose a purpose from the data-use register."]
+        errors["purpose"] = [gettext("Say why: choose a purpose from the data-use register.")]
     if reason and reason not in REVEAL_REASONS:
-        errors["reason"] = [f"Use one of: {', '.join(REVEAL_REASONS)}."]
+        errors["reason"] = [
+            gettext("Use one of: %(values)s.") % {"values": ", ".join(REVEAL_REASONS)}
+        ]
     if errors:
-        raise Invalid("Personal data is shown only for a stated purpose.", errors=errors)
+        raise Invalid(gettext("Personal data is shown only for a stated purpose."), errors=errors)
     return chosen
 
 
 def _register_purpose(code: str, fields: list[str]) -> Purpose:
     purpose = Purpose.objects.filter(code=code, is_active=True).first()
     if purpose is None:
-        raise Invalid("Not an active purpose of the data-use register.",
-                      errors={"purpose": ["Not an active purpose of the data-use register."]})
+        message = gettext("Not an active purpose of the data-use register.")
+        raise Invalid(message, errors={"purpose": [message]})
     declared = set(purpose.data_categories)
     uncovered = [f for f in fields if not (REVEAL_FIELDS[f] & declared)]
     if uncovered:
         raise Invalid(
-            f"The register does not list {', '.join(uncovered)} for '{purpose.code}'.",
-            errors={"fields": [f"Not declared for this purpose: {', '.join(uncovered)}."]},
+            gettext("The register does not list %(fields)s for '%(purpose)s'.")
+            % {"fields": ", ".join(uncovered), "purpose": purpose.code},
+            errors={"fields": [
+                gettext("Not declared for this purpose: %(fields)s.")
+                % {"fields": ", ".join(uncovered)}
+            ]},
         )
     return purpose
 
@@ -220,14 +229,16 @@ def contact_details_reveal(
     register_purpose = _register_purpose(str(purpose), chosen)
     reporter = request.reporter
     if reporter is None:
-        raise Conflict("This request has no reporter any more (the account was erased).")
+        raise Conflict(gettext("This request has no reporter any more (the account was erased)."))
     if register_purpose.requires_consent:
         decision = policy.permits(subject=reporter, purpose=register_purpose.code)
         if not decision:
             raise Forbidden(
-                f"The resident has not consented to '{register_purpose.code}' "
-                f"({decision.reason}); the data cannot be used for it.",
-                errors={"purpose": ["No valid consent for this purpose."]},
+                gettext(
+                    "The resident has not consented to '%(purpose)s' (%(reason)s); the data "
+                    "cannot be used for it."
+                ) % {"purpose": register_purpose.code, "reason": decision.reason},
+                errors={"purpose": [gettext("No valid consent for this purpose.")]},
             )
     event = access_event_record(
         actor=actor, subject=reporter, fields=chosen, purpose=register_purpose,
@@ -250,17 +261,19 @@ def dsr_create(
     """Record a data-subject request; at the counter the clerk who records it is kept."""
     errors: dict[str, list[str]] = {}
     if kind not in DataSubjectRequest.Kind.values:
-        errors["kind"] = [f"Use one of: {', '.join(DataSubjectRequest.Kind.values)}."]
+        errors["kind"] = [gettext("Use one of: %(values)s.")
+                          % {"values": ", ".join(DataSubjectRequest.Kind.values)}]
     if channel not in DataSubjectRequest.Channel.values:
-        errors["channel"] = [f"Use one of: {', '.join(DataSubjectRequest.Channel.values)}."]
+        errors["channel"] = [gettext("Use one of: %(values)s.")
+                             % {"values": ", ".join(DataSubjectRequest.Channel.values)}]
     if channel == DataSubjectRequest.Channel.COUNTER and recorded_by is None:
-        errors["channel"] = ["A counter request is recorded by a clerk."]
+        errors["channel"] = [gettext("A counter request is recorded by a clerk.")]
     if subject is None and subject_email:
         subject = get_user_model().objects.filter(email__iexact=subject_email.strip()).first()
         if subject is None:
-            errors["subject_email"] = ["No account with this e-mail address."]
+            errors["subject_email"] = [gettext("No account with this e-mail address.")]
     if errors:
-        raise Invalid("The data-subject request is not valid.", errors=errors)
+        raise Invalid(gettext("The data-subject request is not valid."), errors=errors)
     now = timezone.now()
     return DataSubjectRequest.objects.create(
         subject=subject,
@@ -280,21 +293,24 @@ def dsr_update(*, dsr: DataSubjectRequest, status: str | None = None,
     """Move a data-subject request on; refusals must give their ground; one extension."""
     dsr = DataSubjectRequest.objects.select_for_update().get(pk=dsr.pk)
     if status is not None and status not in DataSubjectRequest.Status.values:
-        raise Invalid("Unknown status.", errors={
-            "status": [f"Use one of: {', '.join(DataSubjectRequest.Status.values)}."]})
+        raise Invalid(gettext("Unknown status."), errors={
+            "status": [gettext("Use one of: %(values)s.")
+                       % {"values": ", ".join(DataSubjectRequest.Status.values)}]})
     if dsr.status not in DataSubjectRequest.OPEN_STATUSES and status not in (None, dsr.status):
-        raise Conflict("This request is already closed.")
+        raise Conflict(gettext("This request is already closed."))
     if outcome is not None:
         dsr.outcome = outcome.strip()
     if status == DataSubjectRequest.Status.REFUSED and not dsr.outcome:
-        raise Invalid("A refusal states its reasons.", errors={
-            "outcome": ["Give the reason and its legal ground, e.g. Art. 17(3)(b)."]})
+        raise Invalid(gettext("A refusal states its reasons."), errors={
+            "outcome": [gettext("Give the reason and its legal ground, e.g. Art. 17(3)(b).")]})
     if status == DataSubjectRequest.Status.EXTENDED:
         if dsr.status == DataSubjectRequest.Status.EXTENDED:
-            raise Conflict("The deadline was already extended once (Art. 12(3): two months).")
+            raise Conflict(
+                gettext("The deadline was already extended once (Art. 12(3): two months).")
+            )
         if not dsr.outcome:
-            raise Invalid("An extension tells the resident why.", errors={
-                "outcome": ["Explain the extension to the resident."]})
+            raise Invalid(gettext("An extension tells the resident why."), errors={
+                "outcome": [gettext("Explain the extension to the resident.")]})
         dsr.deadline = _deadline(dsr.received_at, months=3)
     if status in (DataSubjectRequest.Status.COMPLETED, DataSubjectRequest.Status.REFUSED):
         dsr.completed_at = timezone.now()
@@ -311,17 +327,21 @@ def dsr_action(*, dsr: DataSubjectRequest, action: str, actor: Any) -> DataSubje
     """A data officer carries out a counter request: start the export (the resident downloads
     it from their account) or erase the account (identity was checked at the counter)."""
     if action not in DSR_ACTIONS:
-        raise Invalid("Unknown action.", errors={"action": [f"Use {', '.join(DSR_ACTIONS)}."]})
+        raise Invalid(gettext("Unknown action."), errors={
+            "action": [gettext("Use %(values)s.") % {"values": ", ".join(DSR_ACTIONS)}]})
     if dsr.status not in DataSubjectRequest.OPEN_STATUSES:
-        raise Conflict("This request is already closed.")
+        raise Conflict(gettext("This request is already closed."))
     subject = dsr.subject
     if subject is None:
-        raise Conflict("No account is linked to this request.")
+        raise Conflict(gettext("No account is linked to this request."))
     expected = {"start_export": (DataSubjectRequest.Kind.EXPORT, DataSubjectRequest.Kind.ACCESS),
                 "erase": (DataSubjectRequest.Kind.ERASURE,)}[action]
     if dsr.kind not in expected:
-        raise Invalid(f"'{action}' does not fit a request of kind '{dsr.kind}'.",
-                      errors={"action": [f"Not for a {dsr.kind} request."]})
+        raise Invalid(
+            gettext("'%(action)s' does not fit a request of kind '%(kind)s'.")
+            % {"action": action, "kind": dsr.kind},
+            errors={"action": [gettext("Not for a %(kind)s request.") % {"kind": dsr.kind}]},
+        )
     if action == "start_export":
         # One transaction: the job is sent on commit, so it cannot finish before the link.
         with transaction.atomic():
@@ -515,8 +535,10 @@ def erasure_plan(*, user: Any) -> ErasurePlan:
     privileged = user.is_data_officer or user.is_superuser or user.memberships.exists()
     if privileged or roles_for(user).staff:
         raise Conflict(
-            "Staff accounts are closed by an administrator, not erased here: the city must be "
-            "able to account for work done under them (Art. 17(3)(b)).",
+            gettext(
+                "Staff accounts are closed by an administrator, not erased here: the city must be "
+                "able to account for work done under them (Art. 17(3)(b))."
+            ),
         )
     requests = ServiceRequest.objects.filter(reporter=user)
     latest_closed = requests.exclude(closed_at=None).order_by("-closed_at") \
@@ -745,7 +767,7 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
     with transaction.atomic():
         locked = get_user_model().objects.select_for_update().filter(pk=user_id).first()
         if locked is None:  # erased meanwhile (a second click, another device)
-            raise NotFound("This account no longer exists.")
+            raise NotFound(gettext("This account no longer exists."))
         now = timezone.now()
         held = {c for h in plan.holds for c in h.categories}
         kept_until = max((h.until for h in plan.holds), default=None)
