@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
-from django.db.models import Model
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from consent import verify as v
@@ -44,8 +45,34 @@ class LedgerError(Exception):
 
 
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical JSON."""
+    """RFC 8785 (JCS) canonical JSON.
+
+    For the shapes log entries use (ASCII keys; strings, integers within ±2^53, booleans,
+    null, lists and objects) the standard library's sorted compact output *is* the JCS form
+    (same escaping: the short forms and lower-case \\u00xx for control characters, nothing
+    else escaped), at a quarter of the cost; anything else (floats, non-ASCII keys) goes
+    through the `rfc8785` implementation. A test compares both on many entries.
+    """
+    if _jcs_plain(obj):
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
     return rfc8785.dumps(obj)
+
+
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _jcs_plain(obj: Any) -> bool:
+    if isinstance(obj, str) or obj is None or obj is True or obj is False:
+        return True
+    if isinstance(obj, int):
+        return -_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and k.isascii() and _jcs_plain(v_)
+                   for k, v_ in obj.items())
+    if isinstance(obj, list):
+        return all(_jcs_plain(v_) for v_ in obj)
+    return False
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -144,106 +171,108 @@ def utc_seconds(at: datetime) -> str:
     return at.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Attached:
-    """A row to insert together with the log entry, linked to it by `link` (an FK to LogEntry).
-
-    `values` are keyed by attribute name (`purpose_id`, not `purpose`) and may include the
-    primary key (e.g. reserved with `reserve_id`).
-    """
-
-    model: type[Model]
-    values: dict[str, Any]
-    link: str
+# Log indexes on PostgreSQL come from this sequence (created by migration 0002): appends take
+# no lock and commit in parallel. An index drawn by a change that rolls back leaves a hole,
+# which the tree-head publisher fills with a `void` entry before it integrates (so the tree
+# stays contiguous); see `_fill_holes`.
+INDEX_SEQUENCE = "consent_logentry_index_seq"
 
 
-def ledger_append(
-    *, kind: str, body: dict[str, Any], at: datetime | None = None,
-    attach: Attached | None = None,
-) -> LogEntry:
-    """Append one entry, in the caller's transaction (so it commits or rolls back with it).
-
-    `body` must hold no personal data in clear (use consent.pseudonyms). Appends are
-    serialized (the lock is held until commit), so committed indexes are always a gap-free
-    prefix 0..n-1. With `attach`, the row that records the change is inserted in the same
-    round trip on PostgreSQL (the returned entry carries it as `entry.attached`): everything
-    else is prepared before the lock, to keep the serialized part to two statements.
-    """
-    if not connection.in_atomic_block:
-        raise LedgerError("ledger_append must run inside the transaction of the change it records")
+def prepare_entry(*, kind: str, body: dict[str, Any], at: datetime | None = None) -> LogEntry:
+    """Validate and canonicalise an entry (no database access); `index` is still unset."""
     if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,39}", kind):
         raise LedgerError("entry kind must be a short lower-case code")
     _check_no_personal_data(body)
     at = at or timezone.now()
     data = canonical({"kind": kind, "time": utc_seconds(at), "body": body})
-    entry = LogEntry(kind=kind, entry=data.decode(), leaf_hash=leaf_hash(data).hex(),
-                     created_at=at)
+    return LogEntry(kind=kind, entry=data.decode(), leaf_hash=leaf_hash(data).hex(),
+                    created_at=at)
+
+
+def insert_sql(entry: LogEntry, *, source: str = "") -> tuple[str, list[Any]]:
+    """PostgreSQL: an `INSERT ... RETURNING "index"` of a prepared entry that draws its index
+    from the sequence, for use as a CTE of a bigger statement (`source`: a FROM clause that
+    makes the insert conditional on an earlier CTE returning a row).
+
+    No ON CONFLICT: the only conflict possible is with a `void` filler the publisher wrote
+    for this very index while this statement was between drawing it and inserting (see
+    `_fill_holes`); it raises IntegrityError and the caller retries (`is_index_conflict`).
+    """
     table = LogEntry._meta.db_table
-    insert_entry = (
+    sql = (
         f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
-        f'SELECT COALESCE(MAX("index"), -1) + 1, %s, %s, %s, %s FROM {table} '
-        'RETURNING "index"'
+        f"SELECT nextval('{INDEX_SEQUENCE}'), %s, %s, %s, %s {source} RETURNING \"index\""
     )
-    params = [entry.kind, entry.entry, entry.leaf_hash,
-              LogEntry._meta.get_field("created_at").get_db_prep_value(at, connection)]
-    attached = None
-    if attach is not None and connection.vendor == "postgresql":
-        sql, extra = _attached_insert(attach)
-        sql = f"WITH e AS ({insert_entry}) {sql}"
-        params += extra
-        _lock(APPEND_LOCK_KEY)
-        with connection.cursor() as cur:
-            cur.execute(sql, params)
-            entry.index = cur.fetchone()[0]
-        attached = attach.model(**attach.values,
-                                **{_field(attach.model, attach.link).attname: entry.index})
-        attached._state.adding = False
-        attached._state.db = connection.alias
-    else:
-        _lock(APPEND_LOCK_KEY)
-        with connection.cursor() as cur:
-            cur.execute(insert_entry, params)
-            entry.index = cur.fetchone()[0]
-        if attach is not None:
-            attached = attach.model._default_manager.create(
-                **attach.values, **{_field(attach.model, attach.link).attname: entry.index},
-            )
+    return sql, [entry.kind, entry.entry, entry.leaf_hash, entry.created_at]
+
+
+def is_index_conflict(exc: BaseException) -> bool:
+    """Whether an IntegrityError is a log index taken by the publisher's filler (retry)."""
+    cause = getattr(exc, "__cause__", None)
+    diag = getattr(cause, "diag", None)
+    return getattr(diag, "constraint_name", None) == f"{LogEntry._meta.db_table}_pkey"
+
+
+def saved(entry: LogEntry, index: int) -> LogEntry:
+    """Mark a prepared entry as stored at `index`."""
+    entry.index = index
     entry._state.adding = False
     entry._state.db = connection.alias
-    entry.attached = attached  # type: ignore[attr-defined]
     return entry
 
 
-def _field(model: type[Model], name: str) -> Any:
-    return model._meta.get_field(name)
+def ledger_append(
+    *, kind: str, body: dict[str, Any], at: datetime | None = None,
+) -> LogEntry:
+    """Append one entry, in the caller's transaction (so it commits or rolls back with it).
+
+    `body` must hold no personal data in clear (use consent.pseudonyms). On PostgreSQL the
+    index comes from a sequence: no lock, so concurrent changes commit in parallel (a rolled
+    back change leaves a hole that the publisher fills with a `void` entry). On SQLite the
+    IMMEDIATE transactions serialize writers and the index is MAX + 1 (gap-free).
+    """
+    return ledger_append_prepared(prepare_entry(kind=kind, body=body, at=at))
 
 
-def _attached_insert(attach: Attached) -> tuple[str, list[Any]]:
-    meta = attach.model._meta
-    columns, values = [], []
-    for name, value in attach.values.items():
-        f = _field(attach.model, name)
-        columns.append(connection.ops.quote_name(f.column))
-        values.append(f.get_db_prep_save(value, connection))
-    link = connection.ops.quote_name(_field(attach.model, attach.link).column)
-    placeholders = ", ".join(["%s"] * len(values))
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
-        f"({', '.join(columns)}, {link}) SELECT {placeholders}, e.\"index\" FROM e "
-        f"RETURNING {link}"
-    )
-    return sql, values
-
-
-def reserve_id(model: type[Model]) -> int | None:
-    """The next primary key of `model` on PostgreSQL (so rows that reference it can be written
-    before the log lock is taken; foreign keys are checked at commit). None elsewhere."""
-    if connection.vendor != "postgresql":
-        return None
+def ledger_append_prepared(entry: LogEntry) -> LogEntry:
+    """`ledger_append` of an entry from `prepare_entry`."""
+    if not connection.in_atomic_block:
+        raise LedgerError("ledger_append must run inside the transaction of the change it records")
+    table = LogEntry._meta.db_table
+    if connection.vendor == "postgresql":
+        sql, params = insert_sql(entry)
+        # ON CONFLICT DO NOTHING: an index lost to a filler is simply drawn again.
+        sql = sql.replace(' RETURNING "index"', ' ON CONFLICT ("index") DO NOTHING '
+                          'RETURNING "index"')
+        with connection.cursor() as cur:
+            for _ in range(100):
+                cur.execute(sql, params)
+                row = cur.fetchone()
+                if row is not None:
+                    return saved(entry, row[0])
+        raise LedgerError("could not draw a free log index")  # pragma: no cover
     with connection.cursor() as cur:
-        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))",
-                    [model._meta.db_table, model._meta.pk.column])
-        return cur.fetchone()[0]
+        cur.execute(
+            f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
+            f'SELECT COALESCE(MAX("index"), -1) + 1, %s, %s, %s, %s FROM {table} '
+            'RETURNING "index"',
+            [entry.kind, entry.entry, entry.leaf_hash,
+             LogEntry._meta.get_field("created_at").get_db_prep_value(entry.created_at,
+                                                                       connection)],
+        )
+        return saved(entry, cur.fetchone()[0])
+
+
+def resync_index_sequence() -> None:
+    """Move the index sequence just past the largest stored index (after rows were written
+    with explicit indexes, e.g. a bulk load, or when a test database was emptied)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT setval('{INDEX_SEQUENCE}', "  # noqa: S608
+            f'COALESCE((SELECT MAX("index") FROM {LogEntry._meta.db_table}), -1) + 1, false)'
+        )
 
 
 def inclusion_promise(entry: LogEntry) -> dict[str, str]:
@@ -437,15 +466,104 @@ def _integrate(old: int, new: int) -> None:
     MerkleNode.objects.bulk_create(rows, batch_size=5000)
 
 
+VOID_KIND = "void"
+HOLE_GRACE_SECONDS = 0.2
+HOLE_WAIT = "2s"
+
+
+def _holes(start: int) -> list[int]:
+    """Indexes at or after `start` below the largest committed one that have no row."""
+    table = LogEntry._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f'SELECT COUNT(*), MAX("index") FROM {table} WHERE "index" >= %s',  # noqa: S608
+                    [start])
+        count, last = cur.fetchone()
+        if not count or count == last - start + 1:
+            return []
+        cur.execute(
+            f'SELECT "index" + 1, nxt FROM (SELECT "index", LEAD("index") OVER '  # noqa: S608
+            f'(ORDER BY "index") AS nxt FROM {table} WHERE "index" >= %s) AS t '
+            'WHERE nxt > "index" + 1 ORDER BY 1',
+            [start - 1],
+        )
+        gaps = cur.fetchall()
+        cur.execute(f'SELECT MIN("index") FROM {table} WHERE "index" >= %s', [start])  # noqa: S608
+        first = cur.fetchone()[0]
+    out = list(range(start, first))
+    for lo, hi in gaps:
+        out.extend(range(max(lo, start), hi))
+    return sorted(set(out))
+
+
+def _fill_holes(start: int) -> int | None:
+    """PostgreSQL: make the committed entries from `start` on contiguous. Returns the first
+    index that could not be resolved (the tree head stops before it), or None.
+
+    A hole is an index drawn by a change that is still running, or that rolled back. For each
+    one a `void` entry is inserted with ON CONFLICT DO NOTHING: PostgreSQL then waits for a
+    running change holding that index and inserts nothing if it commits, the void if it rolled
+    back. A change that drew the index but had not inserted its row yet loses it to the void
+    and draws another (`is_index_conflict`); the short grace before filling makes that rare.
+    A change running longer than HOLE_WAIT (a long erasure) is left for the next batch.
+    Called outside a transaction (the beat task), each fill commits on its own, so appenders
+    never wait for a tree-head transaction.
+    """
+    holes = _holes(start)
+    if not holes:
+        return None
+    time.sleep(HOLE_GRACE_SECONDS)
+    holes = _holes(start)
+    if not holes:
+        return None
+    void = prepare_entry(kind=VOID_KIND, body={
+        "type": "void", "reason": "the change that drew this index was rolled back"})
+    table = LogEntry._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_setting('lock_timeout')")
+        previous = cur.fetchone()[0]
+
+    def fill(indexes: list[int]) -> bool:
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", [HOLE_WAIT])
+                cur.execute(
+                    f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
+                    "SELECT i, %s, %s, %s, %s FROM unnest(%s::bigint[]) AS i ORDER BY i "
+                    'ON CONFLICT ("index") DO NOTHING',
+                    [void.kind, void.entry, void.leaf_hash, void.created_at, indexes],
+                )
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+        except OperationalError:  # lock_timeout: a long change still holds an index
+            return False
+        return True
+
+    if fill(holes):
+        return None
+    for index in holes:  # find the one still held; everything before it is filled
+        if not fill([index]):
+            return index
+    return None  # pragma: no cover - the blocking change ended meanwhile
+
+
 def publish_tree_head(*, at: datetime | None = None) -> TreeHead | None:
-    """Sign a new tree head if the log grew since the last one (one batch). Idempotent."""
+    """Sign a new tree head if the log grew since the last one (one batch). Idempotent.
+
+    The head covers the longest contiguous run of committed entries (holes are filled first,
+    see `_fill_holes`), so it never covers an index that could still change.
+    """
     key = log_key()
+    if connection.vendor == "postgresql":
+        _fill_holes(_integrated_size())
     with transaction.atomic():
         _lock(PUBLISH_LOCK_KEY)
         head = latest_head()
         old = head.tree_size if head else 0
         new = log_size()
-        if new == old and head is not None:
+        if connection.vendor == "postgresql":
+            holes = _holes(old)
+            if holes:
+                new = holes[0]
+        if new <= old and head is not None:
             return None
         _integrate(old, new)
         at = at or timezone.now()

@@ -53,7 +53,12 @@ def log_subject(subject: Any, *, nonce: str) -> str:
 
 
 def log_subject_with(key: SubjectKey, *, nonce: str) -> str:
-    return _hmac(bytes(key.key), _COMMITMENT_LABEL + nonce.encode())
+    return log_subject_with_key(bytes(key.key), nonce=nonce)
+
+
+def log_subject_with_key(key: bytes, *, nonce: str) -> str:
+    """The subject field of one log entry from the raw per-resident key."""
+    return _hmac(key, _COMMITMENT_LABEL + nonce.encode())
 
 
 def log_subject_matches(subject: Any, *, nonce: str, value: str) -> bool:

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -23,9 +22,11 @@ from consent.models import (
     ConsentEvent,
     ConsentRecord,
     EventType,
+    LogEntry,
     Method,
     Notice,
     Purpose,
+    SubjectKey,
 )
 from portal.errors import Conflict, Invalid, NotFound
 
@@ -111,6 +112,83 @@ def notice_json(notice: Notice) -> dict[str, Any]:
     }
 
 
+# --- Register snapshot (per process) --------------------------------------------------------
+#
+# Every consent change needs the purpose, its current notice and, for the "what continues"
+# answer, the whole register. Those rows change rarely, so each process keeps them in memory
+# and checks, in the same statement that reads the resident's records, a fingerprint of the
+# register (a digest of every purpose row; notices are immutable, so their count and highest
+# id). Any change anywhere, even a queryset update(), changes the fingerprint and the
+# snapshot is reloaded before it is used: a change never acts on a stale register.
+
+
+@dataclass(frozen=True)
+class RegisterSnapshot:
+    fingerprint: tuple[Any, Any]
+    by_code: dict[str, Purpose]
+    active: list[Purpose]  # ordered by code
+    notices: dict[int, Notice]  # every notice by id
+    current: dict[int, dict[str, Notice]]  # purpose id → language → latest version
+
+    def current_notice(self, purpose: Purpose, language: str | None) -> Notice | None:
+        notices = self.current.get(purpose.pk) or {}
+        if not notices:
+            return None
+        return notices.get(language or "en") or notices.get("en") or next(iter(notices.values()))
+
+
+_snapshot: RegisterSnapshot | None = None
+
+
+def _fingerprint_sql() -> str:
+    purposes, notices = Purpose._meta.db_table, Notice._meta.db_table
+    if connection.vendor == "postgresql":
+        purpose_digest = (
+            f"SELECT md5(string_agg(p::text, '|' ORDER BY p.id)) FROM {purposes} p"  # noqa: S608
+        )
+    else:  # SQLite: the rows themselves (no md5; the file is local)
+        cols = " || '~' || ".join(
+            f"COALESCE(p.{f.column}, '')" for f in Purpose._meta.concrete_fields
+        )
+        purpose_digest = f"SELECT group_concat({cols}, '|') FROM {purposes} p"  # noqa: S608
+    notice_digest = f"SELECT COUNT(*) || ':' || COALESCE(MAX(id), 0) FROM {notices}"  # noqa: S608
+    return f"({purpose_digest}) AS p, ({notice_digest}) AS n"
+
+
+def _load_snapshot() -> RegisterSnapshot:
+    global _snapshot
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {_fingerprint_sql()}")  # noqa: S608
+        fingerprint = tuple(cur.fetchone())
+    purposes = list(Purpose.objects.order_by("code"))
+    notices = {n.pk: n for n in Notice.objects.order_by("purpose_id", "version", "language")}
+    by_id = {p.pk: p for p in purposes}
+    latest: dict[int, int] = {}
+    for n in notices.values():
+        latest[n.purpose_id] = max(latest.get(n.purpose_id, 0), n.version)
+    current: dict[int, dict[str, Notice]] = {p.pk: {} for p in purposes}
+    for n in notices.values():
+        n.purpose = by_id[n.purpose_id]
+        if n.version == latest[n.purpose_id]:
+            current[n.purpose_id][n.language] = n
+    _snapshot = RegisterSnapshot(
+        fingerprint=fingerprint,  # type: ignore[arg-type]
+        by_code={p.code: p for p in purposes},
+        active=[p for p in purposes if p.is_active],
+        notices=notices,
+        current=current,
+    )
+    return _snapshot
+
+
+def register_snapshot(fingerprint: tuple[Any, Any] | None = None) -> RegisterSnapshot:
+    """The register as of `fingerprint` (read in the caller's statement); reloads if stale."""
+    snap = _snapshot
+    if snap is None or fingerprint is None or snap.fingerprint != fingerprint:
+        snap = _load_snapshot()
+    return snap
+
+
 # --- Consent ---------------------------------------------------------------------------------
 
 
@@ -122,16 +200,13 @@ class ConsentChange:
     effects: dict[str, Any] = field(default_factory=dict)
 
 
-def _effects(*, subject: Any, purpose: Purpose, state: str) -> dict[str, Any]:
+def _effects(
+    *, snap: RegisterSnapshot, purpose: Purpose, state: str, still_consented: set[int]
+) -> dict[str, Any]:
     """What stops and what continues, under which basis (told on every change)."""
     continuing = []
-    still_consented = set(
-        ConsentRecord.objects.filter(subject_id=subject.pk, state=EventType.GIVEN)
-        .exclude(purpose=purpose)
-        .values_list("purpose_id", flat=True)
-    )
-    for p in Purpose.objects.filter(is_active=True).exclude(pk=purpose.pk).order_by("code"):
-        if p.requires_consent and p.pk not in still_consented:
+    for p in snap.active:
+        if p.pk == purpose.pk or (p.requires_consent and p.pk not in still_consented):
             continue
         continuing.append(
             {
@@ -167,9 +242,61 @@ def _effects(*, subject: Any, purpose: Purpose, state: str) -> dict[str, Any]:
     }
 
 
-def _lock_subject(subject: Any) -> None:
-    # One consent change per resident at a time: makes the idempotency check race-free.
-    get_user_model().objects.select_for_update().filter(pk=subject.pk).values_list("pk").first()
+def _aware(value: Any) -> Any:
+    """A timestamp from a raw row as the ORM would give it (SQLite returns naive UTC)."""
+    if value is None or connection.vendor == "postgresql":
+        return value
+    convert = getattr(connection.ops, "convert_datetimefield_value")  # noqa: B009
+    return convert(value, None, connection)
+
+
+@dataclass
+class _SubjectState:
+    snap: RegisterSnapshot
+    key: bytes | None
+    pseudonym: str
+    records: dict[int, ConsentRecord]  # purpose id → record
+
+
+def _read_subject(subject: Any) -> _SubjectState:
+    """One statement: the register fingerprint, the resident's key and all their records.
+
+    No row lock: the write is a compare-and-set on the record (see `_write_change`), so two
+    concurrent changes of one resident cannot both apply on the same state.
+    """
+    rec = ConsentRecord._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT fp.p, fp.n, k.key, k.pseudonym, r.id, r.purpose_id, r.state, "  # noqa: S608
+            f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
+            f"FROM (SELECT {_fingerprint_sql()}) AS fp "
+            f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = %s "
+            f"LEFT JOIN {rec} r ON r.subject_id = %s",
+            [subject.pk, subject.pk],
+        )
+        rows = cur.fetchall()
+    snap = register_snapshot((rows[0][0], rows[0][1]))
+    records = {}
+    for row in rows:
+        if row[4] is None:
+            continue
+        record = ConsentRecord(
+            id=row[4], subject_id=subject.pk, purpose_id=row[5], state=row[6],
+            notice_id=row[7], last_event_id=row[8], expires_at=_aware(row[9]),
+            updated_at=_aware(row[10]),
+        )
+        record._state.adding = False
+        record._state.db = connection.alias
+        notice = snap.notices.get(row[7])
+        if notice is not None:
+            record.notice = notice
+        records[row[5]] = record
+    key = bytes(rows[0][2]) if rows[0][2] is not None else None
+    return _SubjectState(snap=snap, key=key, pseudonym=rows[0][3] or "", records=records)
+
+
+class _Retry(Exception):
+    """The record changed between the read and the compare-and-set write: read again."""
 
 
 def consent_decide(
@@ -188,6 +315,10 @@ def consent_decide(
     Raises NotFound (unknown purpose), Invalid (purpose not consent-based, bad input) or
     Conflict (a stale notice version: the current notice is in `extra`).
     A repeated identical decision changes nothing and appends nothing.
+
+    On PostgreSQL a change is four round trips: BEGIN, one read (register fingerprint, the
+    resident's key and records), one write (record compare-and-set + event + log entry in a
+    single statement) and COMMIT; no lock is shared between residents.
     """
     ledger.log_key()  # no signing key in production → refuse before changing anything
     if decision not in DECISIONS:
@@ -202,8 +333,32 @@ def consent_decide(
     if expires_at is not None and expires_at <= timezone.now():
         raise Invalid(gettext("Expiry must be in the future."),
                       errors={"expires_at": [gettext("In the past.")]})
-    purpose = Purpose.objects.filter(code=purpose_code, is_active=True).first()
-    if purpose is None:
+    language = language or getattr(subject, "preferred_language", "en") or "en"
+    target = DECISIONS[decision]
+    for attempt in range(8):
+        try:
+            with transaction.atomic():
+                return _decide_once(
+                    subject=subject, purpose_code=purpose_code, target=target,
+                    notice_version=notice_version, language=language, method=method,
+                    recorded_by=recorded_by, expires_at=expires_at,
+                )
+        except _Retry:
+            continue
+        except IntegrityError as exc:
+            if not ledger.is_index_conflict(exc) or attempt == 7:
+                raise
+    raise Conflict("Your consent was changed at the same time elsewhere; please try again.")
+
+
+def _decide_once(
+    *, subject: Any, purpose_code: str, target: str, notice_version: int, language: str,
+    method: str, recorded_by: Any, expires_at: datetime | None,
+) -> ConsentChange:
+    state = _read_subject(subject)
+    snap = state.snap
+    purpose = snap.by_code.get(purpose_code)
+    if purpose is None or not purpose.is_active:
         raise NotFound(gettext("No active purpose with this code in the register."))
     if not purpose.requires_consent:
         basis = register.basis_json(purpose.legal_basis)
@@ -221,63 +376,61 @@ def consent_decide(
             errors={"purpose": [gettext("This purpose is not based on consent.")]},
             extra={"legal_basis": basis},
         )
-    language = language or getattr(subject, "preferred_language", "en") or "en"
-    with transaction.atomic():
-        _lock_subject(subject)
-        notice = current_notice(purpose, language)
-        if notice is None:
-            raise Conflict(gettext("This purpose has no published notice yet."))
-        if notice_version != notice.version:
-            raise Conflict(
-                gettext(
-                    "You were shown version %(shown)s of the notice; the current version is "
-                    "%(current)s. Please read it and decide again."
-                ) % {"shown": notice_version, "current": notice.version},
-                extra={"current_notice": notice_json(notice)},
-            )
-        target = DECISIONS[decision]
-        record = (
-            ConsentRecord.objects.select_related("notice")
-            .filter(subject_id=subject.pk, purpose=purpose)
-            .first()
+    notice = snap.current_notice(purpose, language)
+    if notice is None:
+        raise Conflict(gettext("This purpose has no published notice yet."))
+    if notice_version != notice.version:
+        raise Conflict(
+            gettext(
+                "You were shown version %(shown)s of the notice; the current version is "
+                "%(current)s. Please read it and decide again."
+            ) % {"shown": notice_version, "current": notice.version},
+            extra={"current_notice": notice_json(notice)},
         )
-        if record is not None and record.state == target and (
-            target != EventType.GIVEN
-            or (record.notice.version == notice.version and record.expires_at == expires_at)
-        ):
-            return ConsentChange(record=record, event=record.last_event, changed=False,
-                                 effects=_effects(subject=subject, purpose=purpose, state=target))
-        if target == EventType.WITHDRAWN and (record is None or record.state != EventType.GIVEN):
-            # Nothing to withdraw: no entry, the state stays what it was.
-            return ConsentChange(record=record, event=None, changed=False,
-                                 effects=_effects(subject=subject, purpose=purpose, state=target))
-        event, record = _record_change(
-            subject=subject, purpose=purpose, event_type=target, notice=notice, method=method,
-            recorded_by=recorded_by, expires_at=expires_at if target == EventType.GIVEN else None,
-            record=record,
-        )
-    return ConsentChange(record=record, event=event, changed=True,
-                         effects=_effects(subject=subject, purpose=purpose, state=target))
+    record = state.records.get(purpose.pk)
+    still = {pid for pid, r in state.records.items()
+             if r.state == EventType.GIVEN and pid != purpose.pk}
+    effects = _effects(snap=snap, purpose=purpose, state=target, still_consented=still)
+    if record is not None and record.state == target and (
+        target != EventType.GIVEN
+        or (snap.notices[record.notice_id].version == notice.version
+            and record.expires_at == expires_at)
+    ):
+        return ConsentChange(record=record, event=record.last_event, changed=False,
+                             effects=effects)
+    if target == EventType.WITHDRAWN and (record is None or record.state != EventType.GIVEN):
+        # Nothing to withdraw: no entry, the state stays what it was.
+        return ConsentChange(record=record, event=None, changed=False, effects=effects)
+    key, pseudonym = state.key, state.pseudonym
+    if key is None:  # first change of this resident: create the key (outside the log)
+        row = pseudonyms.subject_key(subject)
+        assert row is not None  # noqa: S101 - created on first use
+        key, pseudonym = bytes(row.key), row.pseudonym
+    event, record = _write_change(
+        subject_id=subject.pk, purpose=purpose, event_type=target, notice=notice,
+        method=method, recorded_by=recorded_by,
+        expires_at=expires_at if target == EventType.GIVEN else None,
+        record=record, key=key, pseudonym=pseudonym,
+    )
+    return ConsentChange(record=record, event=event, changed=True, effects=effects)
 
 
-def _record_change(
-    *, subject: Any, purpose: Purpose, event_type: str, notice: Notice, method: str,
+def _write_change(
+    *, subject_id: int, purpose: Purpose, event_type: str, notice: Notice, method: str,
     recorded_by: Any, expires_at: datetime | None, record: ConsentRecord | None,
+    key: bytes, pseudonym: str,
 ) -> tuple[ConsentEvent, ConsentRecord]:
-    """Event + derived record + log entry. Everything but the log insert happens before the
-    log lock is taken (the record points at the event's reserved id; FKs are checked at
-    commit), so the serialized part is the lock and one statement."""
+    """Event + derived record + log entry, applied only if the record is still as read
+    (`record`, None = no record yet); raises _Retry otherwise."""
     now = timezone.now()
     event_id = uuid.uuid4()
     actor_role = "clerk" if method == Method.COUNTER else (
         "system" if method == Method.SYSTEM else "subject"
     )
-    key = pseudonyms.subject_key(subject)
-    assert key is not None  # noqa: S101 - created on first use
     body = {
         "type": "consent",
         "event_id": str(event_id),
-        "subject": pseudonyms.log_subject_with(key, nonce=str(event_id)),
+        "subject": pseudonyms.log_subject_with_key(key, nonce=str(event_id)),
         "purpose": purpose.code,
         "event": event_type,
         "legal_basis": purpose.legal_basis,
@@ -287,54 +440,94 @@ def _record_change(
         "actor": actor_role,
         "expires": ledger.utc_seconds(expires_at) if expires_at else None,
     }
-    values = {
-        "event_id": event_id,
-        "subject_pseudonym": key.pseudonym,
-        "purpose_id": purpose.pk,
-        "event_type": event_type,
-        "notice_id": notice.pk,
-        "notice_version": notice.version,
-        "notice_sha256": notice.text_sha256,
-        "language": notice.language,
-        "method": method,
-        "actor_role": actor_role,
-        "recorded_by_id": recorded_by.pk if method == Method.COUNTER and recorded_by else None,
-        "created_at": now,
-        "expires_at": expires_at,
-    }
-    reserved = ledger.reserve_id(ConsentEvent)
-    if reserved is not None:
-        values["id"] = reserved
-        draft = ConsentEvent(**values)
-        record = _update_record(subject=subject, purpose=purpose, event=draft, record=record)
-    entry = ledger.ledger_append(
-        kind="consent", body=body, at=now,
-        attach=ledger.Attached(model=ConsentEvent, values=values, link="log_entry"),
+    entry = ledger.prepare_entry(kind="consent", body=body, at=now)
+    event = ConsentEvent(
+        event_id=event_id, subject_pseudonym=pseudonym, purpose_id=purpose.pk,
+        event_type=event_type, notice_id=notice.pk, notice_version=notice.version,
+        notice_sha256=notice.text_sha256, language=notice.language, method=method,
+        actor_role=actor_role,
+        recorded_by_id=recorded_by.pk if method == Method.COUNTER and recorded_by else None,
+        created_at=now, expires_at=expires_at,
     )
-    event: ConsentEvent = entry.attached  # type: ignore[attr-defined]
+    if connection.vendor == "postgresql":
+        record_id, index, event_pk = _write_pg(subject_id=subject_id, event=event, entry=entry,
+                                               record=record)
+        event.pk, event.log_entry_id = event_pk, index
+        ledger.saved(entry, index)
+        event._state.adding = False
+        event._state.db = connection.alias
+    else:
+        # SQLite: IMMEDIATE transactions serialize writers, so the read is still current.
+        ledger.saved(entry, ledger.ledger_append_prepared(entry).index)
+        event.log_entry_id = entry.index
+        event.save(force_insert=True)
+        if record is None:
+            record_id = ConsentRecord.objects.create(
+                subject_id=subject_id, purpose=purpose, state=event_type, notice=notice,
+                last_event=event, expires_at=expires_at, updated_at=now,
+            ).pk
+        else:
+            record_id = record.pk
+            applied = ConsentRecord.objects.filter(
+                pk=record.pk, last_event_id=record.last_event_id
+            ).update(state=event_type, notice=notice, last_event=event, expires_at=expires_at,
+                     updated_at=now)
+            if not applied:
+                raise _Retry  # pragma: no cover - cannot happen under IMMEDIATE transactions
     event.log_entry = entry
-    if reserved is None:
-        record = _update_record(subject=subject, purpose=purpose, event=event, record=record)
-    assert record is not None  # noqa: S101
-    record.last_event = event
-    return event, record
+    event.purpose = purpose
+    event.notice = notice
+    new = ConsentRecord(id=record_id, subject_id=subject_id, purpose=purpose, state=event_type,
+                        notice=notice, last_event=event, expires_at=expires_at, updated_at=now)
+    new._state.adding = False
+    new._state.db = connection.alias
+    return event, new
 
 
-def _update_record(
-    *, subject: Any, purpose: Purpose, event: ConsentEvent, record: ConsentRecord | None
-) -> ConsentRecord:
+def _write_pg(
+    *, subject_id: int, event: ConsentEvent, entry: LogEntry, record: ConsentRecord | None
+) -> tuple[int, int, int]:
+    """One statement: compare-and-set the record, then (only if that applied) the log entry
+    and the event. Returns (record id, log index, event id); raises _Retry if the record
+    changed since it was read."""
+    rec_t, ev_t = ConsentRecord._meta.db_table, ConsentEvent._meta.db_table
+    new_values: list[Any] = [event.event_type, event.notice_id, event.expires_at,
+                             event.created_at]
     if record is None:
-        return ConsentRecord.objects.create(
-            subject_id=subject.pk, purpose=purpose, state=event.event_type, notice=event.notice,
-            last_event=event, expires_at=event.expires_at, updated_at=event.created_at,
+        rec_sql = (
+            f"INSERT INTO {rec_t} (subject_id, purpose_id, state, notice_id, expires_at, "  # noqa: S608
+            "updated_at, last_event_id) SELECT %s, %s, %s, %s, %s, %s, ids.eid FROM ids "
+            "ON CONFLICT (subject_id, purpose_id) DO NOTHING RETURNING id, last_event_id"
         )
-    record.state = event.event_type
-    record.notice = event.notice
-    record.last_event = event
-    record.expires_at = event.expires_at
-    record.updated_at = event.created_at
-    record.save(update_fields=["state", "notice", "last_event", "expires_at", "updated_at"])
-    return record
+        rec_params: list[Any] = [subject_id, event.purpose_id, *new_values]
+    else:
+        rec_sql = (
+            f"UPDATE {rec_t} AS r SET state = %s, notice_id = %s, expires_at = %s, "  # noqa: S608
+            "updated_at = %s, last_event_id = ids.eid FROM ids "
+            "WHERE r.id = %s AND r.last_event_id = %s RETURNING r.id, r.last_event_id"
+        )
+        rec_params = [*new_values, record.pk, record.last_event_id]
+    log_sql, log_params = ledger.insert_sql(entry, source="FROM rec")
+    columns = ["event_id", "subject_pseudonym", "purpose_id", "event_type", "notice_id",
+               "notice_version", "notice_sha256", "language", "method", "actor_role",
+               "recorded_by_id", "created_at", "expires_at"]
+    ev_sql = (
+        f"INSERT INTO {ev_t} (id, log_entry_id, {', '.join(columns)}) "  # noqa: S608
+        f"SELECT rec.last_event_id, le.\"index\", {', '.join(['%s'] * len(columns))} "
+        "FROM rec, le RETURNING id"
+    )
+    ev_params: list[Any] = [getattr(event, c) for c in columns]
+    sql = (
+        f"WITH ids AS (SELECT nextval(pg_get_serial_sequence('{ev_t}', 'id')) AS eid), "  # noqa: S608
+        f"rec AS ({rec_sql}), le AS ({log_sql}), ev AS ({ev_sql}) "
+        'SELECT rec.id, le."index", ev.id FROM rec, le, ev'
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, [*rec_params, *log_params, *ev_params])
+        row = cur.fetchone()
+    if row is None:
+        raise _Retry
+    return row[0], row[1], row[2]
 
 
 def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -355,10 +548,13 @@ def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
             )
             if record is None:
                 continue
-            _record_change(
-                subject=record.subject, purpose=record.purpose, event_type=EventType.EXPIRED,
-                notice=record.notice, method=Method.SYSTEM, recorded_by=None, expires_at=None,
-                record=record,
+            key = pseudonyms.subject_key(record.subject)
+            assert key is not None  # noqa: S101
+            _write_change(
+                subject_id=record.subject_id, purpose=record.purpose,
+                event_type=EventType.EXPIRED, notice=record.notice, method=Method.SYSTEM,
+                recorded_by=None, expires_at=None, record=record, key=bytes(key.key),
+                pseudonym=key.pseudonym,
             )
             done += 1
     return done

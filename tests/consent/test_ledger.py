@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 import pytest
 from django.core.management import call_command
@@ -57,8 +59,9 @@ def test_entries_are_canonical_json_hashed_as_rfc_6962_leaves() -> None:
 
 
 @pytest.mark.django_db
-def test_a_rolled_back_change_leaves_no_gap_in_the_indexes() -> None:
+def test_a_rolled_back_change_leaves_no_gap_in_the_published_tree() -> None:
     append(2)
+
     def change_that_fails() -> None:
         with transaction.atomic():
             ledger.ledger_append(kind="test", body={"n": "rolled back"})
@@ -66,8 +69,14 @@ def test_a_rolled_back_change_leaves_no_gap_in_the_indexes() -> None:
 
     with pytest.raises(RuntimeError):
         change_that_fails()
-    (third,) = append(1)
-    assert third.index == 2
+    append(1)
+    head = ledger.publish_tree_head()
+    entries = list(LogEntry.objects.order_by("index"))
+    assert [e.index for e in entries] == list(range(head.tree_size))
+    assert [json.loads(e.entry)["body"].get("n") for e in entries if e.kind != "void"] == [0, 1, 0]
+    assert not any("rolled back" in json.dumps(json.loads(e.entry)["body"].get("n"))
+                   for e in entries)
+    assert ledger.verify_log().ok
 
 
 @pytest.mark.django_db
@@ -264,3 +273,110 @@ def test_the_beat_task_publishes_a_head_only_when_the_log_grew() -> None:
     append(2)
     assert publish_tree_head.apply().get() == 2
     assert publish_tree_head.apply().get() is None
+
+
+def _next_index_taken_by_a_void() -> int:
+    """Make the next index the sequence hands out one that the publisher already filled."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT nextval('{ledger.INDEX_SEQUENCE}')")
+        taken = cur.fetchone()[0]
+        cur.execute(f"SELECT setval('{ledger.INDEX_SEQUENCE}', %s, false)", [taken])
+    void = ledger.prepare_entry(kind=ledger.VOID_KIND, body={"type": "void"})
+    LogEntry.objects.create(index=taken, kind=void.kind, entry=void.entry,
+                            leaf_hash=void.leaf_hash, created_at=void.created_at)
+    return taken
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_append_whose_index_was_filled_by_the_publisher_takes_the_next_one() -> None:
+    append(1)
+    taken = _next_index_taken_by_a_void()
+    (entry,) = append(1)
+    assert entry.index == taken + 1
+    assert LogEntry.objects.get(index=taken).kind == "void"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_publisher_waits_for_a_running_change_instead_of_voiding_its_index() -> None:
+    append(1)
+    ledger.publish_tree_head()
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def slow_change() -> None:
+        try:
+            with transaction.atomic():
+                ledger.ledger_append(kind="test", body={"n": "slow"})
+                holding.set()
+                release.wait(10)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    slow = threading.Thread(target=slow_change)
+    slow.start()
+    assert holding.wait(10)
+    append(1)  # commits after the slow change drew its index: a hole below it
+    threading.Timer(0.5, release.set).start()
+    head = ledger.publish_tree_head()
+    slow.join()
+    assert not errors, errors
+    assert head.tree_size == 3
+    assert not LogEntry.objects.filter(kind="void").exists()
+    assert ledger.verify_log().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_head_stops_before_a_change_that_runs_longer_than_the_publisher_waits(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(ledger, "HOLE_WAIT", "200ms")
+    append(1)
+    ledger.publish_tree_head()
+    holding, release = threading.Event(), threading.Event()
+
+    def long_change() -> None:
+        try:
+            with transaction.atomic():
+                ledger.ledger_append(kind="test", body={"n": "long"})
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    slow = threading.Thread(target=long_change)
+    slow.start()
+    try:
+        assert holding.wait(10)
+        append(1)
+        assert ledger.publish_tree_head() is None  # nothing contiguous to add yet
+    finally:
+        release.set()
+        slow.join()
+    head = ledger.publish_tree_head()
+    assert head.tree_size == 3
+    assert not LogEntry.objects.filter(kind="void").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_publisher_fills_the_index_of_a_change_that_rolled_back_with_a_void_entry() -> None:
+    append(1)
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            ledger.ledger_append(kind="test", body={"n": "rolled back"})
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+    append(1)
+    started = time.monotonic()
+    head = ledger.publish_tree_head()
+    assert time.monotonic() - started < 5
+    assert head.tree_size == 3
+    assert LogEntry.objects.get(index=1).kind == "void"
+    assert ledger.verify_log().ok
