@@ -200,10 +200,15 @@ class ConsentEvent(models.Model):
     """
 
     event_id = models.UUIDField(unique=True)
-    subject_pseudonym = models.CharField(max_length=40, db_index=True)
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="events")
+    # Indexes: every consent change inserts here, so only the ones reads use. The pseudonym is
+    # matched exactly (no LIKE index); `purpose` leads consent_ev_purpose_time; notices are
+    # append-only (never deleted), so the notice FK needs no index for delete checks.
+    subject_pseudonym = models.CharField(max_length=40)
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="events",
+                                db_index=False)
     event_type = models.CharField(max_length=20, choices=EventType.choices)
-    notice = models.ForeignKey(Notice, on_delete=models.PROTECT, related_name="events")
+    notice = models.ForeignKey(Notice, on_delete=models.PROTECT, related_name="events",
+                               db_index=False)
     notice_version = models.PositiveIntegerField()
     notice_sha256 = models.CharField(max_length=64)
     language = models.CharField(max_length=10)
@@ -222,22 +227,33 @@ class ConsentEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         triggers = [APPEND_ONLY]
-        indexes = [models.Index(fields=["purpose", "created_at"], name="consent_ev_purpose_time")]
+        indexes = [
+            models.Index(fields=["purpose", "created_at"], name="consent_ev_purpose_time"),
+            models.Index(fields=["subject_pseudonym"], name="consent_ev_pseudonym"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.purpose_id} ({self.event_id})"
 
 
 class ConsentRecord(models.Model):
-    """The current consent state of one resident for one purpose (derived from the events)."""
+    """The current consent state of one resident for one purpose (derived from the events).
+
+    Updated on every consent change, so none of the columns a change sets is indexed: the
+    update is HOT (no index entries written). `subject` leads consent_record_unique; notices
+    and events are append-only (never deleted), so their FKs need no index for delete checks.
+    """
 
     subject = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_records"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_records",
+        db_index=False,
     )
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="records")
     state = models.CharField(max_length=20, choices=EventType.choices)
-    notice = models.ForeignKey(Notice, on_delete=models.PROTECT, related_name="+")
-    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    notice = models.ForeignKey(Notice, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+",
+                                   db_index=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
 
