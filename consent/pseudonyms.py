@@ -28,6 +28,12 @@ def subject_key(subject: Any, *, create: bool = True) -> SubjectKey | None:
     found = SubjectKey.objects.filter(subject_id=subject.pk).first()
     if found is not None or not create:
         return found
+    return subject_key_create(subject)
+
+
+def subject_key_create(subject: Any) -> SubjectKey:
+    """Create the resident's key (the caller saw none); the existing one if another
+    transaction created it meanwhile."""
     key = secrets.token_bytes(32)
     try:
         with transaction.atomic():

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from consent import ledger, pseudonyms, register
 from consent.models import (
@@ -117,9 +117,10 @@ def notice_json(notice: Notice) -> dict[str, Any]:
 # Every consent change needs the purpose, its current notice and, for the "what continues"
 # answer, the whole register. Those rows change rarely, so each process keeps them in memory
 # and checks, in the same statement that reads the resident's records, a fingerprint of the
-# register (a digest of every purpose row; notices are immutable, so their count and highest
-# id). Any change anywhere, even a queryset update(), changes the fingerprint and the
-# snapshot is reloaded before it is used: a change never acts on a stale register.
+# register (on PostgreSQL each purpose row's id and xmin, i.e. the transaction that last wrote
+# it; on SQLite the rows themselves; notices are immutable, so their count and highest id).
+# Any change anywhere, even a queryset update(), changes the fingerprint and the snapshot is
+# reloaded before it is used: a change never acts on a stale register.
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,16 @@ class RegisterSnapshot:
     active: list[Purpose]  # ordered by code
     notices: dict[int, Notice]  # every notice by id
     current: dict[int, dict[str, Notice]]  # purpose id → language → latest version
+    _effects: dict[str, dict[int, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+
+    def effect_items(self, language: str) -> dict[int, dict[str, dict[str, Any]]]:
+        """Per purpose, the "continues" and "this purpose" parts of a change's effects in the
+        active language (built once per snapshot and language; callers get copies)."""
+        cached = self._effects.get(language)
+        if cached is None:
+            cached = {p.pk: _effect_item(p) for p in self.by_code.values()}
+            self._effects[language] = cached
+        return cached
 
     def current_notice(self, purpose: Purpose, language: str | None) -> Notice | None:
         notices = self.current.get(purpose.pk) or {}
@@ -137,14 +148,39 @@ class RegisterSnapshot:
         return notices.get(language or "en") or notices.get("en") or next(iter(notices.values()))
 
 
+def _effect_item(p: Purpose) -> dict[str, dict[str, Any]]:
+    return {
+        "continues": {
+            "purpose": p.code,
+            "title": p.title,
+            "legal_basis": register.basis_json(p.legal_basis),
+            "legal_reference": p.legal_reference,
+            "why": (
+                "you gave consent and have not withdrawn it"
+                if p.requires_consent
+                else "this processing does not rest on consent, so withdrawing consent "
+                "elsewhere does not change it"
+            ),
+        },
+        "this": {
+            "purpose": p.code,
+            "title": p.title,
+            "description": p.description,
+            "data_categories": [register.category_json(c) for c in p.data_categories],
+            "recipients": p.recipients,
+        },
+    }
+
+
 _snapshot: RegisterSnapshot | None = None
 
 
 def _fingerprint_sql() -> str:
     purposes, notices = Purpose._meta.db_table, Notice._meta.db_table
     if connection.vendor == "postgresql":
+        # Every insert or update of a row gives it a new xmin (the writing transaction).
         purpose_digest = (
-            f"SELECT md5(string_agg(p::text, '|' ORDER BY p.id)) FROM {purposes} p"  # noqa: S608
+            f"SELECT string_agg(p.id || '.' || p.xmin, ',' ORDER BY p.id) FROM {purposes} p"  # noqa: S608
         )
     else:  # SQLite: the rows themselves (no md5; the file is local)
         cols = " || '~' || ".join(
@@ -204,31 +240,12 @@ def _effects(
     *, snap: RegisterSnapshot, purpose: Purpose, state: str, still_consented: set[int]
 ) -> dict[str, Any]:
     """What stops and what continues, under which basis (told on every change)."""
-    continuing = []
-    for p in snap.active:
-        if p.pk == purpose.pk or (p.requires_consent and p.pk not in still_consented):
-            continue
-        continuing.append(
-            {
-                "purpose": p.code,
-                "title": p.title,
-                "legal_basis": register.basis_json(p.legal_basis),
-                "legal_reference": p.legal_reference,
-                "why": (
-                    "you gave consent and have not withdrawn it"
-                    if p.requires_consent
-                    else "this processing does not rest on consent, so withdrawing consent "
-                    "elsewhere does not change it"
-                ),
-            }
-        )
-    this = {
-        "purpose": purpose.code,
-        "title": purpose.title,
-        "description": purpose.description,
-        "data_categories": [register.category_json(c) for c in purpose.data_categories],
-        "recipients": purpose.recipients,
-    }
+    items = snap.effect_items(get_language() or "en")
+    continuing = [
+        dict(items[p.pk]["continues"]) for p in snap.active
+        if p.pk != purpose.pk and (not p.requires_consent or p.pk in still_consented)
+    ]
+    this = dict(items[purpose.pk]["this"])
     if state == EventType.GIVEN:
         return {"starts": this, "continues": continuing}
     return {
@@ -255,7 +272,23 @@ class _SubjectState:
     snap: RegisterSnapshot
     key: bytes | None
     pseudonym: str
-    records: dict[int, ConsentRecord]  # purpose id → record
+    # purpose id → (id, state, notice id, last event id, expires_at, updated_at)
+    records: dict[int, tuple[Any, ...]]
+
+    def record(self, subject_id: int, purpose: Purpose) -> ConsentRecord | None:
+        row = self.records.get(purpose.pk)
+        if row is None:
+            return None
+        record = ConsentRecord(
+            id=row[0], subject_id=subject_id, purpose=purpose, state=row[1], notice_id=row[2],
+            last_event_id=row[3], expires_at=_aware(row[4]), updated_at=_aware(row[5]),
+        )
+        record._state.adding = False
+        record._state.db = connection.alias
+        notice = self.snap.notices.get(row[2])
+        if notice is not None:
+            record.notice = notice
+        return record
 
 
 def _read_subject(subject: Any) -> _SubjectState:
@@ -267,7 +300,7 @@ def _read_subject(subject: Any) -> _SubjectState:
     rec = ConsentRecord._meta.db_table
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT fp.p, fp.n, k.key, k.pseudonym, r.id, r.purpose_id, r.state, "  # noqa: S608
+            f"SELECT fp.p, fp.n, k.key, k.pseudonym, r.purpose_id, r.id, r.state, "  # noqa: S608
             f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
             f"FROM (SELECT {_fingerprint_sql()}) AS fp "
             f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = %s "
@@ -275,24 +308,13 @@ def _read_subject(subject: Any) -> _SubjectState:
             [subject.pk, subject.pk],
         )
         rows = cur.fetchall()
-    snap = register_snapshot((rows[0][0], rows[0][1]))
-    records = {}
-    for row in rows:
-        if row[4] is None:
-            continue
-        record = ConsentRecord(
-            id=row[4], subject_id=subject.pk, purpose_id=row[5], state=row[6],
-            notice_id=row[7], last_event_id=row[8], expires_at=_aware(row[9]),
-            updated_at=_aware(row[10]),
-        )
-        record._state.adding = False
-        record._state.db = connection.alias
-        notice = snap.notices.get(row[7])
-        if notice is not None:
-            record.notice = notice
-        records[row[5]] = record
-    key = bytes(rows[0][2]) if rows[0][2] is not None else None
-    return _SubjectState(snap=snap, key=key, pseudonym=rows[0][3] or "", records=records)
+    first = rows[0]
+    return _SubjectState(
+        snap=register_snapshot((first[0], first[1])),
+        key=bytes(first[2]) if first[2] is not None else None,
+        pseudonym=first[3] or "",
+        records={row[4]: row[5:] for row in rows if row[4] is not None},
+    )
 
 
 class _Retry(Exception):
@@ -348,7 +370,9 @@ def consent_decide(
         except IntegrityError as exc:
             if not ledger.is_index_conflict(exc) or attempt == 7:
                 raise
-    raise Conflict("Your consent was changed at the same time elsewhere; please try again.")
+    raise Conflict(
+        gettext("Your consent was changed at the same time elsewhere; please try again.")
+    )
 
 
 def _decide_once(
@@ -387,9 +411,9 @@ def _decide_once(
             ) % {"shown": notice_version, "current": notice.version},
             extra={"current_notice": notice_json(notice)},
         )
-    record = state.records.get(purpose.pk)
+    record = state.record(subject.pk, purpose)
     still = {pid for pid, r in state.records.items()
-             if r.state == EventType.GIVEN and pid != purpose.pk}
+             if r[1] == EventType.GIVEN and pid != purpose.pk}
     effects = _effects(snap=snap, purpose=purpose, state=target, still_consented=still)
     if record is not None and record.state == target and (
         target != EventType.GIVEN
@@ -403,8 +427,7 @@ def _decide_once(
         return ConsentChange(record=record, event=None, changed=False, effects=effects)
     key, pseudonym = state.key, state.pseudonym
     if key is None:  # first change of this resident: create the key (outside the log)
-        row = pseudonyms.subject_key(subject)
-        assert row is not None  # noqa: S101 - created on first use
+        row = pseudonyms.subject_key_create(subject)
         key, pseudonym = bytes(row.key), row.pseudonym
     event, record = _write_change(
         subject_id=subject.pk, purpose=purpose, event_type=target, notice=notice,
