@@ -6,7 +6,8 @@
 1. Consent changes per second through `consent.services.consent_decide` (event + record + log
    entry, each in its own transaction) from several processes; baseline: a raw one-row INSERT
    transaction on the same connections (also reported: the same insert serialized by an
-   advisory lock, the floor any "append in the same transaction" design pays).
+   advisory lock held to commit, the ceiling of the earlier design that locked the log for
+   the whole transaction; appends now draw indexes from a sequence and take no lock).
 2. The log is filled to `--entries` with synthetic consent-shaped entries (COPY), a tree head is
    published (integration of the new leaves is timed), then inclusion proofs at random indexes
    are timed; baseline: a primary-key SELECT of one entry.
@@ -19,6 +20,7 @@ Prints BENCH_RESULT lines (bench/common.py convention).
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -38,10 +40,18 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/civic_b_bench"
 
 
 def setup_django(database_url: str) -> None:
+    """Production settings (DEBUG off: no query log wrapped around every statement), like the
+    app servers bench/common.py starts; a fixed bench signing key per database."""
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("DATABASE_POOL", "0")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_DEBUG", "0")
+    os.environ.setdefault("CIVICDESK_TESTING", "0")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "k" * 50)
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    os.environ.setdefault("CIVICDESK_LOG_SIGNING_KEY", base64.b64encode(
+        hashlib.sha256(database_url.encode()).digest()).decode())
     import django
 
     django.setup()
@@ -187,6 +197,7 @@ def fill_log(entries: int) -> None:
                               sort_keys=True, separators=(",", ":"))
             leaf = hashlib.sha256(b"\x00" + data.encode()).hexdigest()
             copy.write_row((i, "consent", data, leaf, now))
+    ledger.resync_index_sequence()  # the rows carry explicit indexes: move the sequence on
     print(f"filled {entries - start_index} entries in {time.perf_counter() - t0:.1f}s",
           flush=True)
 
