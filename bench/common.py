@@ -792,7 +792,7 @@ class Layout:
     def _worker_argv(self, name: str) -> list[str]:
         return [
             str(VENV_BIN / "celery"), "-A", "portal", "worker",
-            "-Q", "routing,notifications,maintenance,default",
+            "-Q", "routing,live,notifications,maintenance,default",
             "--concurrency", str(self.worker_concurrency),
             "--loglevel", "WARNING", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
         ]

@@ -194,6 +194,7 @@ CELERY_TASK_ROUTES = {
     "services.tasks.route_request": {"queue": "routing"},
     "services.tasks.relay_outbox": {"queue": "routing"},
     "services.tasks.reroute_stranded": {"queue": "routing"},
+    "services.tasks.deliver_event": {"queue": "live"},
     "services.tasks.send_notification": {"queue": "notifications"},
     "services.tasks.*": {"queue": "maintenance"},
     "consent.tasks.*": {"queue": "maintenance"},

@@ -13,10 +13,8 @@ import re
 from typing import Any
 
 from allauth.core.internal.sessionkit import get_session_user
-from allauth.headless.internal.sessionkit import (
-    authenticate_by_x_session_token,
-    lookup_session,
-)
+from allauth.headless import app_settings as headless_settings
+from allauth.headless.internal.sessionkit import lookup_session
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -66,11 +64,13 @@ def authenticate_token(token: Any) -> tuple[Any, str] | None:
     """(user, session_key) for a valid allauth app session token of an active user."""
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         return None
-    result = authenticate_by_x_session_token(token)
-    if result is None:
+    # The configured token strategy turns the token into its session, as allauth's own
+    # X-Session-Token authentication does.
+    session = headless_settings.TOKEN_STRATEGY.lookup_session(token)
+    if session is None or not session.session_key:
         return None
-    user, session = result
-    if not roles_for(user).authenticated:
+    user = get_session_user(session)
+    if user is None or not roles_for(user).authenticated:
         return None
     return user, session.session_key
 

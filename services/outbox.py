@@ -1,22 +1,29 @@
 """Transactional outbox: side effects are written in the same transaction as the state change.
 
 `outbox_enqueue` is called inside a service's transaction. After commit, the fast path
-publishes the row at once; if that fails (Redis down, process killed) the relay
-(`relay_outbox` beat task) republishes unpublished rows with SELECT … FOR UPDATE SKIP LOCKED.
-Every handler is idempotent, so a row published twice does no harm.
+publishes that transaction's rows at once (one broker message each, one UPDATE for all); if
+that fails (Redis down, process killed) the relay (`relay_outbox` beat task) republishes
+unpublished rows with SELECT … FOR UPDATE SKIP LOCKED. Every handler is idempotent, so a row
+published twice does no harm.
+
+Publishing only hands work to Celery: the fan-out itself (live push to every socket group,
+notifications) runs in a worker, so the request that made the change pays one broker write
+per row, not the fan-out.
 
 Topics:
-- ``request.route``  {"request_id"}  → Celery routing task
-- ``request.event``  {"event_id"}    → live push (Channels) and resident notification
+- ``request.route``  {"request_id"}  → `route_request` on the routing queue
+- ``request.event``  {"event_id"}    → `deliver_event` on the live queue (Channels push and
+  notifications)
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,11 +42,9 @@ def _publish_route(payload: dict) -> None:
 
 
 def _publish_event(payload: dict) -> None:
-    from services.live import push_event
-    from services.notifications import notify_event
+    from services.tasks import deliver_event
 
-    push_event(event_id=payload["event_id"])
-    notify_event(event_id=payload["event_id"])
+    deliver_event.delay(payload["event_id"])
 
 
 PUBLISHERS: dict[str, Callable[[dict], None]] = {
@@ -48,13 +53,52 @@ PUBLISHERS: dict[str, Callable[[dict], None]] = {
 }
 
 
+class _Pending(threading.local):
+    """Rows written by the current transaction on this thread, waiting for its commit."""
+
+    def __init__(self) -> None:
+        self.messages: list[OutboxMessage] = []
+
+
+_pending = _Pending()
+
+
 def outbox_enqueue(*, topic: str, payload: dict) -> OutboxMessage:
     """Record work to publish once the surrounding transaction commits."""
     if topic not in PUBLISHERS:
         raise ValueError(f"unknown outbox topic {topic!r}")
     message = OutboxMessage.objects.create(topic=topic, payload=payload)
-    transaction.on_commit(lambda: outbox_publish_fast(message_id=message.pk), robust=True)
+    if not connection.run_on_commit:
+        # No commit hook is waiting: this is a new transaction (or everything registered
+        # so far was rolled back with a savepoint), so nothing pending belongs to it.
+        _pending.messages.clear()
+    _pending.messages.append(message)
+    # One hook per row, so a savepoint rollback that drops some hooks leaves the others;
+    # the first hook to run publishes the whole batch and the rest find it empty.
+    transaction.on_commit(outbox_flush, robust=True)
     return message
+
+
+def outbox_flush() -> None:
+    """The after-commit fast path: publish this transaction's rows, mark them in one UPDATE.
+
+    A row written inside a savepoint that was rolled back may still be in the batch; its
+    handler finds nothing to do (no such request or event) and the UPDATE matches no row.
+    """
+    batch, _pending.messages = _pending.messages, []
+    if not batch:
+        return
+    done: list[int] = []
+    for message in batch:
+        if not _publish(message):
+            # The broker is most likely down: leave this row and the rest to the relay.
+            OutboxMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
+            break
+        done.append(message.pk)
+    if done:
+        OutboxMessage.objects.filter(pk__in=done, published_at__isnull=True).update(
+            published_at=timezone.now()
+        )
 
 
 def _publish(message: OutboxMessage) -> bool:
@@ -68,19 +112,6 @@ def _publish(message: OutboxMessage) -> bool:
         )
         return False
     return True
-
-
-def outbox_publish_fast(*, message_id: int) -> None:
-    """The after-commit fast path: publish one row, mark it published if that worked."""
-    message = OutboxMessage.objects.filter(pk=message_id, published_at__isnull=True).first()
-    if message is None:
-        return
-    if _publish(message):
-        OutboxMessage.objects.filter(pk=message_id, published_at__isnull=True).update(
-            published_at=timezone.now()
-        )
-    else:
-        OutboxMessage.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
 
 
 def outbox_relay(*, batch_size: int = 200, min_age_seconds: float = 2.0) -> int:

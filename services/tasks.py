@@ -46,6 +46,26 @@ def route_request(request_id: int) -> int | None:
     return event.pk if event else None
 
 
+@shared_task(
+    name="services.tasks.deliver_event",
+    autoretry_for=(OperationalError, OSError, ConnectionError, TimeoutError),
+    max_retries=5,
+    **_BACKOFF,
+)
+def deliver_event(event_id: int) -> int:
+    """Push one event to the socket groups allowed to see it, then queue its notifications.
+
+    Returns how many notifications were queued. A retry after a failed push sends the event
+    again: clients drop what they already have by `version`, and each notification task
+    remembers that it was delivered.
+    """
+    from services.live import push_event
+    from services.notifications import notify_event
+
+    push_event(event_id=event_id)
+    return notify_event(event_id=event_id)
+
+
 @shared_task(name="services.tasks.relay_outbox")
 def relay_outbox() -> int:
     from services.outbox import outbox_relay

@@ -19,6 +19,22 @@ def _fresh_cache():
 
 
 @pytest.fixture
+def celery_eager():
+    """Run Celery tasks in-process right after commit, whatever the broker.
+
+    For tests of what a task does (e.g. which sockets an event reaches), not of how it gets
+    to a worker: with REDIS_URL set (CI) tasks otherwise wait in Redis for a worker that
+    these tests do not start. The real-worker path is tested in test_tasks_worker.py.
+    """
+    from portal.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def roads(db):
     return DepartmentFactory(code="roads", name_en="Roads", name_zh_hans="道路")
 

@@ -32,8 +32,17 @@ EXAMPLES = 8
 pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
 
+
+
+def _served(environ, start_response):  # type: ignore[no-untyped-def]
+    """The app as a WSGI server calls it: every real server sets REMOTE_ADDR (allauth's
+    session tracking refuses a request without a client address); werkzeug's builder does not."""
+    environ.setdefault("REMOTE_ADDR", "127.0.0.1")
+    return application(environ, start_response)
+
+
 # Loaded at collection: generating the schema needs no database.
-schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+schema = schemathesis.openapi.from_wsgi("/api/schema/", _served)
 
 
 def _app_token(user) -> str:  # type: ignore[no-untyped-def]

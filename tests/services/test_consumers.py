@@ -31,7 +31,8 @@ from tests.services.test_live import (
     routed_request,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Events reach the channel layer through the `deliver_event` task, run in-process here.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_eager")]
 
 ORIGIN = "http://127.0.0.1:8000"
 APP = "/_allauth/app/v1"

@@ -35,6 +35,8 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
+    # The change is made in this process; its `deliver_event` task runs here after commit.
+    pytest.mark.usefixtures("celery_eager"),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

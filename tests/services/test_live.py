@@ -17,7 +17,8 @@ from services.models import Event, Follow, ServiceRequest, Status
 from services.services import event_record, request_submit, request_transition
 from tests.factories import CategoryFactory
 
-pytestmark = pytest.mark.django_db
+# Events reach the channel layer through the `deliver_event` task, run in-process here.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 
 DESCRIPTION = "The streetlight outside number 12 has been dark for three nights."
 ADDRESS = "12 Quiet Lane"

@@ -6,6 +6,7 @@ so it can stop and restart the broker and see exactly which messages exist.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -17,12 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import connection
 from django.urls import reverse
 
 from portal.celery import app
 from services.models import Event, ServiceRequest, Status
 from services.outbox import outbox_relay
+from services.services import request_submit
 from services.tasks import route_request
 from tests.factories import CategoryFactory, DepartmentFactory, ServiceRequestFactory, UserFactory
 
@@ -202,6 +206,31 @@ def test_submit_while_redis_is_down_answers_201_and_the_relay_routes_it_once(
     request.refresh_from_db()
     assert request.status == Status.ROUTED
     assert _routed(request.pk) == 1
+
+
+def test_a_worker_on_the_live_queue_pushes_a_committed_change_to_the_reporters_sockets(
+    broker, city
+):
+    layer = get_channel_layer()
+    resident = UserFactory()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"resident.{resident.pk}", channel)
+
+    async def next_message() -> dict:
+        return await asyncio.wait_for(layer.receive(channel), timeout=30)
+
+    with app_on_broker(broker.url):
+        request = request_submit(
+            reporter=resident, category=city, description="Dark all week.", lat=39.05, lon=116.05
+        )
+        # The request that made the change only wrote to the broker; the worker does the rest.
+        assert broker.client().llen("live") == 1
+        with in_thread_worker(queues=("live",)):
+            message = async_to_sync(next_message)()
+            assert _wait_for(lambda: _drained(broker, "live"))
+
+    assert message["message"]["reference"] == request.reference
+    assert message["message"]["event"]["type"] == "submitted"
 
 
 def _worker_env(broker: ThrowawayRedis, tmp_path: Path) -> dict[str, str]:
