@@ -405,6 +405,17 @@ class CounterDsrForm(OnceForm):
         _set_choices(self, "kind", list(kinds))
 
 
+class PriorityForm(OnceForm):
+    """Raise or lower an open request's priority; the reason stays on the internal timeline."""
+
+    priority = forms.TypedChoiceField(
+        label=_("Priority"), coerce=int, choices=Priority.choices
+    )
+    reason = forms.CharField(
+        label=_("Why (staff only)"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
 class DuplicateForm(OnceForm):
     """Close a request as a duplicate of another one (the workflow service decides)."""
 

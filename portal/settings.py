@@ -226,6 +226,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
     },
     "prune-outbox": {"task": "services.tasks.prune_outbox", "schedule": crontab(hour=4, minute=15)},
+    "prune-idempotency-keys": {
+        "task": "services.tasks.prune_idempotency_keys",
+        "schedule": crontab(hour=4, minute=20),
+    },
     # Tree heads in batches: at most one per max merge delay, only when the log grew.
     "publish-tree-head": {"task": "consent.tasks.publish_tree_head", "schedule": 60.0},
     "expire-consents": {"task": "consent.tasks.expire_consents", "schedule": 3600.0},
@@ -456,6 +460,9 @@ CIVICDESK = {
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
     "NEARBY_RADIUS_M": env.int("CIVICDESK_NEARBY_RADIUS_M", default=50),
     "AUTO_CLOSE_DAYS": env.int("CIVICDESK_AUTO_CLOSE_DAYS", default=7),
+    # A mobile client retries a POST with the same Idempotency-Key within minutes; after this
+    # long the key is forgotten (a new submission with it is a new request).
+    "IDEMPOTENCY_KEY_HOURS": env.int("CIVICDESK_IDEMPOTENCY_KEY_HOURS", default=24),
     "MAX_OPEN_REQUESTS_PER_HOUR": env.int("CIVICDESK_MAX_REQUESTS_PER_HOUR", default=20),
     "ROUTER_CONFIDENCE_THRESHOLD": env.float("CIVICDESK_ROUTER_THRESHOLD", default=0.35),
     "ROUTER_MODEL_PATH": env.str(

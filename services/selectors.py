@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -343,6 +343,15 @@ def followed_request_ids(*, user: Any) -> set[int]:
 
 
 
+def idempotency_cutoff() -> datetime:
+    """Keys made before this moment no longer make a retry out of a submission."""
+    return timezone.now() - timedelta(hours=settings.CIVICDESK["IDEMPOTENCY_KEY_HOURS"])
+
+
 def idempotent_submission(*, user: Any, key: str) -> IdempotencyKey | None:
-    """The earlier submission made with this Idempotency-Key, if any."""
-    return IdempotencyKey.objects.select_related("request").filter(user=user, key=key).first()
+    """The earlier submission made with this Idempotency-Key within its lifetime, if any."""
+    return (
+        IdempotencyKey.objects.select_related("request")
+        .filter(user=user, key=key, created_at__gte=idempotency_cutoff())
+        .first()
+    )

@@ -29,11 +29,12 @@ from services.models import (
     Follow,
     IdempotencyKey,
     Outcome,
+    Priority,
     ServiceRequest,
     Status,
 )
 from services.outbox import EVENT, ROUTE, outbox_enqueue
-from services.selectors import actor_kinds
+from services.selectors import actor_kinds, idempotency_cutoff
 
 if TYPE_CHECKING:
     from services.attachments import PreparedPhoto
@@ -350,6 +351,12 @@ def _submit_with_photos(
     return request
 
 
+def idempotency_keys_prune() -> int:
+    """Delete forgotten Idempotency-Keys (daily beat task). Returns how many."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=idempotency_cutoff()).delete()
+    return deleted
+
+
 def request_submit_once(
     *,
     reporter: Any,
@@ -362,7 +369,8 @@ def request_submit_once(
 
     A retry with the same key and body returns the first request; the same key with a
     different body is refused (422). Two concurrent retries race on the unique constraint;
-    the loser rolls back and answers like a retry.
+    the loser rolls back and answers like a retry. A key older than IDEMPOTENCY_KEY_HOURS is
+    forgotten: the submission is new.
     """
     for _attempt in range(2):
         existing = (
@@ -370,6 +378,9 @@ def request_submit_once(
             .filter(user=reporter, key=idempotency_key)
             .first()
         )
+        if existing is not None and existing.created_at < idempotency_cutoff():
+            IdempotencyKey.objects.filter(pk=existing.pk).delete()
+            existing = None
         if existing is not None:
             if existing.body_hash != body_hash:
                 raise Unprocessable(
@@ -571,6 +582,70 @@ def request_assign(
         actor=actor,
         visibility=Event.Visibility.INTERNAL,
         data={"assignee_id": target.pk, "previous_assignee_id": previous},
+    )
+    return locked
+
+
+@transaction.atomic
+def request_unassign(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+    """Put an open request back in the department's pool: its assignee, or a supervisor."""
+    locked = _lock(request)
+    kinds = actor_kinds(user=actor, request=locked)
+    _require(kinds, workflow.STAFF)
+    if locked.assignee_id is None:
+        return locked
+    if locked.assignee_id != actor.pk and workflow.SUPERVISOR not in kinds:
+        raise Conflict(
+            _("Someone else is working on this request; a supervisor can reassign it."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    if locked.status not in OPEN_STATUSES:
+        raise Conflict(
+            _("Only open requests can be assigned."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    previous = locked.assignee_id
+    locked.assignee = None
+    locked.save(update_fields=["assignee"])
+    event_record(
+        request=locked,
+        type=Event.Type.ASSIGNED,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        data={"assignee_id": None, "previous_assignee_id": previous},
+    )
+    return locked
+
+
+@transaction.atomic
+def request_set_priority(
+    *, request: ServiceRequest, actor: Any, priority: int, reason: str
+) -> ServiceRequest:
+    """Staff of the department raise or lower an open request's priority, with a reason."""
+    reason = _clean_text(reason, field="reason")
+    if priority not in Priority.values:
+        raise Invalid(
+            _("Choose a priority."), errors={"priority": [_("Choose low, normal, high or urgent.")]}
+        )
+    locked = _lock(request)
+    _require(actor_kinds(user=actor, request=locked), workflow.STAFF)
+    if locked.status not in OPEN_STATUSES:
+        raise Conflict(
+            _("Only open requests can change priority."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+    if locked.priority == priority:
+        return locked
+    before = locked.priority
+    locked.priority = priority
+    locked.save(update_fields=["priority"])
+    event_record(
+        request=locked,
+        type=Event.Type.PRIORITY_CHANGED,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        text=reason,
+        data={"priority_from": before, "priority_to": priority},
     )
     return locked
 

@@ -137,3 +137,10 @@ def prune_outbox() -> int:
     from services.outbox import outbox_prune
 
     return outbox_prune()
+
+
+@shared_task(name="services.tasks.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    from services.services import idempotency_keys_prune
+
+    return idempotency_keys_prune()

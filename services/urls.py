@@ -35,6 +35,8 @@ urlpatterns = [
     path("queue/counts", staff.QueueCountsApi.as_view(), name="queue-counts"),
     path(f"staff/requests/{REF}", staff.StaffRequestDetailApi.as_view(), name="staff-request"),
     path(f"staff/requests/{REF}/assign", staff.AssignApi.as_view(), name="staff-assign"),
+    path(f"staff/requests/{REF}/unassign", staff.UnassignApi.as_view(), name="staff-unassign"),
+    path(f"staff/requests/{REF}/priority", staff.PriorityApi.as_view(), name="staff-priority"),
     path(
         f"staff/requests/{REF}/transition",
         staff.TransitionApi.as_view(),

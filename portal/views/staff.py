@@ -23,7 +23,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.forms import DuplicateForm, NoteForm, QueueFilterForm, ReplyForm, TransitionForm
+from portal.forms import (
+    DuplicateForm,
+    NoteForm,
+    PriorityForm,
+    QueueFilterForm,
+    ReplyForm,
+    TransitionForm,
+)
 from portal.roles import roles_for
 from portal.views.common import (
     apply_errors,
@@ -41,6 +48,7 @@ from services.models import (
     OPEN_STATUSES,
     Department,
     DepartmentMembership,
+    Priority,
     ServiceRequest,
     Status,
 )
@@ -187,7 +195,13 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
         "members": members,
         "is_supervisor": workflow.SUPERVISOR in kinds,
         "can_claim": sr.is_open and sr.assignee_id != request.user.pk,
-        "tokens": {name: new_form_token() for name in ("claim", "assign")},
+        "can_release": sr.is_open and sr.assignee_id is not None
+        and (sr.assignee_id == request.user.pk or workflow.SUPERVISOR in kinds),
+        "priority_form": (
+            forms.get("priority_form")
+            or PriorityForm(prefix="prio", initial={"priority": sr.priority})
+        ) if sr.is_open else None,
+        "tokens": {name: new_form_token() for name in ("claim", "assign", "release")},
         "status_choices": Status.choices,
         "staff_view": True,
         "overdue": bool(sr.due_at and sr.due_at < timezone.now() and sr.is_open),
@@ -295,6 +309,23 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
     }
 
 
+def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> str:
+    request_services.request_set_priority(
+        request=sr,
+        actor=request.user,
+        priority=form.cleaned_data["priority"],
+        reason=form.cleaned_data["reason"],
+    )
+    return _("Priority is now %(priority)s.") % {
+        "priority": Priority(form.cleaned_data["priority"]).label
+    }
+
+
+def _release(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
+    request_services.request_unassign(request=sr, actor=request.user)
+    return _("The request is back in the department's pool.")
+
+
 def _claim(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     request_services.request_assign(request=sr, actor=request.user)
     return _("You are now working on this request.")
@@ -324,6 +355,10 @@ workbench_note = _staff_action(lambda r: NoteForm(r.POST, prefix="note"), "note_
 workbench_duplicate = _staff_action(
     lambda r: DuplicateForm(r.POST, prefix="dup"), "duplicate_form", _duplicate
 )
+workbench_priority = _staff_action(
+    lambda r: PriorityForm(r.POST, prefix="prio"), "priority_form", _priority
+)
+workbench_release = _staff_action(None, "", _release)
 workbench_claim = _staff_action(None, "", _claim)
 workbench_assign = _staff_action(None, "", _assign)
 

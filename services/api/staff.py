@@ -402,6 +402,46 @@ class AssignApi(APIView):
         return staff_detail_response(request.user, reference)
 
 
+class UnassignApi(APIView):
+    @extend_schema(
+        operation_id="staff_requests_unassign",
+        summary="Put a request back in the department's pool (its assignee, or a supervisor)",
+        parameters=[REFERENCE_PARAM],
+        request=None,
+        responses=STAFF_MOVE_RESPONSES,
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        target = access_request(user=request.user, reference=reference, as_staff=True)
+        svc.request_unassign(request=target, actor=request.user)
+        return staff_detail_response(request.user, reference)
+
+
+class PriorityApi(APIView):
+    class InputSerializer(StrictSerializer):
+        priority = serializers.ChoiceField(choices=list(PRIORITY_VALUES))
+        reason = serializers.CharField(max_length=5000, help_text="Why; kept on the timeline.")
+
+    @extend_schema(
+        operation_id="staff_requests_priority",
+        summary="Raise or lower an open request's priority, with a reason (internal)",
+        parameters=[REFERENCE_PARAM],
+        request=InputSerializer,
+        responses=STAFF_MOVE_RESPONSES,
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        target = access_request(user=request.user, reference=reference, as_staff=True)
+        svc.request_set_priority(
+            request=target,
+            actor=request.user,
+            priority=PRIORITY_VALUES[data["priority"]],
+            reason=data["reason"],
+        )
+        return staff_detail_response(request.user, reference)
+
+
 class TransitionApi(APIView):
     class InputSerializer(StrictSerializer):
         to_status = serializers.ChoiceField(choices=Status.choices)

@@ -99,6 +99,13 @@ MATRIX: dict[str, list[Row]] = {
     "api:staff-assign": [
         Row("post", ref(f"{API}/staff/requests/{{ref}}/assign"), DEPT_STAFF, body={}),
     ],
+    "api:staff-unassign": [
+        Row("post", ref(f"{API}/staff/requests/{{ref}}/unassign"), DEPT_STAFF, body={}),
+    ],
+    "api:staff-priority": [
+        Row("post", ref(f"{API}/staff/requests/{{ref}}/priority"), DEPT_STAFF,
+            body={"priority": "high", "reason": "School route."}),
+    ],
     "api:staff-transition": [
         Row("post", ref(f"{API}/staff/requests/{{ref}}/transition"), DEPT_STAFF,
             body={"to_status": "in_progress"}),

@@ -125,6 +125,11 @@ PAGE_MATRIX: dict[str, list[Row]] = {
     ],
     "portal:wb-claim": [Row("post", ref("/staff/requests/{ref}/claim"), DEPT_POST)],
     "portal:wb-assign": [Row("post", ref("/staff/requests/{ref}/assign"), DEPT_POST)],
+    "portal:wb-release": [Row("post", ref("/staff/requests/{ref}/release"), DEPT_POST)],
+    "portal:wb-priority": [
+        Row("post", ref("/staff/requests/{ref}/priority"), DEPT_POST,
+            body={"prio-priority": "3", "prio-reason": "School route."}),
+    ],
     "portal:wb-reveal": [
         Row("post", ref("/staff/requests/{ref}/reveal"), DEPT_POST,
             body={"fields": "phone", "purpose": "service-delivery"}),

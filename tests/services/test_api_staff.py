@@ -221,6 +221,86 @@ def test_supervisor_cannot_assign_an_outsider(
     assert "assignee" in response.json()["errors"]
 
 
+def test_clerk_puts_their_own_request_back_in_the_pool(client_for, clerk_roads, make_request):
+    request = make_request(assignee=clerk_roads)
+    response = client_for(clerk_roads).post(
+        f"/api/v1/staff/requests/{request.reference}/unassign", {}
+    )
+    assert response.status_code == 200
+    assert response.json()["assignee"] is None
+    event = Event.objects.get(request=request, type=Event.Type.ASSIGNED)
+    assert event.data == {"assignee_id": None, "previous_assignee_id": clerk_roads.pk}
+
+
+def test_clerk_cannot_unassign_a_colleagues_request(client_for, clerk_roads, roads, make_request):
+    colleague = MembershipFactory(department=roads).user
+    request = make_request(assignee=colleague)
+    response = client_for(clerk_roads).post(
+        f"/api/v1/staff/requests/{request.reference}/unassign", {}
+    )
+    assert response.status_code == 409
+    request.refresh_from_db()
+    assert request.assignee_id == colleague.pk
+
+
+def test_supervisor_unassigns_a_clerks_request(
+    client_for, supervisor_roads, clerk_roads, make_request
+):
+    request = make_request(assignee=clerk_roads)
+    response = client_for(supervisor_roads).post(
+        f"/api/v1/staff/requests/{request.reference}/unassign", {}
+    )
+    assert response.status_code == 200
+    request.refresh_from_db()
+    assert request.assignee_id is None
+
+
+def test_unassigning_an_unassigned_request_records_nothing(
+    client_for, supervisor_roads, make_request
+):
+    request = make_request()
+    client_for(supervisor_roads).post(f"/api/v1/staff/requests/{request.reference}/unassign", {})
+    assert not Event.objects.filter(request=request, type=Event.Type.ASSIGNED).exists()
+
+
+def test_clerk_raises_priority_with_a_reason_on_the_internal_timeline(
+    client_for, clerk_roads, make_request
+):
+    request = make_request()
+    response = client_for(clerk_roads).post(
+        f"/api/v1/staff/requests/{request.reference}/priority",
+        {"priority": "urgent", "reason": "Next to the school gate."},
+    )
+    assert response.status_code == 200
+    assert response.json()["priority"] == "urgent"
+    event = Event.objects.get(request=request, type=Event.Type.PRIORITY_CHANGED)
+    assert (event.visibility, event.text) == ("internal", "Next to the school gate.")
+    assert event.data == {"priority_from": 2, "priority_to": 4}
+
+
+def test_priority_change_without_a_reason_is_400_and_changes_nothing(
+    client_for, clerk_roads, make_request
+):
+    request = make_request()
+    response = client_for(clerk_roads).post(
+        f"/api/v1/staff/requests/{request.reference}/priority", {"priority": "urgent"}
+    )
+    assert response.status_code == 400
+    assert "reason" in response.json()["errors"]
+    request.refresh_from_db()
+    assert request.priority == 2
+
+
+def test_priority_of_a_closed_request_cannot_change(client_for, clerk_roads, make_request):
+    request = make_request(status=Status.CLOSED)
+    response = client_for(clerk_roads).post(
+        f"/api/v1/staff/requests/{request.reference}/priority",
+        {"priority": "low", "reason": "Done anyway."},
+    )
+    assert response.status_code == 409
+    assert not Event.objects.filter(request=request, type=Event.Type.PRIORITY_CHANGED).exists()
+
+
 def test_illegal_transition_is_409_with_current_status_and_allowed_moves(
     client_for, clerk_roads, make_request
 ):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from services.models import Attachment, Category, Event, IdempotencyKey, ServiceRequest
+from services.services import idempotency_keys_prune
 from tests.services.conftest import image_bytes
 
 URL = "/api/v1/requests"
@@ -156,6 +160,31 @@ def test_same_idempotency_key_with_another_body_is_422_and_writes_nothing(
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["errors"]
     assert ServiceRequest.objects.count() == 1
+
+
+def test_an_idempotency_key_older_than_its_lifetime_makes_a_new_request(
+    client_for, resident, body, settings
+):
+    settings.CIVICDESK = {**settings.CIVICDESK, "IDEMPOTENCY_KEY_HOURS": 24}
+    client = client_for(resident)
+    first = client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k-123")
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    later = client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k-123")
+    assert later.status_code == 201
+    assert later.json()["reference"] != first.json()["reference"]
+    assert IdempotencyKey.objects.get().request.reference == later.json()["reference"]
+
+
+def test_pruning_deletes_only_idempotency_keys_past_their_lifetime(client_for, resident, body):
+    client = client_for(resident)
+    client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    client.post(URL, {**body, "description": "Another"}, format="json",
+                HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyKey.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+    assert idempotency_keys_prune() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 
 def test_idempotency_keys_belong_to_one_user(client_for, resident, other_resident, body):
