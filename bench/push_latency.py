@@ -6,7 +6,8 @@ services.services.request_transition; we time from the commit (an on_commit hook
 before the outbox's) to the frame's arrival at every client. In the same run a bare
 `group_send` to the same group (from the same process, the same way push_event sends) is
 timed to the same clients: the baseline. It goes through services.live.group_send_all, the
-sender push_event uses, so the ratio is what the outbox and the queries add.
+sender push_event uses, so the ratio is what the outbox, the hop through the `live` Celery
+queue to its worker (started here, as in production) and the queries add.
 Prints p50/p99, delivered/expected and the ratio.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/civic_d REDIS_URL=redis://127.0.0.1:6379/4 \\
@@ -305,9 +306,22 @@ def main() -> None:
                  "and this writer share them.")
     _setup_django(args.database_url, args.redis_url)
     logdir = Path(tempfile.mkdtemp(prefix="bench-push-"))
-    print(f"daphne logs: {logdir}", flush=True)
-    for n in [int(x) for x in args.clients.split(",")]:
-        run_size(n, args.events, args.database_url, args.redis_url, logdir)
+    print(f"daphne and worker logs: {logdir}", flush=True)
+    # The outbox hands each event to `deliver_event` on the live queue: one worker on that
+    # queue only, as production runs it (docs/operations.md), does the fan-out.
+    worker = Proc(
+        "celery-live",
+        [PYTHON, "-m", "celery", "-A", "portal", "worker", "-Q", "live", "-P", "solo",
+         "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
+        app_env(args.database_url, args.redis_url, CHANNELS_PREFIX=PREFIX, LOG_LEVEL="WARNING"),
+        logdir / "worker-live.log",
+    ).start()
+    try:
+        time.sleep(3)  # worker start-up; a change made before then just waits in the queue
+        for n in [int(x) for x in args.clients.split(",")]:
+            run_size(n, args.events, args.database_url, args.redis_url, logdir)
+    finally:
+        worker.stop(timeout=10)
 
 
 if __name__ == "__main__":
