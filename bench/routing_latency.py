@@ -7,8 +7,8 @@ outbox publishes the routing task after commit) on a mix of routing branches: a 
 en + zh). A Celery worker (prefork, 2 processes, queue `routing`) routes them.
 
 Figures per rate, all from the same run on the same machine:
-  - p50/p99/max of `routed_at - created_at` (routed_at is the database clock, `Now()`;
-    created_at is stamped when the row is inserted — same host, same clock);
+  - p50/p99/max of `routed_at - created_at` (both stamped by the database clock: created_at
+    is the column's `db_default=Now()`, routed_at is set to `Now()` by the router);
   - the largest backlog: messages waiting in the Redis `routing` list, and requests filed
     but not yet routed (sampled every 50 ms);
   - baseline: a no-op Celery task's publish→start latency on the same queue, at the same

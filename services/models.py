@@ -10,6 +10,7 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from portal.i18n import localized
@@ -253,7 +254,9 @@ class ServiceRequest(models.Model):
     sla_breached_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     due_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Stamped by the database clock, like routed_at (Now()): their difference is the routing
+    # latency, whatever the clocks of the web and worker hosts say.
+    created_at = models.DateTimeField(db_default=Now(), db_index=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     routed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
