@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from services.models import DepartmentMembership, Event
+from services.models import DepartmentMembership, Event, Follow
 
 logger = logging.getLogger(__name__)
 
@@ -189,13 +189,19 @@ def event_message(*, event: Event, user: Any) -> Message:
 
 
 def recipients_for(event: Event) -> list[Any]:
-    """Who hears of this event: the reporter of a public change; supervisors of a breach."""
+    """Who hears of this event: the reporter and the followers of a public change (never the
+    person who made it); the department's supervisors of a breach."""
     request = event.request
     if event.type in RESIDENT_EVENTS and event.visibility == Event.Visibility.PUBLIC:
-        reporter = request.reporter
-        if reporter is None or reporter.pk == event.actor_id:
-            return []
-        return [reporter]
+        people = [request.reporter] if request.reporter is not None else []
+        people += [
+            follow.user
+            for follow in Follow.objects.filter(request_id=request.pk, user__is_active=True)
+            .exclude(user_id=request.reporter_id or 0)
+            .select_related("user")
+            .order_by("user_id")
+        ]
+        return [person for person in people if person.pk != event.actor_id]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))
     return []

@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 
-from services.models import Event, OutboxMessage, Status
-from services.notifications import notification_deliver, notify_event
+from services.models import Event, Follow, OutboxMessage, Status
+from services.notifications import notification_deliver, notify_event, recipients_for
 from services.services import event_record, request_transition
 from tests.factories import CategoryFactory, MembershipFactory, ServiceRequestFactory, UserFactory
 
@@ -235,3 +235,30 @@ def test_supervisors_are_the_recipients_of_a_deadline_breach(request_in_roads, r
     [message] = mail.outbox
     assert message.to == [supervisor.email]
     assert "Deadline passed" in message.subject
+
+
+def test_a_follower_gets_the_public_reply_too(request_in_roads, clerk_roads):
+    follower = UserFactory(email="neighbour@example.org")
+    Follow.objects.create(user=follower, request=request_in_roads)
+    event = _public_reply(request_in_roads, clerk_roads)
+
+    assert recipients_for(event) == [request_in_roads.reporter, follower]
+    assert notification_deliver(event_id=event.pk, user_id=follower.pk, channel="email")
+    [message] = mail.outbox
+    assert message.to == ["neighbour@example.org"]
+    assert "We will fill it on Tuesday." in message.body
+
+
+def test_a_follower_is_not_told_of_internal_notes(request_in_roads, clerk_roads):
+    follower = UserFactory()
+    Follow.objects.create(user=follower, request=request_in_roads)
+    note = event_record(
+        request=request_in_roads,
+        type=Event.Type.INTERNAL_NOTE,
+        actor=clerk_roads,
+        visibility=Event.Visibility.INTERNAL,
+        text="Caller was rude.",
+    )
+
+    assert not notification_deliver(event_id=note.pk, user_id=follower.pk, channel="email")
+    assert mail.outbox == []
