@@ -5,13 +5,9 @@ Thin classes: parse input, call consent.services / selectors / ledger, shape out
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -25,6 +21,7 @@ from consent import ledger, register, selectors, services
 from consent.models import EventType, LogEntry, Method, TreeHead
 from consent.receipts import receipt_for_event
 from portal.api.schema import problems
+from portal.api.streaming import export_response
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.roles import roles_for
 from services.api.common import name_nested_serializers
@@ -550,35 +547,15 @@ class OfficerEventExportApi(APIView):
         f = dict(params.validated_data)
         fmt = f.pop("output")
         rows = selectors.iter_officer_rows(selectors.officer_consent_events(**f))
-        if fmt == "json":
-            response = StreamingHttpResponse(_json_stream(rows), content_type="application/json")
-        else:
-            response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="consent-events.{fmt}"'
-        return response
+        return export_response(
+            rows, output=fmt, header=CONSENT_EXPORT_HEADER, filename="consent-events"
+        )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    header = ["event_id", "pseudonym", "purpose", "decision", "notice_version", "notice_sha256",
-              "language", "method", "actor", "created_at", "expires_at", "log_index"]
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([row[h] if row[h] is not None else "" for h in header])
-
-
-def _json_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    yield "["
-    first = True
-    for row in rows:
-        yield ("" if first else ",") + json.dumps(row, cls=DjangoJSONEncoder)
-        first = False
-    yield "]"
+CONSENT_EXPORT_HEADER = [
+    "event_id", "pseudonym", "purpose", "decision", "notice_version", "notice_sha256",
+    "language", "method", "actor", "created_at", "expires_at", "log_index",
+]
 
 
 class OfficerAggregatesApi(APIView):

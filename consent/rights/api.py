@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import FileResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,6 +23,7 @@ from consent.rights import selectors, services
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
 from portal.api.errors import problem
 from portal.api.schema import problems
+from portal.api.streaming import export_response
 from portal.errors import Forbidden
 from portal.roles import roles_for
 from services.api.common import name_nested_serializers
@@ -410,6 +411,46 @@ class OfficerAccessEventListApi(APIView):
             "anomalies": selectors.access_anomalies(since=p.get("since"), until=p.get("until")),
         }
         return Response(body)
+
+
+ACCESS_EXPORT_HEADER = [
+    "event_id", "kind", "at", "actor_id", "actor_role", "department", "subject_pseudonym",
+    "request", "fields", "purpose", "reason", "log_index", "actor_day_count", "anomalous",
+]
+
+
+class OfficerAccessEventExportApi(APIView):
+    class InputSerializer(OfficerAccessEventListApi.InputSerializer):
+        before_id = None  # type: ignore[assignment]
+        limit = None  # type: ignore[assignment]
+        output = serializers.ChoiceField(choices=["csv", "json"], default="csv")
+
+    throttle_scope = "export"
+
+    @extend_schema(
+        operation_id="officer_access_events_export",
+        summary="Export filtered staff access events as CSV or JSON (streamed)",
+        parameters=[InputSerializer],
+        responses={(200, "text/csv"): str,
+                   (200, "application/json"): OfficerAccessEventListApi.RowSerializer(many=True),
+                   **problems(400, 401, 403)},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        selectors.require_data_officer(request.user)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        qs = selectors.officer_access_events(
+            actor=p.get("actor"), department=p.get("department", ""),
+            purpose=p.get("purpose", ""), since=p.get("since"), until=p.get("until"),
+            kind=p.get("kind", ""),
+        )
+        rows = selectors.iter_officer_access_rows(qs)
+        if p.get("anomalous") is not None:
+            rows = (r for r in rows if r["anomalous"] == p["anomalous"])
+        return export_response(
+            rows, output=p["output"], header=ACCESS_EXPORT_HEADER, filename="access-events"
+        )
 
 
 # --- Data-subject requests (counter and officer) ---------------------------------------------

@@ -5,6 +5,7 @@ review with anomaly flags, data-subject requests, and the export document.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -217,6 +218,23 @@ def officer_access_rows(events: list[AccessEvent]) -> list[dict[str, Any]]:
             "anomalous": n > limit,
         })
     return out
+
+
+def iter_officer_access_rows(
+    qs: QuerySet[AccessEvent], *, chunk: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """`officer_access_rows` for a whole (newest-first) queryset, a chunk at a time by id, so
+    an export of millions of events never holds more than one chunk in memory."""
+    before: int | None = None
+    while True:
+        page = qs.filter(pk__lt=before) if before is not None else qs
+        events = list(page.order_by("-id")[:chunk])
+        if not events:
+            return
+        yield from officer_access_rows(events)
+        if len(events) < chunk:
+            return
+        before = events[-1].pk
 
 
 def data_subject_requests(

@@ -14,6 +14,8 @@ urlpatterns = [
     path("me/delete", api.AccountDeleteApi.as_view(), name="me-delete"),
     path("officer/access-events", api.OfficerAccessEventListApi.as_view(),
          name="officer-access-events"),
+    path("officer/access-events/export", api.OfficerAccessEventExportApi.as_view(),
+         name="officer-access-export"),
     path("officer/data-subject-requests", api.DsrCollectionApi.as_view(),
          name="officer-dsr-list"),
     path("officer/data-subject-requests/<str:reference>", api.DsrDetailApi.as_view(),

@@ -177,11 +177,18 @@ def officer_access_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs, ACCESS_PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
+    export = reverse("api:officer-access-export")
+    query = {
+        k: (v.isoformat() if hasattr(v, "isoformat") else getattr(v, "code", v))
+        for k, v in filters.items()
+    }
     return render(
         request,
         "portal/privacy/officer_access_log.html",
         {
             "form": form,
+            "export_csv": f"{export}?{urlencode({**query, 'output': 'csv'})}",
+            "export_json": f"{export}?{urlencode({**query, 'output': 'json'})}",
             "rows": rights_selectors.officer_access_rows(list(page.object_list)),
             "page": page,
             "page_query": params.urlencode(),

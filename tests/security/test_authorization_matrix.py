@@ -189,6 +189,9 @@ MATRIX: dict[str, list[Row]] = {
         Row("post", ref(f"{API}/me/delete"), {**signed_in(OK)}, body={"dry_run": True}),
     ],
     "api:officer-access-events": [Row("get", ref(f"{API}/officer/access-events"), OFFICER)],
+    "api:officer-access-export": [
+        Row("get", ref(f"{API}/officer/access-events/export?output=json"), OFFICER),
+    ],
     "api:officer-dsr-list": [Row("get", ref(f"{API}/officer/data-subject-requests"), OFFICER)],
     "api:officer-dsr-detail": [
         Row("get", lambda w: f"{API}/officer/data-subject-requests/{w.dsr_reference}", OFFICER),
