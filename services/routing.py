@@ -329,9 +329,14 @@ def request_route(*, request_id: int) -> Event | None:
         request.department_id = decision.department.id
         request.routed_at = Now()  # the database clock, like the latency benchmark reads
         request.assignee = None
-        request.save(update_fields=["status", "department", "routed_at", "assignee"])
         language = getattr(request.reporter, "preferred_language", "en") or "en"
         return event_record(
+            changes={
+                "status": request.status,
+                "department_id": request.department_id,
+                "routed_at": request.routed_at,
+                "assignee": None,
+            },
             request=request,
             type=Event.Type.ROUTED,
             actor=None,

@@ -71,18 +71,23 @@ def event_record(
     text: str = "",
     data: dict | None = None,
     bump: bool = True,
+    changes: dict[str, Any] | None = None,
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
 
     Must run inside the caller's transaction with the request row locked. `bump=False` when
     the caller has already written the new version (a request created with its first event).
+    `changes` are further columns of the request to write in the same UPDATE as the version
+    (the caller has set them on `request` already).
     """
     role, department_id = _actor_role_and_department(actor=actor, request=request)
     if bump:
         ServiceRequest.objects.filter(pk=request.pk).update(
-            version=F("version") + 1, updated_at=timezone.now()
+            version=F("version") + 1, updated_at=timezone.now(), **(changes or {})
         )
         request.version += 1
+    elif changes:
+        ServiceRequest.objects.filter(pk=request.pk).update(**changes)
     event = Event.objects.create(
         request=request,
         type=type,
