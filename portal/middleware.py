@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 
 from portal.roles import roles_for
 from portal.security_log import security_event
+from portal.session_activity import session_activity_track
 
 STARTED = "_civicdesk_session_started"
 SEEN = "_civicdesk_session_seen"
@@ -28,6 +29,8 @@ class SessionTimeoutMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             self._enforce(request)
+            if request.user.is_authenticated:  # still signed in after the timeouts
+                session_activity_track(request, user=request.user, session=request.session)
         return self.get_response(request)
 
     def _enforce(self, request: HttpRequest) -> None:

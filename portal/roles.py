@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 _CACHE_ATTR = "_civicdesk_roles"
@@ -68,6 +69,8 @@ def roles_for(user: Any) -> Roles:
     if cached is not None:
         return cached
     from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from django.db.models import Exists, OuterRef
 
     from services.models import DepartmentMembership
 
@@ -76,9 +79,23 @@ def roles_for(user: Any) -> Roles:
             "department_id", "role"
         )
     )
-    verified = EmailAddress.objects.filter(user=user, verified=True).exists()
+    # A verified address and a TOTP authenticator, asked in one query.
+    verified, totp = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(
+            verified=Exists(EmailAddress.objects.filter(user=OuterRef("pk"), verified=True)),
+            totp=Exists(
+                Authenticator.objects.filter(
+                    user=OuterRef("pk"), type=Authenticator.Type.TOTP
+                )
+            ),
+        )
+        .values_list("verified", "totp")
+        .first()
+    ) or (False, False)
     privileged = bool(departments or user.is_data_officer or user.is_superuser)
-    if privileged and settings.CIVICDESK["STAFF_MFA_REQUIRED"] and not has_mfa(user):
+    if privileged and settings.CIVICDESK["STAFF_MFA_REQUIRED"] and not totp:
         # Staff powers wait for a second factor; the person is still a resident.
         roles = Roles(authenticated=True, resident=verified, mfa_required=True)
     else:

@@ -292,7 +292,9 @@ HEADLESS_FRONTEND_URLS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CivicDesk"
-USERSESSIONS_TRACK_ACTIVITY = True
+# Activity is recorded by portal.session_activity at most once a minute per session, not by
+# allauth on every request (five statements per API call).
+USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,6 +5,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from portal.session_activity import session_activity_track
+
 MAX_TOKEN_LENGTH = 128
 
 
@@ -24,6 +26,8 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
         result = super().authenticate(request)
         if result is None:
             raise AuthenticationFailed("The session token is invalid or has expired.")
+        user, session = result
+        session_activity_track(request._request, user=user, session=session)
         return result
 
     def authenticate_header(self, request: Request) -> str:
