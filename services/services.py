@@ -545,6 +545,34 @@ def request_unfollow(*, request: ServiceRequest, user: Any) -> None:
 # --- Staff actions -----------------------------------------------------------------------------
 
 
+def _require_open(locked: ServiceRequest, message: str) -> None:
+    """409 with the current status unless the request is still open."""
+    if locked.status not in OPEN_STATUSES:
+        raise Conflict(message, extra={"current_status": locked.status, "version": locked.version})
+
+
+def _require_not_held_by_another(locked: ServiceRequest, actor: Any, kinds: frozenset[str]) -> None:
+    """A clerk may not take over (or release) what a colleague holds; a supervisor may."""
+    if locked.assignee_id not in (None, actor.pk) and workflow.SUPERVISOR not in kinds:
+        raise Conflict(
+            _("Someone else is working on this request; a supervisor can reassign it."),
+            extra={"current_status": locked.status, "version": locked.version},
+        )
+
+
+def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> None:
+    previous = locked.assignee_id
+    locked.assignee = assignee
+    locked.save(update_fields=["assignee"])
+    event_record(
+        request=locked,
+        type=Event.Type.ASSIGNED,
+        actor=actor,
+        visibility=Event.Visibility.INTERNAL,
+        data={"assignee_id": assignee.pk if assignee else None, "previous_assignee_id": previous},
+    )
+
+
 @transaction.atomic
 def request_assign(
     *, request: ServiceRequest, actor: Any, assignee: Any | None = None
@@ -563,31 +591,10 @@ def request_assign(
             _("That person is not a member of this department."),
             errors={"assignee": [_("Choose a clerk of this department.")]},
         )
-    if locked.status not in OPEN_STATUSES:
-        raise Conflict(
-            _("Only open requests can be assigned."),
-            extra={"current_status": locked.status, "version": locked.version},
-        )
-    if (
-        locked.assignee_id not in (None, actor.pk)
-        and workflow.SUPERVISOR not in kinds
-    ):
-        raise Conflict(
-            _("Someone else is working on this request; a supervisor can reassign it."),
-            extra={"current_status": locked.status, "version": locked.version},
-        )
-    if locked.assignee_id == target.pk:
-        return locked
-    previous = locked.assignee_id
-    locked.assignee = target
-    locked.save(update_fields=["assignee"])
-    event_record(
-        request=locked,
-        type=Event.Type.ASSIGNED,
-        actor=actor,
-        visibility=Event.Visibility.INTERNAL,
-        data={"assignee_id": target.pk, "previous_assignee_id": previous},
-    )
+    _require_open(locked, _("Only open requests can be assigned."))
+    _require_not_held_by_another(locked, actor, kinds)
+    if locked.assignee_id != target.pk:
+        _assignee_set(locked, actor, target)
     return locked
 
 
@@ -599,26 +606,9 @@ def request_unassign(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
     _require(kinds, workflow.STAFF)
     if locked.assignee_id is None:
         return locked
-    if locked.assignee_id != actor.pk and workflow.SUPERVISOR not in kinds:
-        raise Conflict(
-            _("Someone else is working on this request; a supervisor can reassign it."),
-            extra={"current_status": locked.status, "version": locked.version},
-        )
-    if locked.status not in OPEN_STATUSES:
-        raise Conflict(
-            _("Only open requests can be assigned."),
-            extra={"current_status": locked.status, "version": locked.version},
-        )
-    previous = locked.assignee_id
-    locked.assignee = None
-    locked.save(update_fields=["assignee"])
-    event_record(
-        request=locked,
-        type=Event.Type.ASSIGNED,
-        actor=actor,
-        visibility=Event.Visibility.INTERNAL,
-        data={"assignee_id": None, "previous_assignee_id": previous},
-    )
+    _require_not_held_by_another(locked, actor, kinds)
+    _require_open(locked, _("Only open requests can be assigned."))
+    _assignee_set(locked, actor, None)
     return locked
 
 
@@ -634,11 +624,7 @@ def request_set_priority(
         )
     locked = _lock(request)
     _require(actor_kinds(user=actor, request=locked), workflow.STAFF)
-    if locked.status not in OPEN_STATUSES:
-        raise Conflict(
-            _("Only open requests can change priority."),
-            extra={"current_status": locked.status, "version": locked.version},
-        )
+    _require_open(locked, _("Only open requests can change priority."))
     if locked.priority == priority:
         return locked
     before = locked.priority

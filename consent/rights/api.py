@@ -337,6 +337,15 @@ class AccountDeleteApi(APIView):
 # --- Data officer: access review -------------------------------------------------------------
 
 
+def _access_events(p: dict[str, Any]) -> Any:
+    """The access events matching validated list/export filters (newest first)."""
+    return selectors.officer_access_events(
+        actor=p.get("actor"), department=p.get("department", ""),
+        purpose=p.get("purpose", ""), since=p.get("since"), until=p.get("until"),
+        kind=p.get("kind", ""),
+    )
+
+
 class OfficerAccessEventListApi(APIView):
     class InputSerializer(serializers.Serializer):
         actor = serializers.IntegerField(required=False, min_value=1)
@@ -391,11 +400,7 @@ class OfficerAccessEventListApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         p = params.validated_data
-        qs = selectors.officer_access_events(
-            actor=p.get("actor"), department=p.get("department", ""),
-            purpose=p.get("purpose", ""), since=p.get("since"), until=p.get("until"),
-            kind=p.get("kind", ""),
-        )
+        qs = _access_events(p)
         if p.get("before_id"):
             qs = qs.filter(pk__lt=p["before_id"])
         events = list(qs[: p["limit"] + 1])
@@ -440,11 +445,7 @@ class OfficerAccessEventExportApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         p = params.validated_data
-        qs = selectors.officer_access_events(
-            actor=p.get("actor"), department=p.get("department", ""),
-            purpose=p.get("purpose", ""), since=p.get("since"), until=p.get("until"),
-            kind=p.get("kind", ""),
-        )
+        qs = _access_events(p)
         rows = selectors.iter_officer_access_rows(qs)
         if p.get("anomalous") is not None:
             rows = (r for r in rows if r["anomalous"] == p["anomalous"])
