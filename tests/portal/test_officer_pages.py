@@ -176,6 +176,21 @@ def test_access_log_rows_link_to_the_actor_filter(revealed, clerk_roads, data_of
     assert AccessEvent.objects.count() == 2
 
 
+def test_access_log_export_links_carry_the_current_filters(revealed, data_officer, parks):
+    page = browser(data_officer).get(
+        reverse("portal:dpo-access-log"), {"department": parks.code}
+    ).content.decode()
+    export = reverse("api:officer-access-export")
+    assert f'href="{export}?department={parks.code}&amp;output=csv"' in page
+    assert f'href="{export}?department={parks.code}&amp;output=json"' in page
+
+
+def test_the_export_link_downloads_with_the_portal_session(revealed, data_officer):
+    response = browser(data_officer).get(reverse("api:officer-access-export"), {"output": "csv"})
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).decode().count("\n") == 3  # header + 2 rows
+
+
 # --- Data-subject requests at the counter -----------------------------------------------------
 
 
