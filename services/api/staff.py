@@ -370,6 +370,19 @@ class StaffRequestDetailApi(APIView):
         return staff_detail_response(request.user, reference)
 
 
+def staff_target(
+    request: Request, reference: str, input_serializer: type[serializers.Serializer] | None = None
+) -> tuple[ServiceRequest, dict[str, Any]]:
+    """A staff move's body, validated (400 with field errors), and its request, which must be
+    one of the caller's departments' (404 elsewhere): checked in that order."""
+    data: dict[str, Any] = {}
+    if input_serializer is not None:
+        serializer = input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+    return access_request(user=request.user, reference=reference, as_staff=True), data
+
+
 class AssignApi(APIView):
     class InputSerializer(StrictSerializer):
         assignee_id = serializers.IntegerField(
@@ -386,11 +399,9 @@ class AssignApi(APIView):
         responses=STAFF_MOVE_RESPONSES,
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, self.InputSerializer)
         assignee = None
-        assignee_id = serializer.validated_data.get("assignee_id")
+        assignee_id = data.get("assignee_id")
         if assignee_id is not None:
             assignee = get_user_model().objects.filter(pk=assignee_id, is_active=True).first()
             if assignee is None:
@@ -411,7 +422,7 @@ class UnassignApi(APIView):
         responses=STAFF_MOVE_RESPONSES,
     )
     def post(self, request: Request, reference: str) -> Response:
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, _data = staff_target(request, reference)
         svc.request_unassign(request=target, actor=request.user)
         return staff_detail_response(request.user, reference)
 
@@ -429,10 +440,7 @@ class PriorityApi(APIView):
         responses=STAFF_MOVE_RESPONSES,
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_set_priority(
             request=target,
             actor=request.user,
@@ -468,10 +476,7 @@ class TransitionApi(APIView):
         responses=STAFF_MOVE_RESPONSES,
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_transition(
             request=target,
             actor=request.user,
@@ -500,11 +505,9 @@ class ReplyApi(APIView):
         },
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = TextInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, TextInputSerializer)
         event = svc.request_reply(
-            request=target, actor=request.user, text=serializer.validated_data["text"]
+            request=target, actor=request.user, text=data["text"]
         )
         return Response(StaffEventSerializer(staff_event_data(event)).data, status=201)
 
@@ -522,11 +525,9 @@ class NoteApi(APIView):
         },
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = TextInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, TextInputSerializer)
         event = svc.request_note(
-            request=target, actor=request.user, text=serializer.validated_data["text"]
+            request=target, actor=request.user, text=data["text"]
         )
         return Response(StaffEventSerializer(staff_event_data(event)).data, status=201)
 
@@ -550,11 +551,9 @@ class ReturnApi(APIView):
         },
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_return(
-            request=target, actor=request.user, reason=serializer.validated_data["reason"]
+            request=target, actor=request.user, reason=data["reason"]
         )
         # Routing may already have moved it elsewhere (eager mode): answer with what we did.
         target.refresh_from_db()
@@ -574,10 +573,7 @@ class DuplicateApi(APIView):
         responses=STAFF_MOVE_RESPONSES,
     )
     def post(self, request: Request, reference: str) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        target = access_request(user=request.user, reference=reference, as_staff=True)
+        target, data = staff_target(request, reference, self.InputSerializer)
         try:
             original = access_request(
                 user=request.user, reference=data["original"].upper(), as_staff=True
