@@ -290,7 +290,18 @@ class QueueFilterForm(AccessibleForm):
         _set_choices(self, "district", [("", _("Any"))] + [(d.code, d.name) for d in districts])
 
 
-class ConsentLogFilterForm(AccessibleForm):
+class TimeRangeMixin:
+    """Log filters with `since` and `until`: the end must come after the start."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}  # type: ignore[misc]
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", _("Choose a time after the start."))  # type: ignore[attr-defined]
+        return data
+
+
+class ConsentLogFilterForm(TimeRangeMixin, AccessibleForm):
     """Filters of the data officer's consent log (the consent app's selector decides)."""
 
     purpose = forms.ChoiceField(label=_("Purpose"), required=False)
@@ -314,13 +325,6 @@ class ConsentLogFilterForm(AccessibleForm):
         _set_choices(self, "purpose", [("", _("Any"))] + [(p.code, p.title) for p in purposes])
         _set_choices(self, "decision", [("", _("Any"))] + list(EventType.choices))
         _set_choices(self, "method", [("", _("Any"))] + list(Method.choices))
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        since, until = data.get("since"), data.get("until")
-        if since and until and until <= since:
-            self.add_error("until", _("Choose a time after the start."))
-        return data
 
 
 class RevealForm(AccessibleForm):
@@ -351,7 +355,7 @@ class RevealForm(AccessibleForm):
         _set_choices(self, "purpose", [(p.code, p.title) for p in purposes])
 
 
-class AccessLogFilterForm(AccessibleForm):
+class AccessLogFilterForm(TimeRangeMixin, AccessibleForm):
     """Filters of the data officer's access log (the rights app's selector decides)."""
 
     actor = forms.IntegerField(
@@ -378,13 +382,6 @@ class AccessLogFilterForm(AccessibleForm):
         _set_choices(self, "kind", [("", _("Any")), *kinds])
         _set_choices(self, "department", [("", _("Any"))] + [(d.code, d.name) for d in departments])
         _set_choices(self, "purpose", [("", _("Any"))] + [(p.code, p.title) for p in purposes])
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        since, until = data.get("since"), data.get("until")
-        if since and until and until <= since:
-            self.add_error("until", _("Choose a time after the start."))
-        return data
 
 
 class CounterDsrForm(OnceForm):

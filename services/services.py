@@ -563,8 +563,8 @@ def _require_not_held_by_another(locked: ServiceRequest, actor: Any, kinds: froz
 def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> None:
     previous = locked.assignee_id
     locked.assignee = assignee
-    locked.save(update_fields=["assignee"])
     event_record(
+        changes={"assignee": assignee},
         request=locked,
         type=Event.Type.ASSIGNED,
         actor=actor,
@@ -629,8 +629,8 @@ def request_set_priority(
         return locked
     before = locked.priority
     locked.priority = priority
-    locked.save(update_fields=["priority"])
     event_record(
+        changes={"priority": priority},
         request=locked,
         type=Event.Type.PRIORITY_CHANGED,
         actor=actor,

@@ -170,6 +170,14 @@ def test_access_log_rejects_a_bad_actor_number_on_its_field(data_officer):
     assert 'id="id_actor_errors"' in response.content.decode()
 
 
+def test_access_log_refuses_an_end_before_the_start_on_the_until_field(data_officer):
+    response = browser(data_officer).get(
+        reverse("portal:dpo-access-log"),
+        {"since": "2026-11-30T10:00", "until": "2026-11-30T09:00"},
+    )
+    assert 'id="id_until_errors"' in response.content.decode()
+
+
 def test_access_log_rows_link_to_the_actor_filter(revealed, clerk_roads, data_officer):
     page = browser(data_officer).get(reverse("portal:dpo-access-log")).content.decode()
     assert f'href="?actor={clerk_roads.pk}"' in page
