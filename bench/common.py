@@ -633,6 +633,8 @@ def app_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, st
             "CIVICDESK_TESTING": "0",
             "LOG_LEVEL": "WARNING",
             "THROTTLE_SUBMIT": "1000000/hour",
+            "THROTTLE_USER": "1000000/min",
+            "THROTTLE_ANON": "1000000/min",
             # The transparency log signs tree heads; one fixed bench key per database.
             "CIVICDESK_LOG_SIGNING_KEY": base64.b64encode(
                 hashlib.sha256(database_url.encode()).digest()

@@ -72,15 +72,9 @@ def roles_for(user: Any) -> Roles:
     from allauth.mfa.models import Authenticator
     from django.db.models import Exists, OuterRef
 
-    from services.models import DepartmentMembership
-
-    departments = dict(
-        DepartmentMembership.objects.filter(user=user, department__is_active=True).values_list(
-            "department_id", "role"
-        )
-    )
-    # A verified address and a TOTP authenticator, asked in one query.
-    verified, totp = (
+    # Memberships, a verified address and a TOTP authenticator, asked in one query (one row
+    # per membership; one row with no department when there is none).
+    rows = list(
         get_user_model()
         .objects.filter(pk=user.pk)
         .annotate(
@@ -91,9 +85,20 @@ def roles_for(user: Any) -> Roles:
                 )
             ),
         )
-        .values_list("verified", "totp")
-        .first()
-    ) or (False, False)
+        .values_list(
+            "memberships__department_id",
+            "memberships__role",
+            "memberships__department__is_active",
+            "verified",
+            "totp",
+        )
+    )
+    departments = {
+        department_id: role
+        for department_id, role, active, _, _ in rows
+        if department_id is not None and active
+    }
+    verified, totp = (rows[0][3], rows[0][4]) if rows else (False, False)
     privileged = bool(departments or user.is_data_officer or user.is_superuser)
     if privileged and settings.CIVICDESK["STAFF_MFA_REQUIRED"] and not totp:
         # Staff powers wait for a second factor; the person is still a resident.

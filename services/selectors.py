@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from portal.errors import Invalid, NotFound
@@ -283,13 +284,11 @@ def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]
 QueuePosition = tuple[int, datetime | None, int]
 
 
-def queue_page(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
-) -> tuple[list[ServiceRequest], bool]:
-    """One keyset page of the caller's departments' work: priority desc, due_at, id.
-
-    Matches the composite indexes queue_keyset / dept_keyset; one query whatever `limit`.
-    """
+def _queue_ordered(
+    *, user: Any, filters: QueueFilters, after: QueuePosition | None
+) -> QuerySet[ServiceRequest]:
+    """The caller's departments' work after `after`, in queue order: priority desc, due_at,
+    id (the order of the composite indexes queue_keyset / dept_keyset)."""
     qs = _queue_base(user=user, filters=filters)
     if after is not None:
         priority, due_at, pk = after
@@ -302,8 +301,41 @@ def queue_page(
                 | Q(due_at=due_at, id__gt=pk)
             )
         qs = qs.filter(Q(priority__lt=priority) | (Q(priority=priority) & later))
-    qs = qs.select_related("category", "department", "district", "assignee").order_by(
-        F("priority").desc(), F("due_at").asc(nulls_last=True), "id"
+    return qs.order_by(F("priority").desc(), F("due_at").asc(nulls_last=True), "id")
+
+
+def queue_page(
+    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+) -> tuple[list[ServiceRequest], bool]:
+    """One keyset page of the caller's departments' work, as model instances (the portal's
+    workbench); one query whatever `limit`."""
+    qs = _queue_ordered(user=user, filters=filters, after=after).select_related(
+        "category", "department", "district", "assignee"
+    )
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+# What one API queue row shows; the description only as far as the row shows it.
+QUEUE_ROW_FIELDS = (
+    "id", "reference", "kind", "status", "priority", "address", "is_private_address",
+    "due_at", "return_count", "created_at", "updated_at", "version",
+    "category__code", "category__name_en", "category__name_zh_hans",
+    "department__code", "department__name_en", "department__name_zh_hans",
+    "district__code", "district__name_en", "district__name_zh_hans",
+    "assignee_id", "assignee__display_name",
+)
+QUEUE_DESCRIPTION_CHARS = 160
+
+
+def queue_page_rows(
+    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """The same page as `queue_page`, as plain rows (QUEUE_ROW_FIELDS + `description_start`, cut to
+    QUEUE_DESCRIPTION_CHARS in SQL): the API's hot path builds its JSON without model
+    instances or the full texts."""
+    qs = _queue_ordered(user=user, filters=filters, after=after).values(
+        *QUEUE_ROW_FIELDS, description_start=Left("description", QUEUE_DESCRIPTION_CHARS)
     )
     rows = list(qs[: limit + 1])
     return rows[:limit], len(rows) > limit

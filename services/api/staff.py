@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from portal.api.schema import problems
 from portal.errors import Forbidden, Invalid, NotFound
+from portal.i18n import localized
 from portal.roles import roles_for
 from services import services as svc
 from services.api.common import (
@@ -42,7 +43,7 @@ from services.selectors import (
     actor_kinds,
     events_for_staff,
     queue_counts,
-    queue_page,
+    queue_page_rows,
     routing_explanation,
 )
 from services.workflow import RESOLUTION_OUTCOMES, allowed_moves
@@ -81,25 +82,39 @@ class QueueItemSerializer(serializers.Serializer):
     version = serializers.IntegerField()
 
 
-def queue_item(r: ServiceRequest, now: Any) -> dict[str, Any]:
-    """One queue row, JSON-ready (the shape of QueueItemSerializer)."""
+def _code_name_of(row: dict[str, Any], relation: str) -> dict[str, str] | None:
+    code = row[f"{relation}__code"]
+    if code is None:
+        return None
     return {
-        "reference": r.reference,
-        "kind": r.kind,
-        "category": code_name(r.category),
-        "status": r.status,
-        "priority": PRIORITY_NAMES.get(r.priority, "normal"),
-        "department": code_name(r.department),
-        "district": code_name(r.district),
-        "assignee": person(r.assignee),
-        "address": "" if r.is_private_address else r.address,
-        "description": r.description[:160],
-        "due_at": json_datetime(r.due_at),
-        "overdue": bool(r.due_at and r.due_at < now and r.status in OPEN_STATUSES),
-        "return_count": r.return_count,
-        "created_at": json_datetime(r.created_at),
-        "updated_at": json_datetime(r.updated_at),
-        "version": r.version,
+        "code": code,
+        "name": localized(row[f"{relation}__name_en"], row[f"{relation}__name_zh_hans"]),
+    }
+
+
+def queue_item(row: dict[str, Any], now: Any) -> dict[str, Any]:
+    """One queue row (from `queue_page_rows`), JSON-ready (the shape of QueueItemSerializer)."""
+    due_at = row["due_at"]
+    assignee_id = row["assignee_id"]
+    return {
+        "reference": row["reference"],
+        "kind": row["kind"],
+        "category": _code_name_of(row, "category"),
+        "status": row["status"],
+        "priority": PRIORITY_NAMES.get(row["priority"], "normal"),
+        "department": _code_name_of(row, "department"),
+        "district": _code_name_of(row, "district"),
+        "assignee": None if assignee_id is None else {
+            "id": assignee_id, "display_name": row["assignee__display_name"],
+        },
+        "address": "" if row["is_private_address"] else row["address"],
+        "description": row["description_start"],
+        "due_at": json_datetime(due_at),
+        "overdue": bool(due_at and due_at < now and row["status"] in OPEN_STATUSES),
+        "return_count": row["return_count"],
+        "created_at": json_datetime(row["created_at"]),
+        "updated_at": json_datetime(row["updated_at"]),
+        "version": row["version"],
     }
 
 
@@ -144,7 +159,7 @@ class QueueApi(APIView):
             q=f.get("q", ""),
         )
         after = decode_cursor(f.get("cursor"), ("int", "datetime?", "int"))
-        rows, more = queue_page(
+        rows, more = queue_page_rows(
             user=request.user,
             filters=filters,
             after=(after[0], after[1], after[2]) if after else None,
@@ -153,9 +168,10 @@ class QueueApi(APIView):
         next_cursor = None
         if more:
             last = rows[-1]
-            next_cursor = encode_cursor([last.priority, last.due_at, last.pk])
+            next_cursor = encode_cursor([last["priority"], last["due_at"], last["id"]])
         now = timezone.now()
-        # Rows are built JSON-ready: the serializer machinery would cost more than the query.
+        # Plain rows built JSON-ready: model instances and the serializer machinery would cost
+        # more than the query (bench/queue.py).
         return Response(
             {"results": [queue_item(r, now) for r in rows], "next_cursor": next_cursor}
         )

@@ -38,3 +38,14 @@ def test_a_signed_in_resident_keeps_working_while_the_session_cache_is_down(
     client = Client()
     client.force_login(resident)
     assert client.get("/api/v1/me").status_code == 200
+
+
+@pytest.mark.redis
+def test_one_redis_client_serves_every_call_to_the_same_server() -> None:
+    import os
+
+    cache = TolerantRedisCache(os.environ["REDIS_URL"], {"OPTIONS": {}})
+    cache.set("civicdesk-test-shared-client", "v", timeout=5)
+    first = cache._cache.get_client(write=True)
+    assert cache.get("civicdesk-test-shared-client") == "v"
+    assert cache._cache.get_client(write=True) is first
