@@ -251,7 +251,7 @@ def _worker_env(broker: ThrowawayRedis, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen:
+def _start_worker(env: dict[str, str], name: str, pool: str = "solo") -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -263,7 +263,7 @@ def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen:
             "-Q",
             "routing",
             "-P",
-            "solo",
+            pool,
             "-c",
             "1",
             "--without-mingle",
@@ -367,3 +367,36 @@ def test_worker_killed_mid_task_routes_the_request_once_after_a_new_worker_start
     request.refresh_from_db()
     assert request.status == Status.ROUTED
     assert _routed(request.pk) == 1
+
+
+def _sessions_opened(dbname: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [dbname])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_prefork_worker_keeps_its_database_connections_from_task_to_task(
+    broker, city, tmp_path
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("NOT RUN: needs PostgreSQL (a worker subprocess shares the database)")
+    requests = [ServiceRequestFactory(category=city, department=None) for _ in range(8)]
+    env = {**_worker_env(broker, tmp_path), "DATABASE_POOL": "1", "DATABASE_POOL_MIN": "1"}
+    dbname = connection.settings_dict["NAME"]
+    before = _sessions_opened(dbname)
+    worker = _start_worker(env, "steady", pool="prefork")
+    try:
+        with app_on_broker(broker.url):
+            for request in requests:
+                route_request.delay(request.pk)
+        assert _wait_for(lambda: all(_routed(r.pk) == 1 for r in requests), timeout=60)
+    finally:
+        _stop(worker)  # its sessions end, so PostgreSQL has counted them all
+    time.sleep(0.5)
+    # The parent checks the database once at start; each child uses one pooled connection
+    # (plus the pool's spare). Celery's own Django fixup would reconnect around every task:
+    # at least two sessions per task.
+    assert _sessions_opened(dbname) - before <= 4
