@@ -188,6 +188,22 @@ def _next_move(request, clerk, resident) -> dict:
     return moves[request.status]
 
 
+def _forget_old_subscribers(redis_url: str) -> None:
+    """Drop the bench prefix's channel-layer keys. Sockets of an earlier size (or run) stay
+    members of the queue group until group_expiry (a day): a daphne that is stopped does not
+    discard them, and every group_send would go on writing to their channels (thousands after
+    a few runs), slowing both the baseline and the push."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{PREFIX}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
+    finally:
+        client.close()
+
+
 def run_size(n: int, events: int, database_url: str, redis_url: str, logdir: Path) -> None:
     from django.db import transaction
 
@@ -196,6 +212,7 @@ def run_size(n: int, events: int, database_url: str, redis_url: str, logdir: Pat
     from services.services import request_transition
 
     department, clerk, resident, tokens, request = _seed(n)
+    _forget_old_subscribers(redis_url)
     port = free_port()
     daphne = Proc(
         f"daphne-{port}",

@@ -19,3 +19,7 @@ application = ProtocolTypeRouter(
         "websocket": WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+from portal.gc_tuning import tune_gc  # noqa: E402
+
+tune_gc()  # the start-up heap is loaded: keep the collector off it (see portal/gc_tuning.py)
