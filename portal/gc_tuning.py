@@ -3,8 +3,8 @@
 CPython's cyclic collector periodically walks every tracked object of the oldest generation.
 In a server that is, above all, the heap Django built at start-up (modules, URL patterns,
 templates, models): a full pass over it stalled daphne's event loop for about 80 ms every few
-seconds, which was the whole p99 of a 100-client push (bench/push_latency.py: 115 ms with the
-default settings, 34-44 ms with these). So once the application is loaded:
+seconds, which was the whole p99 of a 100-client push (bench/push_latency.py: 98-115 ms with the
+default settings, 25-27 ms with these). So once the application is loaded:
 
 - collect, then `gc.freeze()` the start-up heap: it is never garbage and is not walked again;
 - collect the youngest generation every 10,000 allocations instead of 700, and the older

@@ -34,6 +34,29 @@ def test_queue_orders_by_priority_then_deadline(client_for, clerk_roads, make_re
     ]
 
 
+def test_queue_rows_name_things_in_the_callers_language(client_for, clerk_roads, make_request):
+    make_request()
+    row = client_for(clerk_roads).get(QUEUE, HTTP_ACCEPT_LANGUAGE="zh-hans").json()["results"][0]
+    assert row["department"] == {"code": "roads", "name": "道路"}
+    assert row["category"]["name"] == "类别"
+
+
+def test_queue_rows_show_the_start_of_the_description_and_hide_a_home_address(
+    client_for, clerk_roads, make_request
+):
+    make_request(description="x" * 400, address="12 Home Lane", is_private_address=True)
+    row = client_for(clerk_roads).get(QUEUE).json()["results"][0]
+    assert row["description"] == "x" * 160
+    assert row["address"] == ""
+
+
+def test_queue_rows_name_the_assignee_and_nothing_more(client_for, clerk_roads, make_request):
+    make_request(assignee=clerk_roads)
+    row = client_for(clerk_roads).get(QUEUE).json()["results"][0]
+    assert row["assignee"] == {"id": clerk_roads.pk, "display_name": clerk_roads.display_name}
+    assert row["district"] is None
+
+
 def test_queue_shows_only_my_departments_open_work(
     client_for, clerk_roads, make_request, parks
 ):
