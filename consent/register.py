@@ -32,6 +32,10 @@ DATA_CATEGORIES: dict[str, tuple[Any, str]] = {
     "device": (_("device data (app version, push token)"), PD + "DeviceBased"),
     "request_metadata": (_("request category, district, dates, status"), DPV + "NonPersonalData"),
     "consent_choices": (_("your consent choices"), PD + "Preference"),
+    # What an SMS about *your* request says (its reference and new status), sent to your
+    # number: personal data, unlike the anonymised `request_metadata` of open statistics.
+    "request_status": (_("the reference and status of your request"),
+                       PD + "ServiceConsumptionBehavior"),
 }
 
 # Legal basis → (DPV core IRI, DPV EU-GDPR IRI).
@@ -61,6 +65,19 @@ def controller() -> dict[str, str]:
         "email": conf.get("CONTROLLER_EMAIL", "service@civicdesk.example.city"),
         "dpo_email": conf.get("DPO_EMAIL", "dpo@civicdesk.example.city"),
         "jurisdiction": conf.get("JURISDICTION", "CN"),
+    }
+
+
+def controller_address() -> dict[str, str]:
+    """The controller's postal address as an object (ISO/IEC TS 27560, schema.org terms)."""
+    conf = settings.CIVICDESK
+    street, _, locality = str(
+        conf.get("CONTROLLER_ADDRESS", "1 Civic Square, Example City")).partition(", ")
+    return {
+        "streetAddress": conf.get("CONTROLLER_STREET", street),
+        "addressLocality": conf.get("CONTROLLER_LOCALITY", locality),
+        "postalCode": conf.get("CONTROLLER_POSTAL_CODE", ""),
+        "addressCountry": conf.get("CONTROLLER_COUNTRY", conf.get("JURISDICTION", "CN")),
     }
 
 
