@@ -705,7 +705,7 @@ def _iter_nodes() -> Iterator[tuple[int, str]]:
     )
 
 
-def verify_log(*, record: bool = True) -> VerifyResult:
+def verify_log(*, record: bool = True, now: datetime | None = None) -> VerifyResult:
     """Recompute the whole tree from the stored entries; check nodes, heads and signatures."""
     started = timezone.now()
     result = VerifyResult()
@@ -787,9 +787,9 @@ def verify_log(*, record: bool = True) -> VerifyResult:
         if root(tree_size) != cp.root_hash:
             result.add("recomputed root differs from the signed tree head", tree_size=tree_size)
     _check_outside(result, key=key, size=size, root=root, db_heads=db_heads,
-                   witnesses=witnesses)
+                   witnesses=witnesses, now=now or timezone.now())
     published = max(db_heads, default=0)
-    now = timezone.now()
+    now = now or timezone.now()
     deadline = now - settings.CIVICDESK["LOG_MAX_MERGE_DELAY"]
     for index, leaf in ConsentReceipt.objects.filter(issued_at__lte=deadline).order_by(
             "log_index").values_list("log_index", "leaf_hash").iterator(chunk_size=20000):
@@ -826,7 +826,7 @@ def _promise_problem(index: int, leaf: str, *, published: int, stored: str | Non
 
 def _check_outside(
     result: VerifyResult, *, key: LogKey, size: int, root: Any,
-    db_heads: dict[int, tuple[str, datetime, int]], witnesses: list[Any],
+    db_heads: dict[int, tuple[str, datetime, int]], witnesses: list[Any], now: datetime,
 ) -> None:
     """Compare the database log with the heads kept outside it: the mirror and the witnesses'
     own state. Names rollback, truncation, forks and heads no witness cosigned."""
@@ -885,7 +885,7 @@ def _check_outside(
         newest = max(db_heads)
         _, stamp, cosigners = db_heads[newest]
         grace = settings.CIVICDESK["LOG_MAX_MERGE_DELAY"]
-        if cosigners < wanted and timezone.now() - stamp > grace:
+        if cosigners < wanted and now - stamp > grace:
             result.add(f"the newest tree head is cosigned by {cosigners} witness(es), "
                        f"{wanted} required (no witness vouches for it)", tree_size=newest)
 

@@ -284,7 +284,7 @@ class VerifierKey:
     def parse(cls, text: str) -> VerifierKey:
         """`<name>+<hex key id>+<base64(0x01 || public key)>` (the signed-note vkey format)."""
         try:
-            name, hex_id, b64 = text.strip().rsplit("+", 2)
+            name, hex_id, b64 = text.strip().split("+", 2)  # names cannot hold "+"
             raw = base64.b64decode(b64, validate=True)
             kid = bytes.fromhex(hex_id)
         except ValueError as exc:

@@ -90,7 +90,7 @@ def format_private_key(key: WitnessKey) -> str:
 
 
 def parse_private_key(text: str) -> WitnessKey:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 4)
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise ValueError("not a PRIVATE+KEY+name+id+key signer key")
     raw = base64.b64decode(parts[4], validate=True)
