@@ -136,8 +136,10 @@ class PurposeNoticeApi(APIView):
         responses={200: NoticeSerializer(many=True), **problems(404)},
         auth=[],
     )
-    def get(self, request: Request, code: str, version: int) -> Response:
-        notices = list(Notice.objects.filter(purpose__code=code, version=version)
+    def get(self, request: Request, code: str, version: str) -> Response:
+        if not version.isdigit() or len(version) > 9 or len(code) > 60:
+            raise NotFound("No such notice version.")
+        notices = list(Notice.objects.filter(purpose__code=code, version=int(version))
                        .order_by("language"))
         if not notices:
             raise NotFound("No such notice version.")

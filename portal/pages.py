@@ -14,6 +14,7 @@ urlpatterns = [
     path("statistics/", statistics.statistics_page, name="statistics"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
+    path("log/civicdesk_verify.py", privacy.verifier_download, name="verifier-download"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
     path("my/requests/", resident.my_requests, name="my-requests"),
@@ -30,6 +31,7 @@ urlpatterns = [
     path(f"requests/{REF}/photos/<str:token>", photos.photo, name="photo"),
     path("my/data/", privacy.my_data, name="my-data"),
     path("my/data/consents/<slug:purpose>", privacy.consent_change, name="consent-change"),
+    path("my/data/receipts/<str:event_id>", privacy.receipt_page, name="receipt"),
     path("my/data/export", rights.export_request, name="export-request"),
     path("my/data/delete/", rights.delete_account, name="delete-account"),
     # Clerks and supervisors

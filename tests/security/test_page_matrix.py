@@ -71,6 +71,11 @@ PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:statistics": [Row("get", ref("/statistics/"), PUBLIC)],
     "portal:register": [Row("get", ref("/data-use/"), PUBLIC)],
     "portal:log": [Row("get", ref("/log/"), PUBLIC)],
+    "portal:verifier-download": [Row("get", ref("/log/civicdesk_verify.py"), PUBLIC)],
+    "portal:receipt": [
+        Row("get", lambda w: f"/my/data/receipts/{w.receipt_event_id}",
+            {**everyone(404), "anonymous": 302, "owner": 200}),
+    ],
     "portal:request-new": [Row("get", ref("/report/"), SIGNED_IN)],
     "portal:my-requests": [Row("get", ref("/my/requests/"), SIGNED_IN)],
     "portal:my-request-versions": [Row("get", ref("/my/requests/versions.json"), SIGNED_IN)],
