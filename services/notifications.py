@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from portal import city
 from services.models import DepartmentMembership, Event, Follow
 
 logger = logging.getLogger(__name__)
@@ -155,8 +156,7 @@ def _name(obj: Any, language: str) -> str:
 
 
 def portal_url(path: str) -> str:
-    base = settings.CIVICDESK.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}{path}"
+    return city.portal_url(path)
 
 
 def render_message(*, template: str, context: dict[str, Any], language: str) -> Message:
