@@ -38,8 +38,8 @@ from portal.views.timeline import annotate_events, attribute_rows
 from services import services as request_services
 from services import workflow
 from services.attachments import photos_prepare
-from services.models import Category, District, ServiceRequest, Status
 from services.live import STAFF_ROLES
+from services.models import Category, District, ServiceRequest, Status
 from services.selectors import (
     access_follow_target,
     access_request,
@@ -219,7 +219,8 @@ def _detail_context(
     }
     is_reporter = workflow.RESIDENT in kinds
     events = annotate_events(events_for_resident(request=sr))
-    is_follower = not is_reporter and sr.followers.filter(user_id=request.user.pk).exists()
+    viewer_id = int(request.user.pk or 0)
+    is_follower = not is_reporter and sr.followers.filter(user_id=viewer_id).exists()
     if not is_reporter:
         # A follower sees the city's words, not the reporter's (as in live pushes).
         for event in events:
