@@ -16,6 +16,16 @@ from portal.i18n import localized
 APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
 )
+# Row triggers do not fire on TRUNCATE: a statement-level guard refuses it (the runtime role has
+# no TRUNCATE privilege either; this stops the owner's accidental `flush`, see portal/dbroles.py).
+NO_TRUNCATE = pgtrigger.Trigger(
+    name="no_truncate",
+    level=pgtrigger.Statement,
+    when=pgtrigger.Before,
+    operation=pgtrigger.Truncate,
+    func="RAISE EXCEPTION 'civicdesk: % is append-only, TRUNCATE is refused', TG_TABLE_NAME; "
+    "RETURN NULL;",
+)
 
 
 class LegalBasis(models.TextChoices):
@@ -108,7 +118,7 @@ class Notice(models.Model):
                 fields=["purpose", "version", "language"], name="consent_notice_unique_version"
             )
         ]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"{self.purpose_id} v{self.version} ({self.language})"
@@ -154,7 +164,7 @@ class LogEntry(models.Model):
 
     class Meta:
         ordering = ["index"]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
         verbose_name_plural = "log entries"
 
     def __str__(self) -> str:
@@ -168,7 +178,7 @@ class MerkleNode(models.Model):
     hash = models.CharField(max_length=64)
 
     class Meta:
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"node {self.id >> 48}/{self.id & ((1 << 48) - 1)}"
@@ -186,7 +196,7 @@ class TreeHead(models.Model):
     class Meta:
         ordering = ["-tree_size"]
         get_latest_by = "tree_size"
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"tree head {self.tree_size}"
@@ -226,7 +236,7 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
         indexes = [
             models.Index(fields=["purpose", "created_at"], name="consent_ev_purpose_time"),
             models.Index(fields=["subject_pseudonym"], name="consent_ev_pseudonym"),

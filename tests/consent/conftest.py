@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from consent import ledger
 from consent.demo import seed_register
+from consent.models import LogEntry
+from tests.dbowner import execute_as_owner
 
 
 @pytest.fixture
@@ -26,4 +29,10 @@ def _log_indexes_start_after_the_stored_entries(request):
         return
     transactional = bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
-    ledger.resync_index_sequence()
+    if connection.vendor == "postgresql":
+        # setval needs UPDATE on the sequence, which the runtime role does not have.
+        table = LogEntry._meta.db_table
+        execute_as_owner(
+            f"SELECT setval('{ledger.INDEX_SEQUENCE}', "  # noqa: S608
+            f'COALESCE((SELECT MAX("index") FROM {table}), -1) + 1, false)'
+        )
