@@ -20,11 +20,10 @@ from rest_framework.views import APIView
 from consent import ledger, register, selectors, services
 from consent.models import EventType, LogEntry, Method, TreeHead
 from consent.receipts import receipt_for_event
-from portal.api.schema import problems
-from portal.api.streaming import export_response
-from portal.errors import Forbidden, Invalid, NotFound
-from portal.roles import roles_for
-from services.api.common import name_nested_serializers
+from core.api.schema import name_nested_serializers, problems
+from core.api.streaming import export_response
+from core.errors import Forbidden, Invalid, NotFound
+from core.roles import roles_for
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,

@@ -29,7 +29,7 @@ from consent.models import (
     Purpose,
     SubjectKey,
 )
-from portal.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 
 DECISIONS = {
     "give": EventType.GIVEN,

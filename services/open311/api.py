@@ -34,7 +34,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from portal.errors import DomainError, NotFound, RateLimited
+from core.errors import DomainError, NotFound, RateLimited
 from services.attachments import photos_prepare
 from services.models import ServiceRequest
 from services.open311 import selectors

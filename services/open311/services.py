@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import RateLimited
+from core.errors import RateLimited
 from services import services as request_services
 from services.attachments import PreparedPhoto
 from services.models import Category, Channel, ServiceRequest
