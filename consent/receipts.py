@@ -12,6 +12,7 @@ from django.conf import settings
 
 from consent import ledger, register
 from consent.models import ConsentEvent
+from core import city
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 CONSENT_TYPE = {"counter": "EXPRESSED_ON_BEHALF", "web": "EXPLICIT", "mobile": "EXPLICIT"}
@@ -62,13 +63,13 @@ def receipt_for_event(event: ConsentEvent) -> dict[str, Any]:
             {
                 "piiController": ctrl["name"],
                 "onBehalf": False,
-                "contact": "Data protection officer",
-                "address": ctrl["address"],
-                "email": ctrl["dpo_email"],
-                "phone": "",
+                "contact": ctrl["dpo"]["name"],
+                "address": ctrl["dpo"]["address"],
+                "email": ctrl["dpo"]["email"],
+                "phone": ctrl["dpo"]["phone"],
             }
         ],
-        "policyUrl": "/api/v1/register/purposes",
+        "policyUrl": city.portal_url("/api/v1/register/purposes"),
         "services": [
             {
                 "service": "CivicDesk — Citizen Service Center",

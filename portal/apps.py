@@ -1,6 +1,7 @@
 from django.apps import AppConfig, apps
 
 from core import security_log
+from portal import checks  # noqa: F401  (importing it registers the deploy checks)
 
 
 class PortalConfig(AppConfig):

@@ -28,7 +28,8 @@ django.setup()
 import core
 for module in pkgutil.walk_packages(core.__path__, "core."):
     importlib.import_module(module.name)
-print(sorted(n for n in sys.modules if n.split(".")[0] in {"portal", "services", "consent", "celery"}))
+ours = {"portal", "services", "consent", "celery"}
+print(sorted(n for n in sys.modules if n.split(".")[0] in ours))
 """
 
 
