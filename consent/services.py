@@ -31,7 +31,7 @@ from consent.models import (
     Purpose,
     SubjectKey,
 )
-from portal.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 
 DECISIONS = {
     "give": EventType.GIVEN,

@@ -16,7 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from portal.city import city_from_env
+from core.city import city_from_env
 from portal.map_tiles import tile_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 TESTING = env.bool("CIVICDESK_TESTING", default="pytest" in sys.modules)
 
-# The city this deployment serves (portal/city.py; docs/deployment.md "The city"). The portal
+# The city this deployment serves (core/city.py; docs/deployment.md "The city"). The portal
 # URL defaults to the local server on PORT, which `make run` passes on.
 CITY = city_from_env(env, port=env.int("PORT", default=8000))
 _portal_host = urlsplit(CITY["PORTAL_URL"]).hostname or "127.0.0.1"
@@ -329,14 +329,14 @@ HEADLESS_FRONTEND_URLS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CivicDesk"
-# Activity is recorded by portal.session_activity at most once a minute per session, not by
+# Activity is recorded by core.session_activity at most once a minute per session, not by
 # allauth on every request (five statements per API call).
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.api.authentication.SessionTokenAuthentication",
+        "core.api.authentication.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -347,7 +347,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
     # Every endpoint: per IP for anonymous callers, per account for signed-in ones. Views add
     # scoped limits (submit, comment, upload, export) on top.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -381,7 +381,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api.schema.problem_media_types",
+        "core.api.schema.problem_media_types",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "services.models.Status",
@@ -504,7 +504,7 @@ LOGGING = {
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
-    # their staff roles take effect (portal.roles).
+    # their staff roles take effect (core.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
@@ -535,7 +535,7 @@ CIVICDESK = {
     # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
     "MAP_ATTRIBUTION": env.str("CIVICDESK_MAP_ATTRIBUTION", default=""),
-    # The city (portal/city.py): names, controller and DPO, public URL, SMS gateway. The flat
+    # The city (core/city.py): names, controller and DPO, public URL, SMS gateway. The flat
     # keys below it are the same values under the names older code reads.
     "CITY": CITY,
     "PORTAL_URL": CITY["PORTAL_URL"],

@@ -17,8 +17,8 @@ from django.utils import timezone
 from consent import pseudonyms, register
 from consent.models import Purpose
 from consent.rights.models import AccessEvent, DataSubjectRequest, ErasureReceipt, ExportJob
-from portal.errors import Forbidden, NotFound
-from portal.roles import roles_for
+from core.errors import Forbidden, NotFound
+from core.roles import roles_for
 
 EXPORT_SCHEMA = "https://civicdesk.example.city/schemas/data-export/v1"
 

@@ -38,9 +38,9 @@ from consent.rights.models import (
     ExportJob,
     RetentionRun,
 )
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.roles import roles_for
-from portal.security_log import security_event
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
+from core.security_log import security_event
 
 logger = logging.getLogger(__name__)
 
