@@ -9,13 +9,14 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from consent.models import ConsentEvent, LogEntry, MerkleNode, Notice, TreeHead
+from consent.models import ConsentEvent, LogEntry, MerkleNode, Notice, TreeHead, TreeHeadCosignature
 from portal import dbroles
 from tests.dbowner import execute_as_owner
 
 pytestmark = [pytest.mark.postgres, pytest.mark.runtime_role, pytest.mark.django_db]
 
-LOG_TABLES = [m._meta.db_table for m in (LogEntry, MerkleNode, TreeHead, Notice, ConsentEvent)]
+LOG_TABLES = [m._meta.db_table for m in (
+    LogEntry, MerkleNode, TreeHead, TreeHeadCosignature, Notice, ConsentEvent)]
 
 
 def refused(sql: str, *, match: str = "permission denied") -> None:
