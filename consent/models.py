@@ -140,20 +140,6 @@ class Method(models.TextChoices):
     SYSTEM = "system", _("by the system (e.g. expiry)")
 
 
-class SubjectKey(models.Model):
-    """Per-resident HMAC key, kept outside the log. Deleting it is crypto-shredding."""
-
-    subject = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_key"
-    )
-    key = models.BinaryField(max_length=32)
-    pseudonym = models.CharField(max_length=40, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.pseudonym
-
-
 class LogEntry(models.Model):
     """A leaf of the transparency log: canonical (RFC 8785) JSON, never updated."""
 

@@ -152,18 +152,16 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 # connect as the owner (portal/dbroles.py); everything else runs as the runtime role.
 _owner_url = env.str("DATABASE_OWNER_URL", default="") or env.str("MIGRATE_DATABASE_URL",
                                                                    default="")
+# The owner URL gives the owner's credentials (and host); the database is always
+# DATABASE_URL's. SQLite has no roles: there the owner URL is ignored.
 DATABASE_OWNER: dict[str, object] | None = None
 # The runtime role's own credentials (kept apart: the test set-up logs `default` in as the
 # owner while it creates the test database).
 DATABASE_RUNTIME = {k: DATABASES["default"].get(k, "") for k in ("USER", "PASSWORD")}
-if _owner_url:
+if _owner_url and IS_POSTGRES:
     DATABASE_OWNER = dict(env.db_url_config(_owner_url))
-    if not IS_POSTGRES or DATABASE_OWNER["ENGINE"] != DATABASES["default"]["ENGINE"]:
-        raise ImproperlyConfigured("DATABASE_OWNER_URL needs a PostgreSQL DATABASE_URL")
-    if DATABASE_OWNER["NAME"] != DATABASES["default"]["NAME"]:
-        raise ImproperlyConfigured(
-            "DATABASE_OWNER_URL and DATABASE_URL must name the same database"
-        )
+    if DATABASE_OWNER["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must be a PostgreSQL URL")
     if DATABASE_OWNER["USER"] == DATABASES["default"]["USER"]:
         raise ImproperlyConfigured(
             "DATABASE_URL must use the runtime role, not the owner of DATABASE_OWNER_URL"
@@ -552,6 +550,14 @@ CIVICDESK = {
     "EXPORT_LINK_HOURS": env.int("CIVICDESK_EXPORT_LINK_HOURS", default=72),
     "ACCESS_ANOMALY_DAILY_REVEALS": env.int("CIVICDESK_ACCESS_ANOMALY_DAILY", default=40),
     "RETENTION_BATCH_SIZE": env.int("CIVICDESK_RETENTION_BATCH", default=200),
+    # Per-resident pseudonym keys live here, never in the database (consent/keystore.py).
+    # Back this directory up on its own short retention: a resident's erasure is final when
+    # the last backup holding their key has aged out (docs/data-subject-rights.md).
+    "KEYSTORE_DIR": env.str("CIVICDESK_KEYSTORE_DIR", default=str(BASE_DIR / "var" / "keystore")),
+    "KEYSTORE_BACKUP_DAYS": env.int("CIVICDESK_KEYSTORE_BACKUP_DAYS", default=7),
+    # How long backups of the main database are kept (docs/deployment.md §6): a backup taken
+    # before an erasure still holds the account itself until it ages out.
+    "DATABASE_BACKUP_DAYS": env.int("CIVICDESK_DATABASE_BACKUP_DAYS", default=35),
 }
 
 # The map's tile server is the one extra origin images may come from (not img-src *).
