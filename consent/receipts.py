@@ -13,13 +13,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 
 from consent import ledger, register
 from consent import verify as v
 from consent.models import ConsentEvent, ConsentReceipt, EventType, LogEntry, Notice, Purpose
-from portal.security_log import security_event
+from core import city
+from core.security_log import security_event
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 SCHEMA_VERSION = "civicdesk/consent-receipt/v2"
@@ -40,10 +40,9 @@ STATE_WORDING = {
 
 def policy_url(purpose: Purpose, notice: Notice) -> str:
     """Absolute, versioned URL of the exact notice the resident saw."""
-    base = str(settings.CIVICDESK.get("PUBLIC_URL", "")).rstrip("/")
     path = reverse("api:register-purpose-notice",
                    kwargs={"code": purpose.code, "version": notice.version})
-    return f"{base}{path}?language={notice.language}"
+    return city.portal_url(f"{path}?language={notice.language}")
 
 
 def _recipients(purpose: Purpose) -> list[dict[str, Any]]:
@@ -105,11 +104,11 @@ def receipt_body(
             {
                 "piiController": ctrl["name"],
                 "onBehalf": False,
-                "contact": "Data protection officer",
+                "contact": ctrl["dpo"]["name"],
                 "address": register.controller_address(),
-                "email": ctrl["dpo_email"],
-                "phone": "",
-                "piiControllerUrl": str(settings.CIVICDESK.get("PUBLIC_URL", "")),
+                "email": ctrl["dpo"]["email"],
+                "phone": ctrl["dpo"]["phone"],
+                "piiControllerUrl": city.portal_url("/"),
             }
         ],
         "policyUrl": policy_url(purpose, notice),
