@@ -6,6 +6,10 @@ class PortalConfig(AppConfig):
     verbose_name = "CivicDesk portal"
 
     def ready(self) -> None:
+        from allauth.mfa.signals import authenticator_added
+
         from portal import security_log
+        from portal.roles import on_second_factor_added
 
         security_log.connect()
+        authenticator_added.connect(on_second_factor_added, dispatch_uid="roles.mfa_added")
