@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from portal.errors import NotFound
+from portal.json_limits import json_too_deep
 from portal.roles import roles_for, session_bind
 from services import live
 from services.selectors import access_request
@@ -202,9 +203,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if len(text_data) > MAX_FRAME_CHARS:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        if json_too_deep(text_data):
+            await self.bad_frame("too_deep", "JSON nested too deeply.")
+            return
         try:
             content = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self.bad_frame("invalid_json", "The frame is not valid JSON.")
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):

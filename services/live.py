@@ -379,9 +379,10 @@ def user_sessions_end(*, user_id: int, reason: str) -> int:
     """
     from allauth.usersessions.models import UserSession
 
+    # First, so the sockets hear why (each ended session also sends its own "signed out").
+    live_disconnect_user(user_id=user_id, ended=reason)
     ended = 0
     for user_session in UserSession.objects.filter(user_id=user_id):
         user_session.end()
         ended += 1
-    live_disconnect_user(user_id=user_id, ended=reason)
     return ended
