@@ -8,7 +8,7 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from allauth.mfa.signals import authenticator_added
 
-        from portal import security_log
+        from portal import checks, security_log  # noqa: F401  (checks: registers them)
         from portal.roles import on_second_factor_added
 
         security_log.connect()
