@@ -32,6 +32,10 @@ DATA_CATEGORIES: dict[str, tuple[Any, str]] = {
     "device": (_("device data (app version, push token)"), PD + "DeviceBased"),
     "request_metadata": (_("request category, district, dates, status"), DPV + "NonPersonalData"),
     "consent_choices": (_("your consent choices"), PD + "Preference"),
+    # What an SMS about *your* request says (its reference and new status), sent to your
+    # number: personal data, unlike the anonymised `request_metadata` of open statistics.
+    "request_status": (_("the reference and status of your request"),
+                       PD + "ServiceConsumptionBehavior"),
 }
 
 # Legal basis → (DPV core IRI, DPV EU-GDPR IRI).
@@ -64,6 +68,18 @@ def controller() -> dict[str, Any]:
         "jurisdiction": ctrl["postal_address"]["country"],
         "jurisdiction_id": city.city()["JURISDICTION_ID"],
         "city": city.city_name("en"),
+    }
+
+
+def controller_address() -> dict[str, str]:
+    """The controller's postal address as an object (ISO/IEC TS 27560, schema.org terms)."""
+    address = city.party("CONTROLLER")["postal_address"]
+    return {
+        "streetAddress": address["street_address"],
+        "addressLocality": address["locality"],
+        "addressRegion": address["region"],
+        "postalCode": address["postal_code"],
+        "addressCountry": address["country"],
     }
 
 

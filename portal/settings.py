@@ -6,6 +6,7 @@ with DATABASE_URL, REDIS_URL and DJANGO_DEBUG=0 (see docs/deployment.md).
 
 import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -397,6 +398,21 @@ STORAGES = {
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
+    # The transparency log's outside anchor (consent/anchor.py): a directory by default; any
+    # Django storage backend (e.g. django-storages' S3 backend with object lock) in production,
+    # set with CIVICDESK_TLOG_MIRROR_BACKEND / CIVICDESK_TLOG_MIRROR_OPTIONS (JSON).
+    "tlog_mirror": {
+        "BACKEND": env.str("CIVICDESK_TLOG_MIRROR_BACKEND",
+                           default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("CIVICDESK_TLOG_MIRROR_OPTIONS", default={}) or {
+            "location": env.str(
+                "CIVICDESK_TLOG_MIRROR_DIR",
+                default=(tempfile.mkdtemp(prefix="civicdesk-tlog-mirror-") if TESTING
+                         else str(BASE_DIR / "var" / "tlog-mirror")),
+            ),
+            "file_permissions_mode": 0o444,
+        },
+    },
 }
 # Uploaded photos live outside the web root and are served only through views that check
 # access (services.api), never by URL guessing.
@@ -489,7 +505,13 @@ CIVICDESK = {
     ),
     "LOG_SIGNING_KEY": env.str("CIVICDESK_LOG_SIGNING_KEY", default=""),
     "LOG_ORIGIN": env.str("CIVICDESK_LOG_ORIGIN", default="civicdesk.example.city/log"),
-    "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=60)),
+    "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=180)),
+    # Witnesses (C2SP tlog-witness): parallel lists of base URLs and verifier keys; a head
+    # counts as witnessed with WITNESS_QUORUM cosignatures (default: 1 if any is configured).
+    "WITNESS_URLS": env.list("CIVICDESK_WITNESS_URLS", default=[]),
+    "WITNESS_KEYS": env.list("CIVICDESK_WITNESS_KEYS", default=[]),
+    "WITNESS_QUORUM": env.int("CIVICDESK_WITNESS_QUORUM", default=-1),
+    "WITNESS_TIMEOUT_SECONDS": env.float("CIVICDESK_WITNESS_TIMEOUT", default=5.0),
     # The request form's map (docs/map-tiles.md): a tile URL template such as
     # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),

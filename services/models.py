@@ -119,6 +119,8 @@ class Category(Localized):
     uses_classifier = models.BooleanField(
         default=False, help_text=_("Free-text category ('other'): the classifier routes it.")
     )
+    # Open311 discovery's `changeset` follows the latest edit of any category.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["kind", "name_en"]

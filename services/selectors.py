@@ -126,6 +126,16 @@ def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
     return request
 
 
+def requests_followed_by(*, user: Any) -> QuerySet[ServiceRequest]:
+    """The requests `user` follows (not their own), newest change first, for "My requests"."""
+    return (
+        ServiceRequest.objects.filter(followers__user_id=user.pk)
+        .exclude(reporter_id=user.pk)
+        .select_related("category", "department", "district")
+        .order_by("-updated_at", "-id")
+    )
+
+
 def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:
     """The request `user` follows (for unfollow); NotFound otherwise."""
     if user is None or not user.is_authenticated:

@@ -72,15 +72,19 @@ def event_record(
     data: dict | None = None,
     bump: bool = True,
     changes: dict[str, Any] | None = None,
+    role: str = "",
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
 
     Must run inside the caller's transaction with the request row locked. `bump=False` when
     the caller has already written the new version (a request created with its first event).
     `changes` are further columns of the request to write in the same UPDATE as the version
-    (the caller has set them on `request` already).
+    (the caller has set them on `request` already). `role` names an actor who has no
+    account here (e.g. "open311": someone writing through a client app).
     """
-    role, department_id = _actor_role_and_department(actor=actor, request=request)
+    department_id: int | None = None
+    if not role:
+        role, department_id = _actor_role_and_department(actor=actor, request=request)
     if bump:
         ServiceRequest.objects.filter(pk=request.pk).update(
             version=F("version") + 1, updated_at=timezone.now(), **(changes or {})

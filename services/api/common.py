@@ -179,7 +179,9 @@ def attachment_data(request: ServiceRequest, attachment: Any) -> dict[str, Any]:
 
 
 class ActorSerializer(serializers.Serializer):
-    role = serializers.CharField(help_text="resident, clerk, supervisor, system or staff")
+    role = serializers.CharField(
+        help_text="resident, clerk, supervisor, system, staff, or open311 (a partner app's user)"
+    )
     department = CodeNameSerializer(allow_null=True)
 
 
