@@ -321,6 +321,8 @@ LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
+# Swagger UI from our static files (allauth's default loads Redoc from a CDN; the CSP blocks it).
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = "headless/spec/swagger_local.html"
 # Links in allauth's e-mails point at the public portal, whatever Host the request came in on.
 HEADLESS_FRONTEND_URLS = {
     "account_confirm_email": CITY["PORTAL_URL"] + "/accounts/confirm-email/{key}/",
@@ -376,6 +378,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: the page loads nothing from other origins.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
