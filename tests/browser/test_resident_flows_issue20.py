@@ -1,0 +1,104 @@
+"""Issue 20 in a real browser: a live reply never drops a resident's draft; following a
+request lists it in My requests and it can be unfollowed there."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import shot, sign_in
+from tests.browser.test_portal_flows import (
+    CLERK_ROADS,
+    RESIDENT,
+    RESIDENT_ZH,
+    _eventually,
+    _file_pothole,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _file_streetlight(page, description: str, lat: str, lon: str) -> str:
+    page.goto("/report/")
+    page.check("#cat-streetlight")
+    page.fill("textarea[name=description]", description)
+    page.click("summary")
+    page.fill("#id_lat", lat)
+    page.fill("#id_lon", lon)
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/my/requests/CD-[A-Z0-9]{7}/$"))
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_a_live_reply_arriving_while_the_resident_types_keeps_the_draft(new_context, tmp_path):
+    resident = new_context().new_page()
+    sign_in(resident, RESIDENT)
+    reference = _file_pothole(resident, tmp_path, "Draft test: a hole by the pond path.",
+                              photo=False)
+    resident.evaluate("window.__sameDocument = true")
+    assert _eventually(resident, "document.querySelector('[data-live]').dataset.liveMode") == (
+        "websocket"
+    )
+    draft = resident.locator("form[action$='/comment'] textarea[name=text]")
+    draft.click()
+    draft.type("It is deeper tonight and the path is")
+
+    clerk = new_context().new_page()
+    sign_in(clerk, CLERK_ROADS)
+    clerk.goto(f"/staff/requests/{reference}/")
+    reply = clerk.locator("form[action$='/reply']")
+    reply.locator("textarea").fill("An electrician is booked for Thursday.")
+    reply.locator("button[type=submit]").click()
+    clerk.wait_for_load_state()
+
+    # The update waits behind a button; the draft and the cursor stay; no false "Updated".
+    resident.wait_for_selector("[data-live-show]:visible", timeout=20_000)
+    status = resident.inner_text("[data-live-status]")
+    assert "Updated just now" not in status
+    assert "your text is kept" in status
+    assert not resident.is_visible("text=An electrician is booked for Thursday.")
+    draft.type(" slippery.")  # still typing where the cursor was
+    assert draft.input_value() == "It is deeper tonight and the path is slippery."
+    shot(resident, "request-live-update-held")
+
+    resident.click("[data-live-show]")
+    resident.wait_for_selector("text=An electrician is booked for Thursday.")
+    assert resident.evaluate("window.__sameDocument") is True
+    assert (resident.locator("form[action$='/comment'] textarea[name=text]").input_value()
+            == "It is deeper tonight and the path is slippery.")
+    assert "Updated just now" in resident.inner_text("[data-live-status]")
+    assert not resident.is_visible("[data-live-show]")
+
+    # The draft is still a draft: sending it files the comment.
+    resident.click("form[action$='/comment'] button[type=submit]")
+    resident.wait_for_selector("text=It is deeper tonight and the path is slippery.")
+
+
+def test_a_resident_follows_a_request_finds_it_in_my_requests_and_unfollows_it(new_context):
+    owner = new_context().new_page()
+    sign_in(owner, RESIDENT)
+    reference = _file_streetlight(owner, "Follow test: the lamp at the east gate is dark.",
+                                  "39.0410", "115.9910")
+
+    neighbour = new_context().new_page()
+    sign_in(neighbour, RESIDENT_ZH)
+    neighbour.goto("/report/")
+    neighbour.check("#cat-streetlight")
+    neighbour.click("summary")
+    neighbour.fill("#id_lat", "39.0411")
+    neighbour.fill("#id_lon", "115.9911")
+    neighbour.wait_for_selector(f"[data-nearby] button[data-follow='{reference}']")
+    neighbour.click(f"[data-nearby] button[data-follow='{reference}']")
+    neighbour.wait_for_url(re.compile(rf"/my/requests/{reference}/$"))
+    assert neighbour.is_visible("ul.messages")  # the confirmation
+    assert neighbour.is_visible(f"form[action$='/{reference}/unfollow']")
+
+    neighbour.goto("/my/requests/")
+    row = neighbour.locator(f"tr[data-followed][data-ref='{reference}']")
+    assert row.is_visible()
+    shot(neighbour, "my-requests-following")
+    row.locator("button[type=submit]").click()
+    neighbour.wait_for_url(re.compile(r"/my/requests/$"))
+    assert neighbour.is_visible("ul.messages")
+    assert neighbour.locator(f"tr[data-followed][data-ref='{reference}']").count() == 0
