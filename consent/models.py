@@ -16,6 +16,7 @@ from portal.i18n import localized
 APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
 )
+NEVER_UPDATED = pgtrigger.Protect(name="never_updated", operation=pgtrigger.Update)
 
 
 class LegalBasis(models.TextChoices):
@@ -192,6 +193,25 @@ class TreeHead(models.Model):
         return f"tree head {self.tree_size}"
 
 
+class TreeHeadCosignature(models.Model):
+    """A witness's cosignature/v1 line on one tree head (C2SP tlog-cosignature)."""
+
+    tree_size = models.BigIntegerField()
+    witness = models.CharField(max_length=200, help_text=_("The witness's key name."))
+    line = models.TextField(help_text=_("The signature line as the witness returned it."))
+    cosigned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tree_size", "witness"],
+                                    name="consent_cosignature_unique"),
+        ]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"cosignature of {self.tree_size} by {self.witness}"
+
+
 class ConsentEvent(models.Model):
     """Append-only stream of consent events (ISO/IEC TS 27560: a withdrawal is a new event).
 
@@ -234,6 +254,30 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.purpose_id} ({self.event_id})"
+
+
+class ConsentReceipt(models.Model):
+    """A consent receipt as issued: the body the log entry commits to (RFC 8785 JSON) and the
+    promise of inclusion signed once, at issue. Downloads return them unchanged, even if the
+    event or its log entry is later removed. Deleted with the resident's account (erasure)."""
+
+    event_id = models.UUIDField(unique=True)
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="+", db_index=False)
+    log_index = models.BigIntegerField()
+    leaf_hash = models.CharField(max_length=64)
+    entry = models.TextField(help_text=_("The log entry as issued (canonical JSON)."))
+    issued_at = models.DateTimeField()
+    body = models.TextField(help_text=_("Canonical JSON of every bound receipt field."))
+    promise = models.TextField(help_text=_("The signed promise of inclusion (statement)."))
+    promise_signature = models.CharField(max_length=100)
+
+    class Meta:
+        triggers = [NEVER_UPDATED]
+        indexes = [models.Index(fields=["issued_at"], name="consent_receipt_issued")]
+
+    def __str__(self) -> str:
+        return f"receipt {self.event_id}"
 
 
 class ConsentRecord(models.Model):
@@ -286,7 +330,12 @@ class RefusalCount(models.Model):
 
 
 class IntegrityCheck(models.Model):
-    """The result of one full log verification (verify_log / the scheduled task)."""
+    """The result of one log check: a full verification (verify_log / the nightly task) or a
+    check of the promises of inclusion whose merge delay has passed."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", _("full verification")
+        PROMISES = "promises", _("promises of inclusion")
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
@@ -294,6 +343,9 @@ class IntegrityCheck(models.Model):
     heads_checked = models.PositiveIntegerField(default=0)
     ok = models.BooleanField()
     problems = models.JSONField(default=list)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FULL)
+    # promises: every receipt with a smaller id has been checked
+    checked_through = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at"]

@@ -6,6 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "CivicDesk portal"
 
     def ready(self) -> None:
-        from portal import security_log
+        from portal import checks, security_log  # noqa: F401  (checks: registers them)
 
         security_log.connect()

@@ -6,6 +6,7 @@ with DATABASE_URL, REDIS_URL and DJANGO_DEBUG=0 (see docs/deployment.md).
 
 import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from portal.city import city_from_env
 from portal.map_tiles import tile_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,9 +27,17 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 TESTING = env.bool("CIVICDESK_TESTING", default="pytest" in sys.modules)
 
+# The city this deployment serves (portal/city.py; docs/deployment.md "The city"). The portal
+# URL defaults to the local server on PORT, which `make run` passes on.
+CITY = city_from_env(env, port=env.int("PORT", default=8000))
+_portal_host = urlsplit(CITY["PORTAL_URL"]).hostname or "127.0.0.1"
+
 if DEBUG:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-" + "x" * 40)
-    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+    ALLOWED_HOSTS = env.list(
+        "DJANGO_ALLOWED_HOSTS",
+        default=list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", _portal_host])),
+    )
 else:
     _missing = [k for k in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS") if not env.str(k, "")]
     if _missing:
@@ -288,10 +298,11 @@ LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
+# Links in allauth's e-mails point at the public portal, whatever Host the request came in on.
 HEADLESS_FRONTEND_URLS = {
-    "account_confirm_email": "/accounts/confirm-email/{key}/",
-    "account_reset_password_from_key": "/accounts/password/reset/key/{key}/",
-    "account_signup": "/accounts/signup/",
+    "account_confirm_email": CITY["PORTAL_URL"] + "/accounts/confirm-email/{key}/",
+    "account_reset_password_from_key": CITY["PORTAL_URL"] + "/accounts/password/reset/key/{key}/",
+    "account_signup": CITY["PORTAL_URL"] + "/accounts/signup/",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CivicDesk"
@@ -382,6 +393,21 @@ STORAGES = {
             if DEBUG or TESTING
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
+    },
+    # The transparency log's outside anchor (consent/anchor.py): a directory by default; any
+    # Django storage backend (e.g. django-storages' S3 backend with object lock) in production,
+    # set with CIVICDESK_TLOG_MIRROR_BACKEND / CIVICDESK_TLOG_MIRROR_OPTIONS (JSON).
+    "tlog_mirror": {
+        "BACKEND": env.str("CIVICDESK_TLOG_MIRROR_BACKEND",
+                           default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("CIVICDESK_TLOG_MIRROR_OPTIONS", default={}) or {
+            "location": env.str(
+                "CIVICDESK_TLOG_MIRROR_DIR",
+                default=(tempfile.mkdtemp(prefix="civicdesk-tlog-mirror-") if TESTING
+                         else str(BASE_DIR / "var" / "tlog-mirror")),
+            ),
+            "file_permissions_mode": 0o444,
+        },
     },
 }
 # Uploaded photos live outside the web root and are served only through views that check
@@ -475,12 +501,29 @@ CIVICDESK = {
     ),
     "LOG_SIGNING_KEY": env.str("CIVICDESK_LOG_SIGNING_KEY", default=""),
     "LOG_ORIGIN": env.str("CIVICDESK_LOG_ORIGIN", default="civicdesk.example.city/log"),
-    "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=60)),
+    "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=180)),
+    # Witnesses (C2SP tlog-witness): parallel lists of base URLs and verifier keys; a head
+    # counts as witnessed with WITNESS_QUORUM cosignatures (default: 1 if any is configured).
+    "WITNESS_URLS": env.list("CIVICDESK_WITNESS_URLS", default=[]),
+    "WITNESS_KEYS": env.list("CIVICDESK_WITNESS_KEYS", default=[]),
+    "WITNESS_QUORUM": env.int("CIVICDESK_WITNESS_QUORUM", default=-1),
+    "WITNESS_TIMEOUT_SECONDS": env.float("CIVICDESK_WITNESS_TIMEOUT", default=5.0),
     # The request form's map (docs/map-tiles.md): a tile URL template such as
     # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
     "MAP_ATTRIBUTION": env.str("CIVICDESK_MAP_ATTRIBUTION", default=""),
-    "OPEN311_JURISDICTION": env.str("CIVICDESK_OPEN311_JURISDICTION", default="civicdesk.city"),
+    # The city (portal/city.py): names, controller and DPO, public URL, SMS gateway. The flat
+    # keys below it are the same values under the names older code reads.
+    "CITY": CITY,
+    "PORTAL_URL": CITY["PORTAL_URL"],
+    "OPEN311_JURISDICTION": CITY["JURISDICTION_ID"],
+    "SMS_BACKEND": CITY["SMS_BACKEND"],
+    # Browsers may open WebSockets only from these origins (the portal's, plus any listed).
+    "WEBSOCKET_ALLOWED_ORIGINS": list(
+        dict.fromkeys(
+            [CITY["PORTAL_URL"], *env.list("CIVICDESK_WEBSOCKET_EXTRA_ORIGINS", default=[])]
+        )
+    ),
     # Residents' data rights (consent.rights): export files live outside the web root.
     "EXPORT_ROOT": env.str("CIVICDESK_EXPORT_ROOT", default=str(BASE_DIR / "var" / "exports")),
     "EXPORT_LINK_HOURS": env.int("CIVICDESK_EXPORT_LINK_HOURS", default=72),

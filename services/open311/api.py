@@ -34,6 +34,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from portal import city
 from portal.errors import DomainError, NotFound, RateLimited
 from services.attachments import photos_prepare
 from services.models import ServiceRequest
@@ -324,14 +325,13 @@ def _attribute_values(data: Any) -> dict[str, Any]:
 
 class DiscoveryApi(Open311Api):
     def get(self, request: Request, format: str | None = None) -> Response:
-        jurisdiction = settings.CIVICDESK["OPEN311_JURISDICTION"]
+        controller = city.party("CONTROLLER")
         changeset = selectors.services_changeset(adapter_changeset=CHANGESET)
         data = {
             "changeset": changeset,
             "contact": settings.CIVICDESK.get(
                 "OPEN311_CONTACT",
-                _("Citizen Service Center of %(j)s; see /open311/ documentation.")
-                % {"j": jurisdiction},
+                f"{controller['name']}, {controller['address']}, {controller['email']}",
             ),
             "key_service": settings.CIVICDESK.get(
                 "OPEN311_KEY_SERVICE",
@@ -341,7 +341,7 @@ class DiscoveryApi(Open311Api):
             "endpoints": [
                 {
                     "specification": SPECIFICATION,
-                    "url": request.build_absolute_uri("/open311/v2"),
+                    "url": city.portal_url("/open311/v2"),
                     "changeset": changeset,
                     "type": "production",
                     "formats": ["text/xml", "application/json"],

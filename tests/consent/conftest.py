@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import pytest
+from django.db import connection
 
 from consent import ledger
 from consent.demo import seed_register
@@ -11,6 +18,17 @@ from consent.demo import seed_register
 @pytest.fixture
 def register(db):
     seed_register()
+
+
+@pytest.fixture(autouse=True)
+def _own_outside_mirror(tmp_path, settings):
+    """Each test's outside anchor starts empty, like its database."""
+    storages = dict(settings.STORAGES)
+    storages["tlog_mirror"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "tlog-mirror")},
+    }
+    settings.STORAGES = storages
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +45,59 @@ def _log_indexes_start_after_the_stored_entries(request):
     transactional = bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
     ledger.resync_index_sequence()
+
+
+@dataclass
+class RunningWitness:
+    url: str
+    key: Any  # tools.witness.WitnessKey
+    state_dir: Path
+    server: Any
+
+    @property
+    def vkey(self) -> str:
+        return str(self.key.verifier)
+
+
+def start_witness(state_dir: Path, *, name: str = "witness.test.example",
+                  seed: bytes | None = None) -> RunningWitness:
+    """A real witness (tools/witness.py) with its own key and state directory, serving HTTP on
+    a free loopback port in a thread of the test process."""
+    from tools import witness
+
+    key = witness.key_from_seed(name, seed or os.urandom(32))
+    server = witness.serve(key=key, logs=[ledger.log_key().verifier], state_dir=state_dir,
+                           host="127.0.0.1", port=0, ready=threading.Event())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return RunningWitness(url=f"http://127.0.0.1:{server.server_port}", key=key,
+                          state_dir=state_dir, server=server)
+
+
+def stop_witness(w: RunningWitness) -> None:
+    w.server.shutdown()
+    w.server.server_close()
+    w.server.witness.state.close()
+
+
+@pytest.fixture
+def witness(tmp_path, settings):
+    """One witness, configured as the log's only witness (quorum 1)."""
+    w = start_witness(tmp_path / "witness")
+    settings.CIVICDESK = {**settings.CIVICDESK, "WITNESS_URLS": [w.url],
+                          "WITNESS_KEYS": [w.vkey], "WITNESS_QUORUM": 1}
+    yield w
+    stop_witness(w)
+
+
+def tamper(sql: str, params: list | None = None) -> None:
+    """Change the log behind the application's back (on PostgreSQL past the triggers)."""
+    if connection.vendor == "postgresql":
+        import pgtrigger
+
+        uris = [f"consent.{m}:append_only" for m in (
+            "LogEntry", "MerkleNode", "TreeHead", "ConsentEvent", "TreeHeadCosignature")]
+        with pgtrigger.ignore(*uris), connection.cursor() as cur:
+            cur.execute(sql, params or [])
+    else:
+        with connection.cursor() as cur:
+            cur.execute(sql, params or [])
