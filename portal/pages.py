@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from portal.views import consent_rates, photos, privacy, public, resident, rights, staff, statistics
+from portal.views import (
+    consent_rates,
+    photos,
+    privacy,
+    public,
+    reports,
+    resident,
+    rights,
+    staff,
+    statistics,
+)
 
 app_name = "portal"
 
@@ -12,6 +22,9 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("reports/", reports.reports_list, name="reports"),
+    path(f"reports/{REF}/", reports.report_detail, name="report"),
+    path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
     # Residents

@@ -19,18 +19,6 @@ from tests.browser.test_portal_flows import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _file_streetlight(page, description: str, lat: str, lon: str) -> str:
-    page.goto("/report/")
-    page.check("#cat-streetlight")
-    page.fill("textarea[name=description]", description)
-    page.click("summary")
-    page.fill("#id_lat", lat)
-    page.fill("#id_lon", lon)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/my/requests/CD-[A-Z0-9]{7}/$"))
-    return page.url.rstrip("/").rsplit("/", 1)[-1]
-
-
 def test_a_live_reply_arriving_while_the_resident_types_keeps_the_draft(new_context, tmp_path):
     resident = new_context().new_page()
     sign_in(resident, RESIDENT)
@@ -75,21 +63,27 @@ def test_a_live_reply_arriving_while_the_resident_types_keeps_the_draft(new_cont
     resident.wait_for_selector("text=It is deeper tonight and the path is slippery.")
 
 
-def test_a_resident_follows_a_request_finds_it_in_my_requests_and_unfollows_it(new_context):
+def test_a_resident_follows_a_public_report_finds_it_in_my_requests_and_unfollows_it(
+    new_context,
+):
     owner = new_context().new_page()
     sign_in(owner, RESIDENT)
-    reference = _file_streetlight(owner, "Follow test: the lamp at the east gate is dark.",
-                                  "39.0410", "115.9910")
+    owner.goto("/report/")
+    owner.check("#cat-streetlight")
+    owner.fill("textarea[name=description]", "Follow test: the lamp at the east gate is dark.")
+    owner.fill("input[name=address]", "East Gate, Jianshe Road")
+    owner.check("input[name=is_public]")
+    owner.click("main button[type=submit]")
+    owner.wait_for_url(re.compile(r"/my/requests/CD-[A-Z0-9]{7}/$"))
+    reference = owner.url.rstrip("/").rsplit("/", 1)[-1]
 
     neighbour = new_context().new_page()
     sign_in(neighbour, RESIDENT_ZH)
-    neighbour.goto("/report/")
-    neighbour.check("#cat-streetlight")
-    neighbour.click("summary")
-    neighbour.fill("#id_lat", "39.0411")
-    neighbour.fill("#id_lon", "115.9911")
-    neighbour.wait_for_selector(f"[data-nearby] button[data-follow='{reference}']")
-    neighbour.click(f"[data-nearby] button[data-follow='{reference}']")
+    neighbour.goto("/reports/?street=East+Gate")
+    neighbour.click(f"tr[data-ref='{reference}'] a")
+    neighbour.wait_for_url(re.compile(rf"/reports/{reference}/$"))
+    assert neighbour.is_visible("text=Follow test: the lamp at the east gate is dark.")
+    neighbour.click(f"button[data-follow='{reference}']")
     neighbour.wait_for_url(re.compile(rf"/my/requests/{reference}/$"))
     assert neighbour.is_visible("ul.messages")  # the confirmation
     assert neighbour.is_visible(f"form[action$='/{reference}/unfollow']")
@@ -102,3 +96,19 @@ def test_a_resident_follows_a_request_finds_it_in_my_requests_and_unfollows_it(n
     neighbour.wait_for_url(re.compile(r"/my/requests/$"))
     assert neighbour.is_visible("ul.messages")
     assert neighbour.locator(f"tr[data-followed][data-ref='{reference}']").count() == 0
+
+
+@pytest.mark.parametrize(("width", "suffix"), [(1280, "desktop"), (390, "390")])
+def test_screenshots_of_the_new_public_and_resident_pages(new_context, width, suffix):
+    page = new_context(viewport={"width": width, "height": 900}).new_page()
+    page.goto("/reports/")
+    shot(page, f"public-reports-{suffix}")
+    first = page.locator("tr[data-ref] a").first
+    if first.count():
+        first.click()
+        page.wait_for_url(re.compile(r"/reports/CD-[A-Z0-9]{7}/$"))
+        shot(page, f"public-report-{suffix}")
+    sign_in(page, RESIDENT)
+    page.goto("/my/requests/")
+    shot(page, f"my-requests-{suffix}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
