@@ -609,7 +609,7 @@ def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
     for pk in ids:
         with transaction.atomic():
             record = (
-                ConsentRecord.objects.select_for_update()
+                ConsentRecord.objects.select_for_update(of=("self",))
                 .select_related("subject", "purpose", "notice")
                 .filter(pk=pk, state=EventType.GIVEN, expires_at__lte=now)
                 .first()

@@ -146,6 +146,29 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
+# Two roles on PostgreSQL (docs/deployment.md): DATABASE_URL is the application's runtime role
+# (SELECT/INSERT only on the append-only log tables); DATABASE_OWNER_URL (or
+# MIGRATE_DATABASE_URL) is the role that owns the schema. `migrate`, `flush` and `db_roles`
+# connect as the owner (portal/dbroles.py); everything else runs as the runtime role.
+_owner_url = env.str("DATABASE_OWNER_URL", default="") or env.str("MIGRATE_DATABASE_URL",
+                                                                   default="")
+DATABASE_OWNER: dict[str, object] | None = None
+# The runtime role's own credentials (kept apart: the test set-up logs `default` in as the
+# owner while it creates the test database).
+DATABASE_RUNTIME = {k: DATABASES["default"].get(k, "") for k in ("USER", "PASSWORD")}
+if _owner_url:
+    DATABASE_OWNER = dict(env.db_url_config(_owner_url))
+    if not IS_POSTGRES or DATABASE_OWNER["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL needs a PostgreSQL DATABASE_URL")
+    if DATABASE_OWNER["NAME"] != DATABASES["default"]["NAME"]:
+        raise ImproperlyConfigured(
+            "DATABASE_OWNER_URL and DATABASE_URL must name the same database"
+        )
+    if DATABASE_OWNER["USER"] == DATABASES["default"]["USER"]:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must use the runtime role, not the owner of DATABASE_OWNER_URL"
+        )
+
 # --- Redis: cache, broker, channel layer --------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if TESTING and REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
