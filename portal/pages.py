@@ -4,6 +4,7 @@ from django.urls import path
 
 from portal.views import (
     consent_rates,
+    guided,
     photos,
     privacy,
     public,
@@ -29,6 +30,9 @@ urlpatterns = [
     path("log/", privacy.log_page, name="log"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
+    path("report/steps/", guided.guided_start, name="guided-start"),
+    path("report/steps/thanks/<str:reference>/", guided.guided_thanks, name="guided-thanks"),
+    path("report/steps/<slug:step>/", guided.guided_step, name="guided"),
     path("my/requests/", resident.my_requests, name="my-requests"),
     path("my/requests/versions.json", resident.my_request_versions, name="my-request-versions"),
     path(f"my/requests/{REF}/", resident.request_detail, name="request-detail"),

@@ -112,3 +112,58 @@ def test_screenshots_of_the_new_public_and_resident_pages(new_context, width, su
     page.goto("/my/requests/")
     shot(page, f"my-requests-{suffix}")
     assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+
+
+def _tab_to(page, selector: str, limit: int = 40) -> None:
+    """Press Tab until the focused element matches `selector` (keyboard only, like a person)."""
+    for _ in range(limit):
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+@pytest.mark.parametrize(("width", "suffix"), [(1280, "desktop"), (390, "390")])
+def test_a_resident_files_through_the_guided_steps_by_keyboard_only(new_context, width, suffix):
+    page = new_context(viewport={"width": width, "height": 900}).new_page()
+    sign_in(page, RESIDENT)
+    page.goto("/report/steps/")
+    # Step 1: what. Focus starts on the step's heading.
+    assert page.evaluate("document.activeElement.id") == "step-heading"
+    _tab_to(page, "textarea[name=description]")
+    page.keyboard.type("The street lamp at the school gate is dark every night.")
+    shot(page, f"guided-what-{suffix}")
+    _tab_to(page, "button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/report/steps/category/$"))
+    # The suggested category is already chosen; the resident confirms it.
+    assert page.locator("[data-suggestion='streetlight']").count() == 1
+    assert page.is_checked("#cat-streetlight")
+    shot(page, f"guided-category-{suffix}")
+    _tab_to(page, "button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/report/steps/where/$"))
+    assert page.locator("[data-map]").count() == 0  # no map in the guided steps
+    _tab_to(page, "input[name=address]")
+    page.keyboard.type("School gate, Jianshe Road")
+    shot(page, f"guided-where-{suffix}")
+    page.keyboard.press("Enter")  # a text field submits its form
+    page.wait_for_url(re.compile(r"/report/steps/details/$"))
+    shot(page, f"guided-details-{suffix}")
+    _tab_to(page, "button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/report/steps/review/$"))
+    assert page.is_visible("text=School gate, Jianshe Road")
+    shot(page, f"guided-review-{suffix}")
+    _tab_to(page, "button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/report/steps/thanks/CD-[A-Z0-9]{7}/$"))
+    # The thank-you page: focus on it, the reference, the department, the target date.
+    assert page.evaluate("document.activeElement.id") == "thanks-heading"
+    reference = page.url.rstrip("/").rsplit("/", 1)[-1]
+    assert page.inner_text("[data-reference]") == reference
+    assert page.inner_text("[data-department]").strip()
+    assert page.inner_text("[data-due]").strip()
+    assert page.is_visible("text=What happens next")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+    shot(page, f"guided-thanks-{suffix}")
