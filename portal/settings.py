@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -118,7 +119,9 @@ if DATABASE_URL:
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),
                 "max_size": env.int("DATABASE_POOL_MAX", default=10),
-                "timeout": 10,
+                # While PostgreSQL is down a request waits this long for a connection,
+                # then answers 503 + Retry-After (portal.unavailable).
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
             }
 else:
     DATABASES = {
