@@ -72,13 +72,15 @@ def event_record(
     data: dict | None = None,
     bump: bool = True,
     changes: dict[str, Any] | None = None,
+    publish: bool = True,
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
 
     Must run inside the caller's transaction with the request row locked. `bump=False` when
     the caller has already written the new version (a request created with its first event).
     `changes` are further columns of the request to write in the same UPDATE as the version
-    (the caller has set them on `request` already).
+    (the caller has set them on `request` already). `publish=False` when the caller's own
+    outbox row delivers the event (a new request's routing message carries it).
     """
     role, department_id = _actor_role_and_department(actor=actor, request=request)
     if bump:
@@ -101,7 +103,8 @@ def event_record(
         data=data or {},
         version=request.version,
     )
-    outbox_enqueue(topic=EVENT, payload={"event_id": event.pk})
+    if publish:
+        outbox_enqueue(topic=EVENT, payload={"event_id": event.pk})
     return event
 
 
@@ -167,14 +170,16 @@ def request_submit(
         due_at=now + timedelta(hours=category.sla_hours),
         version=1,  # the version of its first event
     )
-    event_record(
+    submitted = event_record(
         request=request,
         type=Event.Type.SUBMITTED,
         actor=reporter,
         to_status=Status.SUBMITTED,
         bump=False,
+        publish=False,
     )
-    outbox_enqueue(topic=ROUTE, payload={"request_id": request.pk})
+    # One row, one broker message: the routing task pushes the `submitted` event first.
+    outbox_enqueue(topic=ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
     return request
 
 
