@@ -18,13 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consent import ledger, register, selectors, services
-from consent.models import EventType, LogEntry, Method, TreeHead
-from consent.receipts import receipt_for_event
-from portal.api.schema import problems
-from portal.api.streaming import export_response
-from portal.errors import Forbidden, Invalid, NotFound
-from portal.roles import roles_for
-from services.api.common import name_nested_serializers
+from consent.models import EventType, LogEntry, Method, Notice, TreeHead
+from consent.receipts import receipt_document
+from core.api.schema import name_nested_serializers, problems
+from core.api.streaming import export_response
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
+from core.security_log import security_event
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -62,13 +62,27 @@ class PurposeSerializer(serializers.Serializer):
     current_notice = NoticeSerializer(allow_null=True)
 
 
+class LogIntegrityError(Conflict):
+    """The log's stored data is inconsistent (a row is missing or altered): an integrity
+    problem, reported as such (and alarmed), never a 500."""
+
+    code = "log_integrity"
+
+
 class TreeHeadSerializer(serializers.Serializer):
     tree_size = serializers.IntegerField()
     root_hash = serializers.CharField(help_text="hex SHA-256")
     timestamp = serializers.DateTimeField()
     key_id = serializers.CharField()
-    checkpoint = serializers.CharField(help_text="C2SP tlog-checkpoint signed note")
+    checkpoint = serializers.CharField(
+        help_text="C2SP tlog-checkpoint signed note, with every witness cosignature line")
     verifier_key = serializers.CharField(help_text="signed-note verifier key (name+id+key)")
+    cosignatures = serializers.ListField(child=serializers.DictField(),
+                                         help_text="witness cosignatures (cosignature/v1)")
+    witness_keys = serializers.ListField(child=serializers.CharField(),
+                                         help_text="verifier keys of the configured witnesses")
+    witness_quorum = serializers.IntegerField(
+        help_text="cosignatures the city requires for a head to count as witnessed")
 
 
 ReceiptSerializer = inline_serializer(
@@ -108,6 +122,26 @@ class PurposeListApi(APIView):
             for p in purposes
         ]
         return Response(PurposeSerializer(data, many=True).data)
+
+
+class PurposeNoticeApi(APIView):
+    """The exact notice texts of one version (receipts' absolute, versioned policyUrl)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="register_purpose_notice",
+        summary="One version of a purpose's notice, in every language it was published in",
+        responses={200: NoticeSerializer(many=True), **problems(404)},
+        auth=[],
+    )
+    def get(self, request: Request, code: str, version: int) -> Response:
+        notices = list(Notice.objects.filter(purpose__code=code, version=version)
+                       .order_by("language"))
+        if not notices:
+            raise NotFound("No such notice version.")
+        return Response(NoticeSerializer([services.notice_json(n) for n in notices],
+                                         many=True).data)
 
 
 class ProcessingRecordsApi(APIView):
@@ -198,7 +232,7 @@ class InclusionProofApi(APIView):
         operation_id="log_proof_inclusion",
         summary="RFC 9162 inclusion proof of entry `index` in the tree of size `tree_size`",
         parameters=[InputSerializer],
-        responses={200: OutputSerializer, **problems(400)},
+        responses={200: OutputSerializer, **problems(400, 409)},
         auth=[],
     )
     def get(self, request: Request) -> Response:
@@ -209,11 +243,23 @@ class InclusionProofApi(APIView):
         if size is None:
             head = ledger.latest_head()
             size = head.tree_size if head else 0
+        leaf = LogEntry.objects.values_list("leaf_hash", flat=True).filter(index=index).first()
+        if leaf is None and index < size:
+            security_event("tlog.integrity.alarm", check="inclusion_proof", log_index=index)
+            raise LogIntegrityError(
+                f"Entry {index} is covered by a signed tree head but missing from the log's "
+                "storage: the log is damaged or was tampered with. The data protection officer "
+                "is alerted; keep any receipt or tree head you hold.")
         try:
             path = ledger.inclusion_proof(index=index, tree_size=size)
         except ledger.LedgerError as exc:
+            if "missing" in str(exc) and index < size:
+                security_event("tlog.integrity.alarm", check="inclusion_proof",
+                               log_index=index)
+                raise LogIntegrityError(
+                    "Part of the log needed for this proof is missing from its storage: the "
+                    "log is damaged or was tampered with.") from exc
             raise _proof_error(exc, "tree_size" if index < size else "index") from exc
-        leaf = LogEntry.objects.values_list("leaf_hash", flat=True).get(index=index)
         data = {"index": index, "tree_size": size, "leaf_hash": leaf,
                 "inclusion_path": [h.hex() for h in path]}
         return Response(self.OutputSerializer(data).data)
@@ -326,9 +372,9 @@ def _change_response(change: services.ConsentChange, code: int) -> Response:
         "state": change.record.state if change.record else "not_asked",
         **change.effects,
     }
-    if change.event is not None:
+    if change.event is not None and change.receipt is not None:
         body["receipt_id"] = str(change.event.event_id)
-        body["receipt"] = receipt_for_event(change.event)
+        body["receipt"] = receipt_document(change.receipt)
     return Response(body, status=code)
 
 
@@ -420,10 +466,10 @@ class MyReceiptApi(APIView):
     def get(self, request: Request, event_id: str) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        event = selectors.access_consent_event(user=request.user, event_id=event_id)
-        response = Response(receipt_for_event(event))
+        stored = selectors.access_consent_receipt(user=request.user, event_id=event_id)
+        response = Response(receipt_document(stored))
         if params.validated_data["download"]:
-            name = f"consent-receipt-{event.event_id}.json"
+            name = f"consent-receipt-{stored.event_id}.json"
             response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 

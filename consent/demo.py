@@ -52,7 +52,7 @@ PURPOSES = [
         DPV + "CommunicationForCustomerCare",
         "consent",
         "",
-        ["phone", "request_metadata"],
+        ["phone", "request_status"],
         "",
         [{"name": "Example SMS Gateway Co.", "role": "processor", "country": "CN"}],
         90,

@@ -10,13 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import secrets
 import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -27,8 +30,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from consent import anchor
 from consent import verify as v
-from consent.models import IntegrityCheck, LogEntry, MerkleNode, TreeHead
+from consent.models import (
+    ConsentReceipt,
+    IntegrityCheck,
+    LogEntry,
+    MerkleNode,
+    TreeHead,
+    TreeHeadCosignature,
+)
+from core.security_log import security_event
 
 APPEND_LOCK_KEY = 0x6C6F67_617070  # "log" "app"
 PUBLISH_LOCK_KEY = 0x6C6F67_707562  # "log" "pub"
@@ -118,10 +130,40 @@ def _load_key(seed_b64: str, origin: str, debug: bool) -> LogKey:
     return LogKey(private=private, verifier=v.VerifierKey(origin, kid, public))
 
 
+def dev_origin(origin: str) -> str:
+    """The origin of a development log: never the real one, so a dev head cannot pass as real."""
+    return origin if origin.endswith(v.DEV_ORIGIN_SUFFIX) else origin + v.DEV_ORIGIN_SUFFIX
+
+
+def _dev_key_file() -> str:
+    """DEBUG without a configured key: a random key made once per checkout (var/), not a
+    constant from the source. Tests use the fixed test key (reproducible), also -dev."""
+    path = Path(settings.BASE_DIR) / "var" / "dev-log-signing-key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seed = base64.b64encode(secrets.token_bytes(32)).decode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it meanwhile
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(seed + "\n")
+    return seed
+
+
 def log_key() -> LogKey:
+    """The log's signing key. With DEBUG (or in tests) the origin ends in `-dev`."""
     conf = settings.CIVICDESK
-    debug = settings.DEBUG or getattr(settings, "TESTING", False)
-    return _load_key(conf.get("LOG_SIGNING_KEY", ""), conf["LOG_ORIGIN"], debug)
+    testing = getattr(settings, "TESTING", False)
+    debug = settings.DEBUG or testing
+    seed = conf.get("LOG_SIGNING_KEY", "")
+    if not seed and settings.DEBUG and not testing:
+        seed = _dev_key_file()
+    origin = dev_origin(conf["LOG_ORIGIN"]) if debug else conf["LOG_ORIGIN"]
+    return _load_key(seed, origin, debug)
 
 
 def _sign_checkpoint(key: LogKey, tree_size: int, root: bytes, ts: int) -> str:
@@ -139,10 +181,16 @@ def _sign_checkpoint(key: LogKey, tree_size: int, root: bytes, ts: int) -> str:
 
 
 def sign_statement(obj: dict[str, Any]) -> dict[str, str]:
-    """Sign a canonical JSON statement (promise of inclusion, erasure receipt...)."""
+    """Sign a canonical JSON statement (promise of inclusion, erasure receipt...).
+
+    The signature covers the statement's `type` on a line of its own, then the canonical JSON
+    (`verify.statement_message`): domain separation, so no statement can pass as another kind
+    or as a checkpoint (whose signed body starts with the origin line).
+    """
     key = log_key()
     statement = canonical(obj).decode()
-    signature = base64.b64encode(key.private.sign(statement.encode())).decode()
+    message = v.statement_message(statement)
+    signature = base64.b64encode(key.private.sign(message)).decode()
     return {"statement": statement, "signature": signature, "key_id": key.verifier.key_id.hex()}
 
 
@@ -275,17 +323,22 @@ def resync_index_sequence() -> None:
         )
 
 
+def max_merge_delay_seconds() -> int:
+    return int(settings.CIVICDESK["LOG_MAX_MERGE_DELAY"].total_seconds())
+
+
 def inclusion_promise(entry: LogEntry) -> dict[str, str]:
-    """A signed promise that `entry` will be in a published tree head within the MMD."""
-    mmd = int(settings.CIVICDESK["LOG_MAX_MERGE_DELAY"].total_seconds())
+    """A signed promise (like a CT SCT) that `entry` will be in a published tree head within
+    the maximum merge delay. Signed once, when the entry is prepared: it needs no index (the
+    leaf hash names the entry, which names the event and the receipt hash), so it is stored
+    with the receipt in the same statement as the entry."""
     return sign_statement(
         {
-            "type": "civicdesk/inclusion-promise/v1",
+            "type": v.PROMISE_TYPE,
             "log": log_key().origin,
-            "index": entry.index,
             "leaf_hash": entry.leaf_hash,
             "timestamp": utc_seconds(entry.created_at),
-            "max_merge_delay_seconds": mmd,
+            "max_merge_delay_seconds": max_merge_delay_seconds(),
         }
     )
 
@@ -569,13 +622,16 @@ def publish_tree_head(*, at: datetime | None = None) -> TreeHead | None:
         at = at or timezone.now()
         root = v.EMPTY_ROOT if new == 0 else _root_after_integration(new)
         ts = int(at.timestamp())
-        return TreeHead.objects.create(
+        head = TreeHead.objects.create(
             tree_size=new,
             root_hash=root.hex(),
             timestamp=datetime.fromtimestamp(ts, tz=UTC),
             key_id=key.verifier.key_id.hex(),
             checkpoint=_sign_checkpoint(key, new, root, ts),
         )
+    # The outside anchor: written once the head is committed (beat task: no outer transaction).
+    anchor.mirror_note(origin=key.origin, tree_size=new, note=head.checkpoint)
+    return head
 
 
 def _root_after_integration(size: int) -> bytes:
@@ -583,13 +639,22 @@ def _root_after_integration(size: int) -> bytes:
 
 
 def tree_head_json(head: TreeHead) -> dict[str, Any]:
+    from consent import witnessing
+
+    witnesses = witnessing.configured_witnesses()
+    lines = witnessing.cosignature_lines(head.tree_size)
     return {
         "tree_size": head.tree_size,
         "root_hash": head.root_hash,
         "timestamp": head.timestamp,
         "key_id": head.key_id,
-        "checkpoint": head.checkpoint,
+        "checkpoint": head.checkpoint + "".join(lines),
         "verifier_key": str(log_key().verifier),
+        "cosignatures": [
+            {"witness": line[2:].rsplit(" ", 1)[0], "line": line.rstrip("\n")} for line in lines
+        ],
+        "witness_keys": [str(w.key) for w in witnesses],
+        "witness_quorum": witnessing.quorum(),
     }
 
 
@@ -600,7 +665,9 @@ def tree_head_json(head: TreeHead) -> dict[str, Any]:
 class VerifyResult:
     tree_size: int = 0
     heads_checked: int = 0
+    outside_heads: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -638,7 +705,7 @@ def _iter_nodes() -> Iterator[tuple[int, str]]:
     )
 
 
-def verify_log(*, record: bool = True) -> VerifyResult:
+def verify_log(*, record: bool = True, now: datetime | None = None) -> VerifyResult:
     """Recompute the whole tree from the stored entries; check nodes, heads and signatures."""
     started = timezone.now()
     result = VerifyResult()
@@ -692,15 +759,26 @@ def verify_log(*, record: bool = True) -> VerifyResult:
             acc = v.node_hash(hash_at(*p), acc)
         return acc
 
-    for head_id, tree_size, root_hex, checkpoint in TreeHead.objects.order_by(
+    from consent import witnessing
+
+    witnesses = witnessing.configured_witnesses()
+    witness_keys = [w.key for w in witnesses]
+    cosigs: dict[int, list[str]] = {}
+    for ts_, line in TreeHeadCosignature.objects.order_by("witness").values_list(
+            "tree_size", "line"):
+        cosigs.setdefault(ts_, []).append(line.rstrip("\n") + "\n")
+    db_heads: dict[int, tuple[str, datetime, int]] = {}  # size → (root hex, time, cosigners)
+    for head_id, tree_size, root_hex, checkpoint, stamp in TreeHead.objects.order_by(
         "tree_size"
-    ).values_list("id", "tree_size", "root_hash", "checkpoint"):
+    ).values_list("id", "tree_size", "root_hash", "checkpoint", "timestamp"):
         result.heads_checked += 1
         try:
-            cp = v.verify_checkpoint(checkpoint, key.verifier)
+            cp = v.verify_checkpoint(checkpoint + "".join(cosigs.get(tree_size, [])),
+                                     key.verifier, witnesses=witness_keys)
         except v.VerificationError as exc:
             result.add(f"tree head signature: {exc}", tree_size=tree_size, head=head_id)
             continue
+        db_heads[tree_size] = (root_hex, stamp, len(cp.cosigned_by))
         if cp.tree_size != tree_size or cp.root_hash.hex() != root_hex:
             result.add("tree head row differs from its signed checkpoint", tree_size=tree_size)
         if tree_size > size:
@@ -708,6 +786,17 @@ def verify_log(*, record: bool = True) -> VerifyResult:
             continue
         if root(tree_size) != cp.root_hash:
             result.add("recomputed root differs from the signed tree head", tree_size=tree_size)
+    _check_outside(result, key=key, size=size, root=root, db_heads=db_heads,
+                   witnesses=witnesses, now=now or timezone.now())
+    published = max(db_heads, default=0)
+    now = now or timezone.now()
+    deadline = now - settings.CIVICDESK["LOG_MAX_MERGE_DELAY"]
+    for index, leaf in ConsentReceipt.objects.filter(issued_at__lte=deadline).order_by(
+            "log_index").values_list("log_index", "leaf_hash").iterator(chunk_size=20000):
+        problem = _promise_problem(index, leaf, published=published,
+                                   stored=hash_at(0, index).hex() if index < size else None)
+        if problem:
+            result.add(problem, index=index)
     if record:
         IntegrityCheck.objects.create(
             started_at=started,
@@ -717,7 +806,126 @@ def verify_log(*, record: bool = True) -> VerifyResult:
             ok=result.ok,
             problems=result.problems[:1000],
         )
+    if not result.ok:
+        security_event("tlog.integrity.alarm", check="full", problems=len(result.problems))
     return result
+
+
+def _promise_problem(index: int, leaf: str, *, published: int, stored: str | None) -> str | None:
+    """What is wrong with a promise of inclusion whose merge delay has passed, if anything."""
+    if stored is None or stored == "00" * 32:
+        return ("a promised entry is missing: deleted inside the merge delay, or the log was "
+                "truncated (broken promise of inclusion)")
+    if stored != leaf:
+        return ("a promised entry was replaced by another (deleted inside the merge delay and "
+                "its index filled; broken promise of inclusion)")
+    if index >= published:
+        return "a promised entry is not in any tree head within the maximum merge delay"
+    return None
+
+
+def _check_outside(
+    result: VerifyResult, *, key: LogKey, size: int, root: Any,
+    db_heads: dict[int, tuple[str, datetime, int]], witnesses: list[Any], now: datetime,
+) -> None:
+    """Compare the database log with the heads kept outside it: the mirror and the witnesses'
+    own state. Names rollback, truncation, forks and heads no witness cosigned."""
+    from consent import witnessing
+
+    outside: dict[tuple[int, bytes], str] = {}
+    notes = anchor.mirrored_notes(key.origin)
+    for note in notes[-OUTSIDE_NOTES_CHECKED:]:
+        try:
+            cp = v.verify_checkpoint(anchor.read_note(note.name), key.verifier)
+        except (v.VerificationError, OSError, UnicodeDecodeError) as exc:
+            result.add(f"a head in the outside mirror does not verify: {exc}", source=note.name)
+            continue
+        outside.setdefault((cp.tree_size, cp.root_hash), f"mirror:{note.name}")
+    for witness in witnesses:
+        try:
+            text = witnessing.witness_latest(witness, key.origin)
+            if text is None:
+                continue
+            cp = v.verify_checkpoint(text, key.verifier, witnesses=[witness.key], quorum=1)
+        except witnessing.WitnessError as exc:
+            result.notes.append(f"witness {witness.name} could not be asked: {exc}")
+            continue
+        except v.VerificationError as exc:
+            result.add(f"witness {witness.name} holds a head that does not verify: {exc}")
+            continue
+        outside.setdefault((cp.tree_size, cp.root_hash), f"witness:{witness.name}")
+    result.outside_heads = len(outside)
+    if outside and size == 0:
+        biggest = max(s for s, _ in outside)
+        result.add("the log is empty but heads of it exist outside the database (truncated)",
+                   outside_tree_size=biggest)
+    by_size: dict[int, set[bytes]] = {}
+    for (tree_size, root_hash), source in sorted(outside.items()):
+        by_size.setdefault(tree_size, set()).add(root_hash)
+        if tree_size > size:
+            if size:
+                result.add("the log is shorter than a head kept outside the database "
+                           "(rolled back or truncated)", tree_size=size,
+                           outside_tree_size=tree_size, source=source)
+            continue
+        if root(tree_size) != root_hash:
+            result.add("the log's entries differ from a head kept outside the database "
+                       "(edited, removed or reordered entries)", tree_size=tree_size,
+                       source=source)
+        db = db_heads.get(tree_size)
+        if db is not None and db[0] != root_hash.hex():
+            result.add("fork: the database's tree head and one kept outside have the same size "
+                       "but different roots", tree_size=tree_size, source=source)
+    for tree_size, roots in by_size.items():
+        if len(roots) > 1:
+            result.add("fork: two signed heads of the same size with different roots exist "
+                       "outside the database", tree_size=tree_size)
+    wanted = witnessing.quorum()
+    if wanted and db_heads:
+        newest = max(db_heads)
+        _, stamp, cosigners = db_heads[newest]
+        grace = settings.CIVICDESK["LOG_MAX_MERGE_DELAY"]
+        if cosigners < wanted and now - stamp > grace:
+            result.add(f"the newest tree head is cosigned by {cosigners} witness(es), "
+                       f"{wanted} required (no witness vouches for it)", tree_size=newest)
+
+
+OUTSIDE_NOTES_CHECKED = 200
+
+
+def check_promises(*, now: datetime | None = None, limit: int = 20000) -> IntegrityCheck | None:
+    """Check the promises of inclusion whose merge delay ended since the last check: each
+    promised entry must be in a published head, unchanged. Records the result; a broken
+    promise raises an integrity alarm (security log, health, officer page)."""
+    now = now or timezone.now()
+    deadline = now - settings.CIVICDESK["LOG_MAX_MERGE_DELAY"]
+    last = IntegrityCheck.objects.filter(kind=IntegrityCheck.Kind.PROMISES).order_by(
+        "-checked_through").first()
+    since = datetime.fromtimestamp(last.checked_through / 1e6, tz=UTC) if last else None
+    rows = ConsentReceipt.objects.filter(issued_at__lte=deadline)
+    if since is not None:
+        rows = rows.filter(issued_at__gt=since)
+    batch = list(rows.order_by("issued_at").values_list("log_index", "leaf_hash",
+                                                        "issued_at")[:limit])
+    if not batch:
+        return None
+    published = _integrated_size()
+    stored = dict(LogEntry.objects.filter(index__in=[r[0] for r in batch]).values_list(
+        "index", "leaf_hash"))
+    problems = []
+    for index, leaf, _ in batch:
+        problem = _promise_problem(index, leaf, published=published, stored=stored.get(index))
+        if problem:
+            problems.append({"problem": problem, "index": index})
+    through = batch[-1][2] if len(batch) == limit else deadline
+    check = IntegrityCheck.objects.create(
+        kind=IntegrityCheck.Kind.PROMISES, started_at=now, finished_at=timezone.now(),
+        tree_size=published, heads_checked=0, ok=not problems, problems=problems[:1000],
+        checked_through=int(through.timestamp() * 1e6),
+    )
+    if problems:
+        security_event("tlog.integrity.alarm", check="promises", problems=len(problems))
+    return check
 
 
 def verify_against_head(checkpoint: str) -> None:

@@ -11,10 +11,21 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from portal.i18n import localized
+from core.i18n import localized
 
 APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
+)
+NEVER_UPDATED = pgtrigger.Protect(name="never_updated", operation=pgtrigger.Update)
+# Row triggers do not fire on TRUNCATE: a statement-level guard refuses it (the runtime role has
+# no TRUNCATE privilege either; this stops the owner's accidental `flush`, see portal/dbroles.py).
+NO_TRUNCATE = pgtrigger.Trigger(
+    name="no_truncate",
+    level=pgtrigger.Statement,
+    when=pgtrigger.Before,
+    operation=pgtrigger.Truncate,
+    func="RAISE EXCEPTION 'civicdesk: % is append-only, TRUNCATE is refused', TG_TABLE_NAME; "
+    "RETURN NULL;",
 )
 
 
@@ -108,7 +119,7 @@ class Notice(models.Model):
                 fields=["purpose", "version", "language"], name="consent_notice_unique_version"
             )
         ]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"{self.purpose_id} v{self.version} ({self.language})"
@@ -129,20 +140,6 @@ class Method(models.TextChoices):
     SYSTEM = "system", _("by the system (e.g. expiry)")
 
 
-class SubjectKey(models.Model):
-    """Per-resident HMAC key, kept outside the log. Deleting it is crypto-shredding."""
-
-    subject = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_key"
-    )
-    key = models.BinaryField(max_length=32)
-    pseudonym = models.CharField(max_length=40, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.pseudonym
-
-
 class LogEntry(models.Model):
     """A leaf of the transparency log: canonical (RFC 8785) JSON, never updated."""
 
@@ -154,7 +151,7 @@ class LogEntry(models.Model):
 
     class Meta:
         ordering = ["index"]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
         verbose_name_plural = "log entries"
 
     def __str__(self) -> str:
@@ -168,7 +165,7 @@ class MerkleNode(models.Model):
     hash = models.CharField(max_length=64)
 
     class Meta:
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"node {self.id >> 48}/{self.id & ((1 << 48) - 1)}"
@@ -186,10 +183,29 @@ class TreeHead(models.Model):
     class Meta:
         ordering = ["-tree_size"]
         get_latest_by = "tree_size"
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"tree head {self.tree_size}"
+
+
+class TreeHeadCosignature(models.Model):
+    """A witness's cosignature/v1 line on one tree head (C2SP tlog-cosignature)."""
+
+    tree_size = models.BigIntegerField()
+    witness = models.CharField(max_length=200, help_text=_("The witness's key name."))
+    line = models.TextField(help_text=_("The signature line as the witness returned it."))
+    cosigned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tree_size", "witness"],
+                                    name="consent_cosignature_unique"),
+        ]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
+
+    def __str__(self) -> str:
+        return f"cosignature of {self.tree_size} by {self.witness}"
 
 
 class ConsentEvent(models.Model):
@@ -226,7 +242,7 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
         indexes = [
             models.Index(fields=["purpose", "created_at"], name="consent_ev_purpose_time"),
             models.Index(fields=["subject_pseudonym"], name="consent_ev_pseudonym"),
@@ -234,6 +250,30 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.purpose_id} ({self.event_id})"
+
+
+class ConsentReceipt(models.Model):
+    """A consent receipt as issued: the body the log entry commits to (RFC 8785 JSON) and the
+    promise of inclusion signed once, at issue. Downloads return them unchanged, even if the
+    event or its log entry is later removed. Deleted with the resident's account (erasure)."""
+
+    event_id = models.UUIDField(unique=True)
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="+", db_index=False)
+    log_index = models.BigIntegerField()
+    leaf_hash = models.CharField(max_length=64)
+    entry = models.TextField(help_text=_("The log entry as issued (canonical JSON)."))
+    issued_at = models.DateTimeField()
+    body = models.TextField(help_text=_("Canonical JSON of every bound receipt field."))
+    promise = models.TextField(help_text=_("The signed promise of inclusion (statement)."))
+    promise_signature = models.CharField(max_length=100)
+
+    class Meta:
+        triggers = [NEVER_UPDATED]
+        indexes = [models.Index(fields=["issued_at"], name="consent_receipt_issued")]
+
+    def __str__(self) -> str:
+        return f"receipt {self.event_id}"
 
 
 class ConsentRecord(models.Model):
@@ -286,7 +326,12 @@ class RefusalCount(models.Model):
 
 
 class IntegrityCheck(models.Model):
-    """The result of one full log verification (verify_log / the scheduled task)."""
+    """The result of one log check: a full verification (verify_log / the nightly task) or a
+    check of the promises of inclusion whose merge delay has passed."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", _("full verification")
+        PROMISES = "promises", _("promises of inclusion")
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
@@ -294,6 +339,9 @@ class IntegrityCheck(models.Model):
     heads_checked = models.PositiveIntegerField(default=0)
     ok = models.BooleanField()
     problems = models.JSONField(default=list)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FULL)
+    # promises: every receipt with a smaller id has been checked
+    checked_through = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from portal.errors import Invalid
+from core import city
+from core.errors import Invalid
 
 DPV = "https://w3id.org/dpv#"
 PD = "https://w3id.org/dpv/pd#"
@@ -32,6 +32,10 @@ DATA_CATEGORIES: dict[str, tuple[Any, str]] = {
     "device": (_("device data (app version, push token)"), PD + "DeviceBased"),
     "request_metadata": (_("request category, district, dates, status"), DPV + "NonPersonalData"),
     "consent_choices": (_("your consent choices"), PD + "Preference"),
+    # What an SMS about *your* request says (its reference and new status), sent to your
+    # number: personal data, unlike the anonymised `request_metadata` of open statistics.
+    "request_status": (_("the reference and status of your request"),
+                       PD + "ServiceConsumptionBehavior"),
 }
 
 # Legal basis → (DPV core IRI, DPV EU-GDPR IRI).
@@ -52,15 +56,30 @@ RECIPIENT_ROLES = {
 RETENTION_ACTIONS = {"delete": DPV + "Erase", "anonymise": DPV + "Anonymise"}
 
 
-def controller() -> dict[str, str]:
-    """The controller and its data protection officer (Art. 30(1)(a)), from settings."""
-    conf = settings.CIVICDESK
+def controller() -> dict[str, Any]:
+    """The controller and its data protection officer (Art. 30(1)(a)), from the city settings
+    (core.city). `jurisdiction` is the controller's country (ISO 3166-1 alpha-2)."""
+    ctrl = city.party("CONTROLLER")
+    dpo = city.party("DPO")
     return {
-        "name": conf.get("CONTROLLER_NAME", "City of Example — Citizen Service Center"),
-        "address": conf.get("CONTROLLER_ADDRESS", "1 Civic Square, Example City"),
-        "email": conf.get("CONTROLLER_EMAIL", "service@civicdesk.example.city"),
-        "dpo_email": conf.get("DPO_EMAIL", "dpo@civicdesk.example.city"),
-        "jurisdiction": conf.get("JURISDICTION", "CN"),
+        **ctrl,
+        "dpo_email": dpo["email"],
+        "dpo": dpo,
+        "jurisdiction": ctrl["postal_address"]["country"],
+        "jurisdiction_id": city.city()["JURISDICTION_ID"],
+        "city": city.city_name("en"),
+    }
+
+
+def controller_address() -> dict[str, str]:
+    """The controller's postal address as an object (ISO/IEC TS 27560, schema.org terms)."""
+    address = city.party("CONTROLLER")["postal_address"]
+    return {
+        "streetAddress": address["street_address"],
+        "addressLocality": address["locality"],
+        "addressRegion": address["region"],
+        "postalCode": address["postal_code"],
+        "addressCountry": address["country"],
     }
 
 
@@ -166,8 +185,20 @@ def processing_records(purposes: Any) -> dict[str, Any]:
             }
         )
     return {
-        "controller": {"name": ctrl["name"], "address": ctrl["address"], "email": ctrl["email"]},
-        "data_protection_officer": {"email": ctrl["dpo_email"]},
+        "controller": {
+            "name": ctrl["name"],
+            "address": ctrl["address"],
+            "postal_address": ctrl["postal_address"],
+            "email": ctrl["email"],
+            "phone": ctrl["phone"],
+        },
+        "data_protection_officer": {
+            "name": ctrl["dpo"]["name"],
+            "address": ctrl["dpo"]["address"],
+            "postal_address": ctrl["dpo"]["postal_address"],
+            "email": ctrl["dpo"]["email"],
+            "phone": ctrl["dpo"]["phone"],
+        },
         "generated_from": "the public data-use register (GET /api/v1/register/purposes)",
         "records": records,
     }

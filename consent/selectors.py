@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDay
 from consent import ledger, pseudonyms, register
 from consent.models import (
     ConsentEvent,
+    ConsentReceipt,
     ConsentRecord,
     EventType,
     IntegrityCheck,
@@ -20,8 +21,8 @@ from consent.models import (
     Purpose,
     RefusalCount,
 )
-from portal.errors import Forbidden, NotFound
-from portal.roles import roles_for
+from core.errors import Forbidden, NotFound
+from core.roles import roles_for
 
 
 def register_purposes(*, include_inactive: bool = False) -> QuerySet[Purpose]:
@@ -121,6 +122,16 @@ def access_consent_event(*, user: Any, event_id: Any) -> ConsentEvent:
         event_uuid = uuid.UUID(str(event_id))
         return my_consent_events(user=user).get(event_id=event_uuid)
     except (ConsentEvent.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc
+
+
+def access_consent_receipt(*, user: Any, event_id: Any) -> ConsentReceipt:
+    """The user's own stored receipt, else NotFound. Found by the receipt itself, not the
+    event: a resident can download a receipt they hold even if the event row is gone."""
+    try:
+        event_uuid = uuid.UUID(str(event_id))
+        return ConsentReceipt.objects.get(event_id=event_uuid, subject_id=user.pk)
+    except (ConsentReceipt.DoesNotExist, ValueError) as exc:
         raise NotFound() from exc
 
 
@@ -234,20 +245,40 @@ def refusal_counts(*, since: Any = None) -> list[dict[str, Any]]:
     return list(qs.values("purpose_code", "day", "reason", "count")[:1000])  # type: ignore[arg-type]
 
 
+def _check_json(check: IntegrityCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "started_at": check.started_at,
+        "finished_at": check.finished_at,
+        "tree_size": check.tree_size,
+        "heads_checked": check.heads_checked,
+        "ok": check.ok,
+        "problems": check.problems[:50],
+    }
+
+
+def integrity_alarms() -> list[str]:
+    """Open integrity alarms: the latest full verification or promise check failed."""
+    alarms = []
+    for kind in IntegrityCheck.Kind:
+        last = IntegrityCheck.objects.filter(kind=kind).order_by("-started_at", "-id").first()
+        if last is not None and not last.ok:
+            alarms.append(f"{kind.value}: {len(last.problems)} problem(s) at "
+                          f"{last.started_at:%Y-%m-%dT%H:%M:%SZ}")
+    return alarms
+
+
 def integrity_status() -> dict[str, Any]:
-    last = IntegrityCheck.objects.order_by("-started_at").first()
+    last = IntegrityCheck.objects.filter(kind=IntegrityCheck.Kind.FULL).order_by(
+        "-started_at").first()
+    promises = IntegrityCheck.objects.filter(kind=IntegrityCheck.Kind.PROMISES).order_by(
+        "-started_at", "-id").first()
     head = ledger.latest_head()
     return {
         "log_size": ledger.log_size(),
         "latest_tree_head": ledger.tree_head_json(head) if head else None,
-        "last_verification": None
-        if last is None
-        else {
-            "started_at": last.started_at,
-            "finished_at": last.finished_at,
-            "tree_size": last.tree_size,
-            "heads_checked": last.heads_checked,
-            "ok": last.ok,
-            "problems": last.problems[:50],
-        },
+        "last_verification": _check_json(last),
+        "last_promise_check": _check_json(promises),
+        "alarms": integrity_alarms(),
     }

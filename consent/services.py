@@ -18,18 +18,20 @@ from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import get_language, gettext
 
-from consent import ledger, pseudonyms, register
+from consent import ledger, pseudonyms, receipts, register
+from consent import verify as v
+from consent.keystore import keystore
 from consent.models import (
     ConsentEvent,
+    ConsentReceipt,
     ConsentRecord,
     EventType,
     LogEntry,
     Method,
     Notice,
     Purpose,
-    SubjectKey,
 )
-from portal.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 
 DECISIONS = {
     "give": EventType.GIVEN,
@@ -235,6 +237,7 @@ class ConsentChange:
     event: ConsentEvent | None
     changed: bool
     effects: dict[str, Any] = field(default_factory=dict)
+    receipt: ConsentReceipt | None = None
 
 
 def _effects(
@@ -301,20 +304,21 @@ def _read_subject(subject: Any) -> _SubjectState:
     rec = ConsentRecord._meta.db_table
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT fp.p, fp.n, k.key, k.pseudonym, r.purpose_id, r.id, r.state, "  # noqa: S608
+            f"SELECT fp.p, fp.n, r.purpose_id, r.id, r.state, "  # noqa: S608
             f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
             f"FROM (SELECT {_fingerprint_sql()}) AS fp "
-            f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = %s "
             f"LEFT JOIN {rec} r ON r.subject_id = %s",
-            [subject.pk, subject.pk],
+            [subject.pk],
         )
         rows = cur.fetchall()
     first = rows[0]
+    # The key comes from the key store (a file read from the page cache), not the database.
+    key = keystore().get(subject.pk)
     return _SubjectState(
         snap=register_snapshot((first[0], first[1])),
-        key=bytes(first[2]) if first[2] is not None else None,
-        pseudonym=first[3] or "",
-        records={row[4]: row[5:] for row in rows if row[4] is not None},
+        key=key,
+        pseudonym=pseudonyms.pseudonym_of_key(key) if key is not None else "",
+        records={row[2]: row[3:] for row in rows if row[2] is not None},
     )
 
 
@@ -444,31 +448,43 @@ def _decide_once(
     if key is None:  # first change of this resident: create the key (outside the log)
         row = pseudonyms.subject_key_create(subject)
         key, pseudonym = bytes(row.key), row.pseudonym
-    event, record = _write_change(
+    event, record, receipt = _write_change(
         subject_id=subject.pk, purpose=purpose, event_type=target, notice=notice,
         method=method, recorded_by=recorded_by,
         expires_at=expires_at if target == EventType.GIVEN else None,
         record=record, key=key, pseudonym=pseudonym,
     )
-    return ConsentChange(record=record, event=event, changed=True, effects=effects)
+    return ConsentChange(record=record, event=event, changed=True, effects=effects,
+                         receipt=receipt)
 
 
 def _write_change(
     *, subject_id: int, purpose: Purpose, event_type: str, notice: Notice, method: str,
     recorded_by: Any, expires_at: datetime | None, record: ConsentRecord | None,
     key: bytes, pseudonym: str,
-) -> tuple[ConsentEvent, ConsentRecord]:
-    """Event + derived record + log entry, applied only if the record is still as read
-    (`record`, None = no record yet); raises _Retry otherwise."""
+) -> tuple[ConsentEvent, ConsentRecord, ConsentReceipt]:
+    """Event + derived record + log entry + receipt, applied only if the record is still as
+    read (`record`, None = no record yet); raises _Retry otherwise.
+
+    The entry binds the whole receipt: it carries the SHA-256 of the receipt's canonical body,
+    and as `subject` a hash of a per-entry secret (`opening`, in the receipt) so the resident
+    can show "this entry is mine" and nobody else can link entries.
+    """
     now = timezone.now()
     event_id = uuid.uuid4()
     actor_role = "clerk" if method == Method.COUNTER else (
         "system" if method == Method.SYSTEM else "subject"
     )
+    opening = pseudonyms.log_subject_with_key(key, nonce=str(event_id))
+    receipt = receipts.receipt_body(
+        event_id=str(event_id), event_type=event_type, purpose=purpose, notice=notice,
+        method=method, actor_role=actor_role, created_at=now, expires_at=expires_at,
+        pseudonym=pseudonym, subject_opening=opening,
+    )
     body = {
         "type": "consent",
         "event_id": str(event_id),
-        "subject": pseudonyms.log_subject_with_key(key, nonce=str(event_id)),
+        "subject": v.subject_commitment(opening),
         "purpose": purpose.code,
         "event": event_type,
         "legal_basis": purpose.legal_basis,
@@ -477,8 +493,10 @@ def _write_change(
         "method": method,
         "actor": actor_role,
         "expires": ledger.utc_seconds(expires_at) if expires_at else None,
+        "receipt_sha256": v.sha256_hex(ledger.canonical(receipt)),
     }
     entry = ledger.prepare_entry(kind="consent", body=body, at=now)
+    stored = receipts.receipt_row(subject_id=subject_id, body=receipt, entry=entry)
     event = ConsentEvent(
         event_id=event_id, subject_pseudonym=pseudonym, purpose_id=purpose.pk,
         event_type=event_type, notice_id=notice.pk, notice_version=notice.version,
@@ -488,17 +506,22 @@ def _write_change(
         created_at=now, expires_at=expires_at,
     )
     if connection.vendor == "postgresql":
-        record_id, index, event_pk = _write_pg(subject_id=subject_id, event=event, entry=entry,
-                                               record=record)
+        record_id, index, event_pk, receipt_pk = _write_pg(
+            subject_id=subject_id, event=event, entry=entry, record=record, receipt=stored)
         event.pk, event.log_entry_id = event_pk, index
         ledger.saved(entry, index)
         event._state.adding = False
         event._state.db = connection.alias
+        stored.pk, stored.log_index = receipt_pk, index
+        stored._state.adding = False
+        stored._state.db = connection.alias
     else:
         # SQLite: IMMEDIATE transactions serialize writers, so the read is still current.
         ledger.saved(entry, ledger.ledger_append_prepared(entry).index)
         event.log_entry_id = entry.index
         event.save(force_insert=True)
+        stored.log_index = entry.index
+        stored.save(force_insert=True)
         if record is None:
             record_id = ConsentRecord.objects.create(
                 subject_id=subject_id, purpose=purpose, state=event_type, notice=notice,
@@ -519,15 +542,16 @@ def _write_change(
                         notice=notice, last_event=event, expires_at=expires_at, updated_at=now)
     new._state.adding = False
     new._state.db = connection.alias
-    return event, new
+    return event, new, stored
 
 
 def _write_pg(
-    *, subject_id: int, event: ConsentEvent, entry: LogEntry, record: ConsentRecord | None
-) -> tuple[int, int, int]:
-    """One statement: compare-and-set the record, then (only if that applied) the log entry
-    and the event. Returns (record id, log index, event id); raises _Retry if the record
-    changed since it was read."""
+    *, subject_id: int, event: ConsentEvent, entry: LogEntry, record: ConsentRecord | None,
+    receipt: ConsentReceipt,
+) -> tuple[int, int, int, int]:
+    """One statement: compare-and-set the record, then (only if that applied) the log entry,
+    the event and the receipt. Returns (record id, log index, event id, receipt id); raises
+    _Retry if the record changed since it was read."""
     rec_t, ev_t = ConsentRecord._meta.db_table, ConsentEvent._meta.db_table
     new_values: list[Any] = [event.event_type, event.notice_id, event.expires_at,
                              event.created_at]
@@ -555,17 +579,24 @@ def _write_pg(
         "FROM rec, le RETURNING id"
     )
     ev_params: list[Any] = [getattr(event, c) for c in columns]
+    rc_columns = ["event_id", "subject_id", "leaf_hash", "entry", "issued_at", "body", "promise",
+                  "promise_signature"]
+    rc_sql = (
+        f"INSERT INTO {ConsentReceipt._meta.db_table} (log_index, {', '.join(rc_columns)}) "  # noqa: S608
+        f"SELECT le.\"index\", {', '.join(['%s'] * len(rc_columns))} FROM le RETURNING id"
+    )
+    rc_params: list[Any] = [getattr(receipt, c) for c in rc_columns]
     sql = (
         f"WITH ids AS (SELECT nextval(pg_get_serial_sequence('{ev_t}', 'id')) AS eid), "  # noqa: S608
-        f"rec AS ({rec_sql}), le AS ({log_sql}), ev AS ({ev_sql}) "
-        'SELECT rec.id, le."index", ev.id FROM rec, le, ev'
+        f"rec AS ({rec_sql}), le AS ({log_sql}), ev AS ({ev_sql}), rc AS ({rc_sql}) "
+        'SELECT rec.id, le."index", ev.id, rc.id FROM rec, le, ev, rc'
     )
     with connection.cursor() as cur:
-        cur.execute(sql, [*rec_params, *log_params, *ev_params])
+        cur.execute(sql, [*rec_params, *log_params, *ev_params, *rc_params])
         row = cur.fetchone()
     if row is None:
         raise _Retry
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], row[3]
 
 
 def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -579,7 +610,7 @@ def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
     for pk in ids:
         with transaction.atomic():
             record = (
-                ConsentRecord.objects.select_for_update()
+                ConsentRecord.objects.select_for_update(of=("self",))
                 .select_related("subject", "purpose", "notice")
                 .filter(pk=pk, state=EventType.GIVEN, expires_at__lte=now)
                 .first()

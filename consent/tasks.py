@@ -1,17 +1,32 @@
-"""Celery tasks of the consent app: batched tree heads, consent expiry, log verification."""
+"""Celery tasks of the consent app: batched tree heads (signed, mirrored outside the database,
+sent to the witnesses), promise checks, consent expiry, log verification."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
-from consent import ledger, services
+from consent import ledger, services, witnessing
+
+
+def publish_cycle() -> dict[str, Any]:
+    """One round of the publisher: sign a head if the log grew (and mirror it), collect the
+    witnesses' cosignatures for the latest head, check promises whose merge delay ended."""
+    head = ledger.publish_tree_head()
+    cosigned = witnessing.cosign_latest_head()
+    check = ledger.check_promises()
+    return {
+        "tree_size": head.tree_size if head else None,
+        "witnesses": cosigned,
+        "promises_ok": None if check is None else check.ok,
+    }
 
 
 @shared_task(name="consent.tasks.publish_tree_head")
 def publish_tree_head() -> int | None:
-    """Sign a new tree head if the log grew (beat: every minute, the max merge delay)."""
-    head = ledger.publish_tree_head()
-    return head.tree_size if head else None
+    """Beat: every minute (within the maximum merge delay). Off the consent request path."""
+    return publish_cycle()["tree_size"]
 
 
 @shared_task(name="consent.tasks.expire_consents")

@@ -6,6 +6,8 @@ from consent import api
 
 urlpatterns = [
     path("register/purposes", api.PurposeListApi.as_view(), name="register-purposes"),
+    path("register/purposes/<slug:code>/notices/<int:version>", api.PurposeNoticeApi.as_view(),
+         name="register-purpose-notice"),
     path("register/processing-records", api.ProcessingRecordsApi.as_view(),
          name="register-processing-records"),
     path("log/tree-head", api.TreeHeadApi.as_view(), name="log-tree-head"),

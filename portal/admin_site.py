@@ -10,7 +10,7 @@ class CivicAdminSite(admin.AdminSite):
     site_title = "CivicDesk admin"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        from portal.roles import has_mfa  # the app registry is not ready at import time
+        from core.roles import has_mfa  # the app registry is not ready at import time
 
         return super().has_permission(request) and has_mfa(request.user)
 

@@ -26,6 +26,7 @@ urlpatterns = [
     path(f"my/requests/{REF}/reopen", resident.request_reopen, name="request-reopen"),
     path(f"my/requests/{REF}/rate", resident.request_rate, name="request-rate"),
     path(f"my/requests/{REF}/follow", resident.request_follow, name="request-follow"),
+    path(f"my/requests/{REF}/unfollow", resident.request_unfollow, name="request-unfollow"),
     path(f"requests/{REF}/", resident.request_link, name="request-link"),
     path(f"requests/{REF}/photos/<str:token>", photos.photo, name="photo"),
     path("my/data/", privacy.my_data, name="my-data"),

@@ -6,6 +6,7 @@ with DATABASE_URL, REDIS_URL and DJANGO_DEBUG=0 (see docs/deployment.md).
 
 import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core.city import city_from_env
 from portal.map_tiles import tile_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,9 +27,17 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 TESTING = env.bool("CIVICDESK_TESTING", default="pytest" in sys.modules)
 
+# The city this deployment serves (core/city.py; docs/deployment.md "The city"). The portal
+# URL defaults to the local server on PORT, which `make run` passes on.
+CITY = city_from_env(env, port=env.int("PORT", default=8000))
+_portal_host = urlsplit(CITY["PORTAL_URL"]).hostname or "127.0.0.1"
+
 if DEBUG:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-" + "x" * 40)
-    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+    ALLOWED_HOSTS = env.list(
+        "DJANGO_ALLOWED_HOSTS",
+        default=list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", _portal_host])),
+    )
 else:
     _missing = [k for k in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS") if not env.str(k, "")]
     if _missing:
@@ -69,7 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "portal.unavailable.DatabaseUnavailableMiddleware",
+    "core.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,7 +130,7 @@ if DATABASE_URL:
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),
                 "max_size": env.int("DATABASE_POOL_MAX", default=10),
                 # While PostgreSQL is down a request waits this long for a connection,
-                # then answers 503 + Retry-After (portal.unavailable).
+                # then answers 503 + Retry-After (core.unavailable).
                 "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
             }
 else:
@@ -138,6 +148,27 @@ else:
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+# Two roles on PostgreSQL (docs/deployment.md): DATABASE_URL is the application's runtime role
+# (SELECT/INSERT only on the append-only log tables); DATABASE_OWNER_URL (or
+# MIGRATE_DATABASE_URL) is the role that owns the schema. `migrate`, `flush` and `db_roles`
+# connect as the owner (portal/dbroles.py); everything else runs as the runtime role.
+_owner_url = env.str("DATABASE_OWNER_URL", default="") or env.str("MIGRATE_DATABASE_URL",
+                                                                   default="")
+# The owner URL gives the owner's credentials (and host); the database is always
+# DATABASE_URL's. SQLite has no roles: there the owner URL is ignored.
+DATABASE_OWNER: dict[str, object] | None = None
+# The runtime role's own credentials (kept apart: the test set-up logs `default` in as the
+# owner while it creates the test database).
+DATABASE_RUNTIME = {k: DATABASES["default"].get(k, "") for k in ("USER", "PASSWORD")}
+if _owner_url and IS_POSTGRES:
+    DATABASE_OWNER = dict(env.db_url_config(_owner_url))
+    if DATABASE_OWNER["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must be a PostgreSQL URL")
+    if DATABASE_OWNER["USER"] == DATABASES["default"]["USER"]:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must use the runtime role, not the owner of DATABASE_OWNER_URL"
+        )
 
 # --- Redis: cache, broker, channel layer --------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -291,21 +322,22 @@ LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
+# Links in allauth's e-mails point at the public portal, whatever Host the request came in on.
 HEADLESS_FRONTEND_URLS = {
-    "account_confirm_email": "/accounts/confirm-email/{key}/",
-    "account_reset_password_from_key": "/accounts/password/reset/key/{key}/",
-    "account_signup": "/accounts/signup/",
+    "account_confirm_email": CITY["PORTAL_URL"] + "/accounts/confirm-email/{key}/",
+    "account_reset_password_from_key": CITY["PORTAL_URL"] + "/accounts/password/reset/key/{key}/",
+    "account_signup": CITY["PORTAL_URL"] + "/accounts/signup/",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CivicDesk"
-# Activity is recorded by portal.session_activity at most once a minute per session, not by
+# Activity is recorded by core.session_activity at most once a minute per session, not by
 # allauth on every request (five statements per API call).
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.api.authentication.SessionTokenAuthentication",
+        "core.api.authentication.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -316,7 +348,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
     # Every endpoint: per IP for anonymous callers, per account for signed-in ones. Views add
     # scoped limits (submit, comment, upload, export) on top.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -350,7 +382,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api.schema.problem_media_types",
+        "core.api.schema.problem_media_types",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "services.models.Status",
@@ -385,6 +417,21 @@ STORAGES = {
             if DEBUG or TESTING
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
+    },
+    # The transparency log's outside anchor (consent/anchor.py): a directory by default; any
+    # Django storage backend (e.g. django-storages' S3 backend with object lock) in production,
+    # set with CIVICDESK_TLOG_MIRROR_BACKEND / CIVICDESK_TLOG_MIRROR_OPTIONS (JSON).
+    "tlog_mirror": {
+        "BACKEND": env.str("CIVICDESK_TLOG_MIRROR_BACKEND",
+                           default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("CIVICDESK_TLOG_MIRROR_OPTIONS", default={}) or {
+            "location": env.str(
+                "CIVICDESK_TLOG_MIRROR_DIR",
+                default=(tempfile.mkdtemp(prefix="civicdesk-tlog-mirror-") if TESTING
+                         else str(BASE_DIR / "var" / "tlog-mirror")),
+            ),
+            "file_permissions_mode": 0o444,
+        },
     },
 }
 # Uploaded photos live outside the web root and are served only through views that check
@@ -458,7 +505,7 @@ LOGGING = {
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
-    # their staff roles take effect (portal.roles).
+    # their staff roles take effect (core.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
@@ -478,17 +525,42 @@ CIVICDESK = {
     ),
     "LOG_SIGNING_KEY": env.str("CIVICDESK_LOG_SIGNING_KEY", default=""),
     "LOG_ORIGIN": env.str("CIVICDESK_LOG_ORIGIN", default="civicdesk.example.city/log"),
-    "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=60)),
+    "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=180)),
+    # Witnesses (C2SP tlog-witness): parallel lists of base URLs and verifier keys; a head
+    # counts as witnessed with WITNESS_QUORUM cosignatures (default: 1 if any is configured).
+    "WITNESS_URLS": env.list("CIVICDESK_WITNESS_URLS", default=[]),
+    "WITNESS_KEYS": env.list("CIVICDESK_WITNESS_KEYS", default=[]),
+    "WITNESS_QUORUM": env.int("CIVICDESK_WITNESS_QUORUM", default=-1),
+    "WITNESS_TIMEOUT_SECONDS": env.float("CIVICDESK_WITNESS_TIMEOUT", default=5.0),
     # The request form's map (docs/map-tiles.md): a tile URL template such as
     # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
     "MAP_ATTRIBUTION": env.str("CIVICDESK_MAP_ATTRIBUTION", default=""),
-    "OPEN311_JURISDICTION": env.str("CIVICDESK_OPEN311_JURISDICTION", default="civicdesk.city"),
+    # The city (core/city.py): names, controller and DPO, public URL, SMS gateway. The flat
+    # keys below it are the same values under the names older code reads.
+    "CITY": CITY,
+    "PORTAL_URL": CITY["PORTAL_URL"],
+    "OPEN311_JURISDICTION": CITY["JURISDICTION_ID"],
+    "SMS_BACKEND": CITY["SMS_BACKEND"],
+    # Browsers may open WebSockets only from these origins (the portal's, plus any listed).
+    "WEBSOCKET_ALLOWED_ORIGINS": list(
+        dict.fromkeys(
+            [CITY["PORTAL_URL"], *env.list("CIVICDESK_WEBSOCKET_EXTRA_ORIGINS", default=[])]
+        )
+    ),
     # Residents' data rights (consent.rights): export files live outside the web root.
     "EXPORT_ROOT": env.str("CIVICDESK_EXPORT_ROOT", default=str(BASE_DIR / "var" / "exports")),
     "EXPORT_LINK_HOURS": env.int("CIVICDESK_EXPORT_LINK_HOURS", default=72),
     "ACCESS_ANOMALY_DAILY_REVEALS": env.int("CIVICDESK_ACCESS_ANOMALY_DAILY", default=40),
     "RETENTION_BATCH_SIZE": env.int("CIVICDESK_RETENTION_BATCH", default=200),
+    # Per-resident pseudonym keys live here, never in the database (consent/keystore.py).
+    # Back this directory up on its own short retention: a resident's erasure is final when
+    # the last backup holding their key has aged out (docs/data-subject-rights.md).
+    "KEYSTORE_DIR": env.str("CIVICDESK_KEYSTORE_DIR", default=str(BASE_DIR / "var" / "keystore")),
+    "KEYSTORE_BACKUP_DAYS": env.int("CIVICDESK_KEYSTORE_BACKUP_DAYS", default=7),
+    # How long backups of the main database are kept (docs/deployment.md §6): a backup taken
+    # before an erasure still holds the account itself until it ages out.
+    "DATABASE_BACKUP_DAYS": env.int("CIVICDESK_DATABASE_BACKUP_DAYS", default=35),
 }
 
 # The map's tile server is the one extra origin images may come from (not img-src *).

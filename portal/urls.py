@@ -27,4 +27,4 @@ urlpatterns = [
 ]
 
 # A database outage met outside a view (e.g. loading the signed-in user) answers 503, not 500.
-handler500 = "portal.unavailable.server_error"
+handler500 = "core.unavailable.server_error"

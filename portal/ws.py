@@ -13,9 +13,11 @@ from urllib.parse import urlparse
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.urls import re_path
 
+from core.city import portal_origin
 from services import consumers
 
 REFERENCE = r"(?P<reference>CD-[23456789BCDFGHJKMNPQRSTVWXYZ]{7})"
@@ -38,6 +40,17 @@ def _origin(scope: dict[str, Any]) -> Any:
     return None
 
 
+def _normalised(origin: Any) -> tuple[str, str, int] | None:
+    try:
+        port = origin.port
+    except ValueError:
+        return None
+    if not origin.scheme or not origin.hostname:
+        return None
+    default = 443 if origin.scheme in ("https", "wss") else 80
+    return (origin.scheme.replace("ws", "http", 1), origin.hostname.lower(), port or default)
+
+
 class WebSocketAuthMiddleware:
     """Sets scope["user"] and scope["civicdesk_session_key"] (in-process only) for consumers."""
 
@@ -56,9 +69,18 @@ class WebSocketAuthMiddleware:
 
         return app
 
+    def origin_allowed(self, origin: Any) -> bool:
+        """The portal's own origin (settings.CIVICDESK["WEBSOCKET_ALLOWED_ORIGINS"]); while
+        DEBUG also any ALLOWED_HOSTS origin (localhost and 127.0.0.1 on any port)."""
+        seen = _normalised(origin)
+        allowed = settings.CIVICDESK.get("WEBSOCKET_ALLOWED_ORIGINS") or [portal_origin()]
+        if seen is not None and seen in {_normalised(urlparse(o)) for o in allowed}:
+            return True
+        return bool(settings.DEBUG and self.origins.valid_origin(origin))
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         origin = _origin(scope)
-        if origin is not None and not self.origins.valid_origin(origin):
+        if origin is not None and not self.origin_allowed(origin):
             return await WebsocketDenier()(scope, receive, send)
         token = consumers.token_from_subprotocols(scope.get("subprotocols") or [])
         if token is not None:

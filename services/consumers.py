@@ -19,8 +19,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from portal.errors import NotFound
-from portal.roles import roles_for
+from core.errors import NotFound
+from core.roles import roles_for
 from services import live
 from services.selectors import access_request
 

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
-from portal.i18n import localized
+from core.i18n import localized
 
 # Unambiguous alphabet: no 0/O, 1/I/L, no vowels that spell words.
 REFERENCE_ALPHABET = "23456789BCDFGHJKMNPQRSTVWXYZ"
@@ -119,6 +119,8 @@ class Category(Localized):
     uses_classifier = models.BooleanField(
         default=False, help_text=_("Free-text category ('other'): the classifier routes it.")
     )
+    # Open311 discovery's `changeset` follows the latest edit of any category.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["kind", "name_en"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -20,7 +21,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core import city
 from services.models import DepartmentMembership, Event, Follow
+from services.notification_texts import FOLLOWER, FOOTER, REPORTER, TEXTS, event_kind
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ RESIDENT_EVENTS = frozenset(
         Event.Type.STATUS_CHANGED,
         Event.Type.PUBLIC_REPLY,
         Event.Type.MARKED_DUPLICATE,
+        Event.Type.REOPENED,  # followers hear that the reporter reopened it
     }
 )
 SUPERVISOR_EVENTS = frozenset({Event.Type.SLA_BREACHED})
@@ -155,8 +159,7 @@ def _name(obj: Any, language: str) -> str:
 
 
 def portal_url(path: str) -> str:
-    base = settings.CIVICDESK.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}{path}"
+    return city.portal_url(path)
 
 
 def render_message(*, template: str, context: dict[str, Any], language: str) -> Message:
@@ -168,24 +171,56 @@ def render_message(*, template: str, context: dict[str, Any], language: str) -> 
 
 
 def event_message(*, event: Event, user: Any) -> Message:
+    """The message about this event for this person: what the event did (its type, to-status,
+    outcome, actor), in their language, worded for the reporter or for a follower."""
     language = _language(user)
     request = event.request
+    if event.type == Event.Type.SLA_BREACHED:
+        context = {
+            "reference": request.reference,
+            "category": _name(request.category, language),
+            "department": _name(request.department, language),
+            "status": STATUS_WORDS[language].get(request.status, request.status),
+            "url": portal_url(f"/requests/{request.reference}/"),
+            "due_at": timezone.localtime(request.due_at) if request.due_at else None,
+            "priority": PRIORITY_WORDS[language].get(request.priority, ""),
+        }
+        return render_message(template="sla_breached", context=context, language=language)
+    return _resident_message(event=event, user=user, language=language)
+
+
+def _resident_message(*, event: Event, user: Any, language: str) -> Message:
+    kind = event_kind(event) or "updated"
+    audience = REPORTER if user.pk == event.request.reporter_id else FOLLOWER
+    entry = TEXTS[language][kind]
+    footer = FOOTER[language]
+    request = event.request
+    # The department that acted: the event's own (a reply after a reassignment keeps the
+    # department that wrote it), else the request's.
+    department = event.actor_department or request.department
+    words = {
+        "department": _name(department, language) or footer["department"],
+        "original": str((event.data or {}).get("original", "")),
+        "days": int(settings.CIVICDESK.get("AUTO_CLOSE_DAYS", 7)),
+    }
+    text_label = (entry.get("text") or {}).get(audience)
     text = event.text
     if event.type == Event.Type.ROUTED:
         text = (event.data.get("explanation") or {}).get(language) or event.text
+    url = portal_url(f"/requests/{request.reference}/")
     context = {
-        "reference": request.reference,
+        "subject": f"[{request.reference}] " + entry["subject"].format(**words),
+        "headline": entry[audience].format(**words),
         "category": _name(request.category, language),
-        "department": _name(request.department, language),
-        "status": STATUS_WORDS[language].get(request.status, request.status),
-        "event_type": event.type,
-        "text": text,
-        "url": portal_url(f"/requests/{request.reference}/"),
-        "due_at": timezone.localtime(request.due_at) if request.due_at else None,
-        "priority": PRIORITY_WORDS[language].get(request.priority, ""),
+        "reference": request.reference,
+        "text_label": text_label or "",
+        "text": text if text_label else "",
+        "next_step": entry.get("next", "").format(**words) if audience == REPORTER else "",
+        "see": footer["see"].format(url=url),
+        "signature": footer["signature"].format(city=city.city_name(language)),
+        "why": footer[audience],
     }
-    template = "sla_breached" if event.type == Event.Type.SLA_BREACHED else "request_update"
-    return render_message(template=template, context=context, language=language)
+    return render_message(template="request_update", context=context, language=language)
 
 
 def recipients_for(event: Event) -> list[Any]:
@@ -196,7 +231,7 @@ def recipients_for(event: Event) -> list[Any]:
         people = [request.reporter] if request.reporter is not None else []
         people += [
             follow.user
-            for follow in Follow.objects.filter(request_id=request.pk, user__is_active=True)
+            for follow in _follows_at(event)
             .exclude(user_id=request.reporter_id or 0)
             .select_related("user")
             .order_by("user_id")
@@ -205,6 +240,18 @@ def recipients_for(event: Event) -> list[Any]:
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))
     return []
+
+
+def _follows_at(event: Event) -> Any:
+    """The followers of the event's request when it happened. Marking a duplicate moves them
+    to the original in the same transaction: they are the original's follows created then."""
+    follows = Follow.objects.filter(user__is_active=True)
+    original = (event.data or {}).get("original")
+    if event.type == Event.Type.MARKED_DUPLICATE and original:
+        window = (event.created_at, event.created_at + timedelta(minutes=1))
+        moved = follows.filter(request__reference=original, created_at__range=window)
+        return moved | follows.filter(request_id=event.request_id)
+    return follows.filter(request_id=event.request_id)
 
 
 def supervisors_of(*, department_id: int) -> Any:

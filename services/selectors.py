@@ -13,8 +13,8 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Left
 from django.utils import timezone
 
-from portal.errors import Invalid, NotFound
-from portal.roles import roles_for
+from core.errors import Invalid, NotFound
+from core.roles import roles_for
 from services import workflow
 from services.models import (
     OPEN_STATUSES,
@@ -124,6 +124,16 @@ def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
         # The owner and staff may also "follow" what they can see (a no-op for the owner).
         return access_request(user=user, reference=reference)
     return request
+
+
+def requests_followed_by(*, user: Any) -> QuerySet[ServiceRequest]:
+    """The requests `user` follows (not their own), newest change first, for "My requests"."""
+    return (
+        ServiceRequest.objects.filter(followers__user_id=user.pk)
+        .exclude(reporter_id=user.pk)
+        .select_related("category", "department", "district")
+        .order_by("-updated_at", "-id")
+    )
 
 
 def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:

@@ -15,8 +15,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
-from portal.roles import roles_for
+from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from core.roles import roles_for
 from services import workflow
 from services.geo import district_for
 from services.models import (
@@ -72,6 +72,7 @@ def event_record(
     data: dict | None = None,
     bump: bool = True,
     changes: dict[str, Any] | None = None,
+    role: str = "",
     publish: bool = True,
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
@@ -79,10 +80,14 @@ def event_record(
     Must run inside the caller's transaction with the request row locked. `bump=False` when
     the caller has already written the new version (a request created with its first event).
     `changes` are further columns of the request to write in the same UPDATE as the version
-    (the caller has set them on `request` already). `publish=False` when the caller's own
-    outbox row delivers the event (a new request's routing message carries it).
+    (the caller has set them on `request` already). `role` names an actor who has no
+    account here (e.g. "open311": someone writing through a client app). `publish=False`
+    when the caller's own outbox row delivers the event (a new request's routing message
+    carries it).
     """
-    role, department_id = _actor_role_and_department(actor=actor, request=request)
+    department_id: int | None = None
+    if not role:
+        role, department_id = _actor_role_and_department(actor=actor, request=request)
     if bump:
         ServiceRequest.objects.filter(pk=request.pk).update(
             version=F("version") + 1, updated_at=timezone.now(), **(changes or {})

@@ -19,11 +19,12 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from shapely.geometry import shape
 
-from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
 from portal.map_tiles import map_start
 from portal.views.common import (
@@ -37,12 +38,15 @@ from portal.views.timeline import annotate_events, attribute_rows
 from services import services as request_services
 from services import workflow
 from services.attachments import photos_prepare
+from services.live import STAFF_ROLES
 from services.models import Category, District, ServiceRequest, Status
 from services.selectors import (
+    access_follow_target,
     access_request,
     access_request_to_follow,
     actor_kinds,
     events_for_resident,
+    requests_followed_by,
     requests_of_resident,
 )
 
@@ -180,17 +184,25 @@ def my_requests(request: HttpRequest) -> HttpResponse:
         .select_related("category", "department")
         .order_by("-updated_at")[:MY_REQUESTS_PAGE]
     )
-    return render(request, "portal/resident/my_requests.html", {"rows": rows})
+    followed = list(requests_followed_by(user=request.user)[:MY_REQUESTS_PAGE])
+    return render(
+        request, "portal/resident/my_requests.html", {"rows": rows, "followed": followed}
+    )
 
 
 @role_required(is_resident)
 @require_GET
 def my_request_versions(request: HttpRequest) -> JsonResponse:
     """The polling fallback of the live page: reference → [status, version] of my requests."""
-    rows = (
+    rows = list(
         requests_of_resident(user=request.user)
         .order_by("-updated_at")
         .values_list("reference", "status", "version")[:MY_REQUESTS_PAGE]
+    )
+    rows += list(
+        requests_followed_by(user=request.user).values_list("reference", "status", "version")[
+            :MY_REQUESTS_PAGE
+        ]
     )
     return JsonResponse({"requests": {ref: [s, v] for ref, s, v in rows}})
 
@@ -207,9 +219,19 @@ def _detail_context(
     }
     is_reporter = workflow.RESIDENT in kinds
     events = annotate_events(events_for_resident(request=sr))
+    viewer_id = int(request.user.pk or 0)
+    is_follower = not is_reporter and sr.followers.filter(user_id=viewer_id).exists()
+    if not is_reporter:
+        # A follower sees the city's words, not the reporter's (as in live pushes).
+        for event in events:
+            if event.actor_role not in STAFF_ROLES:
+                event.text = ""
+                event.explanation = ""  # type: ignore[attr-defined]
     return {
         "sr": sr,
         "events": events,
+        "is_follower": is_follower,
+        "show_description": is_reporter or sr.is_public,
         "attributes": attribute_rows(sr),
         "attachments": list(sr.attachments.all()) if is_reporter else [],
         "is_reporter": is_reporter,
@@ -254,9 +276,32 @@ def request_follow(request: HttpRequest, reference: str) -> HttpResponse:
     except NotFound as error:
         raise Http404(error.detail) from error
     request_services.request_follow(request=sr, user=request.user)
-    messages.success(request, _("You now follow %(ref)s and will see its updates here.")
-                     % {"ref": sr.reference})
+    messages.success(
+        request,
+        _("You now follow %(ref)s. You will see its updates here, and it is listed under "
+          "My requests, where you can unfollow it.") % {"ref": sr.reference},
+    )
     return HttpResponseRedirect(reverse("portal:request-detail", args=[sr.reference]))
+
+
+@role_required(is_resident)
+@require_POST
+def request_unfollow(request: HttpRequest, reference: str) -> HttpResponse:
+    """Stop following a request; back to where the button was (a local page) or My requests."""
+    try:
+        sr = access_follow_target(user=request.user, reference=reference[:16])
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    request_services.request_unfollow(request=sr, user=request.user)
+    messages.success(
+        request, _("You no longer follow %(ref)s.") % {"ref": sr.reference}
+    )
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ) or not target.startswith("/"):
+        target = reverse("portal:my-requests")
+    return HttpResponseRedirect(target)
 
 
 @require_GET

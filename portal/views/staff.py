@@ -22,7 +22,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
 from portal.forms import (
     DuplicateForm,
     NoteForm,
@@ -31,7 +32,6 @@ from portal.forms import (
     ReplyForm,
     TransitionForm,
 )
-from portal.roles import roles_for
 from portal.views.common import (
     apply_errors,
     is_staff,

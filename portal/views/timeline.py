@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.i18n import current_language
+from core.i18n import current_language
 from services.models import Event, Outcome
 
 
@@ -39,4 +39,10 @@ def attribute_rows(request: Any) -> list[tuple[str, str]]:
         items = value if isinstance(value, list) else [value]
         shown = ", ".join(names.get(str(v), str(v)) for v in items)
         rows.append((attribute.get("description") or code, shown))
+    # Values a client app sent for codes the category does not define (Open311), by code.
+    defined = {a.get("code") for a in definitions}
+    for code, value in values.items():
+        if code not in defined:
+            items = value if isinstance(value, list) else [value]
+            rows.append((code, ", ".join(str(v) for v in items)))
     return rows

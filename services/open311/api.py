@@ -34,8 +34,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from portal.errors import DomainError, NotFound, RateLimited
-from portal.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
+from core import city
+from core.errors import DomainError, NotFound, RateLimited
+from core.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
 from services.attachments import photos_prepare
 from services.models import ServiceRequest
 from services.open311 import selectors
@@ -44,13 +45,16 @@ from services.open311.services import (
     Contact,
     Location,
     Report,
+    UpdateIn,
     api_key_throttle,
     open311_request_submit,
+    open311_update_receive,
 )
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
-# Sortable marker clients use to refresh cached service lists; bump when the adapter changes.
-CHANGESET = "2026-11-23T00:00:00Z"
+# Sortable marker clients use to refresh cached service lists: the later of this (bumped when
+# the adapter changes) and the latest edit of a category.
+CHANGESET = "2026-12-03T00:00:00Z"
 MAX_RESULTS = 1000
 MAX_SPAN_DAYS = 90
 # A private address is shown to about 100 m (0.001° of latitude is 111 m).
@@ -170,6 +174,17 @@ class Open311Api(APIView):
     def get_exception_handler(self) -> Any:
         return open311_exception_handler
 
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in ("GET", "HEAD"):
+            # Public reads carry no credentials and no personal data: any web page may fetch
+            # them (a city's own map, a FixMyStreet front end). POSTs stay same-origin.
+            response["Access-Control-Allow-Origin"] = "*"
+            response["Access-Control-Expose-Headers"] = "Link, Retry-After"
+        return response
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         source: Any = request.data if request.method == "POST" else request.query_params
@@ -237,6 +252,26 @@ def _with_window(attrs: dict[str, Any]) -> dict[str, Any]:
     return {**attrs, "start": start, "end": end}
 
 
+class PagingSerializer(serializers.Serializer):
+    """Our extension past the spec's cap: `page` (from 1) and `page_size` (at most 1,000)."""
+
+    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_RESULTS, default=MAX_RESULTS
+    )
+
+
+def _paged(request: Request, rows: list, *, page: int, page_size: int) -> tuple[list, dict]:
+    """Rows of one page (fetched with one extra row), and a `Link: rel="next"` if more exist."""
+    if len(rows) <= page_size:
+        return rows, {}
+    query = request.query_params.copy()
+    query["page"] = str(page + 1)
+    query["page_size"] = str(page_size)
+    url = request.build_absolute_uri(request.path) + "?" + query.urlencode()
+    return rows[:page_size], {"Link": f'<{url}>; rel="next"'}
+
+
 class RequestOutput(serializers.Serializer):
     """One request as the public may see it: the privacy rules live here."""
 
@@ -259,7 +294,11 @@ class RequestOutput(serializers.Serializer):
             "agency_responsible": request.department.name if request.department else None,
             "service_notice": _service_notice(request),
             "requested_datetime": w3c(request.created_at),
-            "updated_datetime": w3c(request.updated_at),
+            # The latest public update, not the row's own clock: a rating or an internal
+            # note after closure changes nothing a client app can see.
+            "updated_datetime": w3c(
+                getattr(request, "public_updated_at", None) or request.created_at
+            ),
             "expected_datetime": w3c(request.due_at),
             "address": (request.address or None) if not private else None,
             "address_id": (address_id or None) if not private else None,
@@ -292,13 +331,13 @@ def _attribute_values(data: Any) -> dict[str, Any]:
 
 class DiscoveryApi(Open311Api):
     def get(self, request: Request, format: str | None = None) -> Response:
-        jurisdiction = settings.CIVICDESK["OPEN311_JURISDICTION"]
+        controller = city.party("CONTROLLER")
+        changeset = selectors.services_changeset(adapter_changeset=CHANGESET)
         data = {
-            "changeset": CHANGESET,
+            "changeset": changeset,
             "contact": settings.CIVICDESK.get(
                 "OPEN311_CONTACT",
-                _("Citizen Service Center of %(j)s; see /open311/ documentation.")
-                % {"j": jurisdiction},
+                f"{controller['name']}, {controller['address']}, {controller['email']}",
             ),
             "key_service": settings.CIVICDESK.get(
                 "OPEN311_KEY_SERVICE",
@@ -308,8 +347,8 @@ class DiscoveryApi(Open311Api):
             "endpoints": [
                 {
                     "specification": SPECIFICATION,
-                    "url": request.build_absolute_uri("/open311/v2"),
-                    "changeset": CHANGESET,
+                    "url": city.portal_url("/open311/v2"),
+                    "changeset": changeset,
                     "type": "production",
                     "formats": ["text/xml", "application/json"],
                 }
@@ -446,16 +485,21 @@ class RequestListCreateApi(Open311Api):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         filters = query.validated_data
+        paging = PagingSerializer(data=request.query_params)
+        paging.is_valid(raise_exception=True)
+        page, page_size = paging.validated_data["page"], paging.validated_data["page_size"]
         requests = selectors.requests_search(
             references=filters.get("service_request_id") or None,
             service_codes=filters.get("service_code") or None,
             start=filters["start"],
             end=filters["end"],
             statuses=set(filters.get("status") or []) or None,
-            limit=MAX_RESULTS,
+            limit=page_size + 1,
+            offset=(page - 1) * page_size,
         )
-        data = [RequestOutput(r).data for r in requests]
-        return Open311Response(data, root="service_requests")
+        rows, headers = _paged(request, requests, page=page, page_size=page_size)
+        data = [RequestOutput(r).data for r in rows]
+        return Open311Response(data, root="service_requests", headers=headers)
 
     def post(self, request: Request, format: str | None = None) -> Response:
         form: Any = request.data  # a QueryDict: FormParser or MultiPartParser
@@ -516,7 +560,13 @@ class TokenApi(Open311Api):
 
 
 class UpdateListApi(Open311Api):
-    """FixMyStreet's extension: public changes to requests, so a site can pull status."""
+    """FixMyStreet's extension: public changes to requests, so a site can pull status, and
+    updates a site posts (its residents' comments), which become comments on the timeline.
+
+    `status` is FixMyStreet's extended status after each update (see
+    `selectors.fixmystreet_status`); `external_status_code` is our workflow status, which a
+    FixMyStreet body can match in its response templates.
+    """
 
     class FilterSerializer(serializers.Serializer):
         start_date = W3CDateTimeField(required=False)
@@ -525,27 +575,84 @@ class UpdateListApi(Open311Api):
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             return _with_window(attrs)
 
+    class InputSerializer(serializers.Serializer):
+        service_request_id = serializers.CharField(max_length=40)
+        update_id = serializers.CharField(max_length=100)
+        updated_datetime = W3CDateTimeField(required=False)
+        status = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        description = serializers.CharField(
+            required=False, allow_blank=True, max_length=4000, trim_whitespace=True
+        )
+        media_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+        # Sent by FixMyStreet; accepted and not kept (the comment is anonymous here).
+        first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+        phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+
+        def validate_media_url(self, value: str) -> str:
+            if value and not value.lower().startswith(("http://", "https://")):
+                raise serializers.ValidationError(_("Give an http or https URL."))
+            return value
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs.get("description") and not attrs.get("media_url"):
+                raise serializers.ValidationError(
+                    {"description": _("Send a description or a media_url.")}
+                )
+            return attrs
+
+    def get_throttles(self) -> list:
+        # POSTs are limited per api_key (services.open311.services.api_key_throttle).
+        return super().get_throttles() if self.request.method == "GET" else []
+
     def get(self, request: Request, format: str | None = None) -> Response:
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        paging = PagingSerializer(data=request.query_params)
+        paging.is_valid(raise_exception=True)
+        page, page_size = paging.validated_data["page"], paging.validated_data["page_size"]
         events = selectors.public_updates(
-            start=query.validated_data["start"], end=query.validated_data["end"], limit=MAX_RESULTS
+            start=query.validated_data["start"],
+            end=query.validated_data["end"],
+            limit=page_size + 1,
+            offset=(page - 1) * page_size,
         )
+        rows, headers = _paged(request, events, page=page, page_size=page_size)
         data = [
             {
                 "update_id": str(event.pk),
                 "service_request_id": event.request.reference,
-                "status": selectors.open311_status(
-                    getattr(event, "status_then", None) or event.request.status
-                ),
+                "status": selectors.fixmystreet_status(event.status_then, event.outcome_then),
                 "updated_datetime": w3c(event.created_at),
                 # Only the city's own words: a resident's reopening text stays private.
                 "description": event.text if event.type in selectors.STAFF_TEXT_EVENTS else "",
                 "media_url": "",
+                "external_status_code": event.status_then,
             }
-            for event in events
+            for event in rows
         ]
-        return Open311Response(data, root="service_request_updates")
+        return Open311Response(data, root="service_request_updates", headers=headers)
+
+    def post(self, request: Request, format: str | None = None) -> Response:
+        form: Any = request.data
+        api_key = selectors.api_key_authenticate(raw_key=str(form.get("api_key", "")))
+        api_key_throttle(api_key=api_key)
+        serializer = self.InputSerializer(data=form)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        event = open311_update_receive(
+            api_key=api_key,
+            update=UpdateIn(
+                service_request_id=fields["service_request_id"],
+                update_id=fields["update_id"],
+                description=fields.get("description", ""),
+                media_url=fields.get("media_url", ""),
+                status=fields.get("status", ""),
+                updated_datetime=fields.get("updated_datetime"),
+            ),
+        )
+        return Open311Response([{"update_id": str(event.pk)}], root="service_request_updates")
 
 
 class UnknownApi(Open311Api):

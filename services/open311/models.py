@@ -76,3 +76,32 @@ class Open311Submission(models.Model):
 
     def __str__(self) -> str:
         return f"Open311 submission of {self.request_id}"
+
+
+class Open311UpdateReceipt(models.Model):
+    """An update a client app posted (servicerequestupdates), kept so a retry is a no-op.
+
+    The client's `update_id` is unique per key: posting it again answers the same event.
+    The poster's name and contact are not kept; the comment is anonymous on our side.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="updates")
+    update_id = models.CharField(max_length=100)
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="open311_updates"
+    )
+    event = models.OneToOneField(
+        "services.Event", on_delete=models.CASCADE, related_name="open311_receipt"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Open311 update received")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "update_id"], name="open311_update_once_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Open311 update {self.update_id} on {self.request_id}"

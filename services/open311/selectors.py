@@ -6,14 +6,15 @@ shape the output so that no reporter data ever leaves (see services/open311/api.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Forbidden, NotFound
-from services.models import OPEN_STATUSES, Category, Event, ServiceRequest, Status
+from core.errors import Forbidden, NotFound
+from services.models import OPEN_STATUSES, Category, Event, Outcome, ServiceRequest, Status
 from services.open311.models import ApiKey, hash_key
 
 CLOSED_STATUSES = frozenset(set(Status.values) - set(OPEN_STATUSES))
@@ -44,6 +45,73 @@ def open311_status(status: str) -> str:
     return "open" if status in OPEN_STATUSES else "closed"
 
 
+# FixMyStreet's extended statuses (its Open311 update extension; FixMyStreet lower-cases what
+# it reads, and maps fixed → "fixed - council", not_councils_responsibility → "not
+# responsible", no_further_action → "unable to fix", closed → "closed").
+OUTCOME_STATUSES = {
+    Outcome.FIXED: "fixed",
+    Outcome.NOT_CITY_RESPONSIBILITY: "not_councils_responsibility",
+    Outcome.NO_ACTION_NEEDED: "no_further_action",
+    Outcome.COULD_NOT_FIX: "no_further_action",
+    Outcome.DUPLICATE: "duplicate",
+    # A rejection is the city declining the request ("not our road"): not its job.
+    Outcome.REJECTED: "not_councils_responsibility",
+    Outcome.WITHDRAWN: "closed",
+}
+
+
+def fixmystreet_status(status: str, outcome: str = "") -> str:
+    """Workflow status + outcome → FixMyStreet's extended status for servicerequestupdates."""
+    if status == Status.IN_PROGRESS:
+        return "in_progress"
+    if status in OPEN_STATUSES:
+        return "open"
+    return OUTCOME_STATUSES.get(outcome, "closed")  # type: ignore[call-overload]
+
+
+def _outcome_after(event: Event, outcome: str) -> str:
+    """The request's outcome once this status-changing event has happened."""
+    data = event.data or {}
+    if event.to_status == Status.RESOLVED:
+        return str(data.get("outcome", ""))
+    if event.to_status == Status.REOPENED:
+        return ""
+    if event.to_status == Status.CLOSED and data.get("move") == "duplicate":
+        return Outcome.DUPLICATE
+    if event.to_status == Status.REJECTED:
+        return Outcome.REJECTED
+    if event.to_status == Status.WITHDRAWN:
+        return Outcome.WITHDRAWN
+    return outcome
+
+
+def statuses_then(events: Iterable[Event]) -> dict[int, tuple[str, str]]:
+    """{event id: (workflow status, outcome) right after it} for the given update events.
+
+    One query: the status-changing events of the requests concerned, replayed in order.
+    """
+    events = list(events)
+    wanted = {e.pk for e in events}
+    request_ids = {e.request_id for e in events}
+    if not wanted:
+        return {}
+    out: dict[int, tuple[str, str]] = {}
+    state: dict[int, tuple[str, str]] = {}
+    history = Event.objects.filter(request_id__in=request_ids).filter(
+        Q(pk__in=wanted) | ~Q(to_status="")
+    )
+    for event in history.order_by("created_at", "id").only(
+        "id", "request_id", "to_status", "data", "created_at"
+    ):
+        status, outcome = state.get(event.request_id, (Status.SUBMITTED, ""))
+        if event.to_status:
+            status, outcome = event.to_status, _outcome_after(event, outcome)
+            state[event.request_id] = (status, outcome)
+        if event.pk in wanted:
+            out[event.pk] = (status, outcome)
+    return out
+
+
 def statuses_for(open311_statuses: set[str]) -> set[str]:
     """The spec's open/closed → the workflow statuses they stand for."""
     out: set[str] = set()
@@ -65,6 +133,15 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
     return api_key
 
 
+def services_changeset(*, adapter_changeset: str) -> str:
+    """Discovery's sortable `changeset`: the adapter's own, or the latest category edit."""
+    latest = Category.objects.order_by("-updated_at").values_list("updated_at", flat=True).first()
+    if latest is None:
+        return adapter_changeset
+    edited = latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return max(adapter_changeset, edited)
+
+
 def public_categories() -> QuerySet[Category]:
     return Category.objects.filter(
         is_active=True, is_public=True, kind=Category.Kind.REQUEST
@@ -79,7 +156,11 @@ def access_public_category(*, service_code: str) -> Category:
 
 
 def public_requests() -> QuerySet[ServiceRequest]:
-    """Requests anyone may read over Open311, with what the output needs in one query."""
+    """Requests anyone may read over Open311, with what the output needs in one query.
+
+    `public_updated_at` is the time of the latest public update (what servicerequestupdates
+    lists), so a rating or an internal note after closure does not move `updated_datetime`.
+    """
     latest_note = (
         Event.objects.filter(
             request=OuterRef("pk"),
@@ -90,6 +171,13 @@ def public_requests() -> QuerySet[ServiceRequest]:
         .order_by("-created_at", "-id")
         .values("text")[:1]
     )
+    latest_update = (
+        Event.objects.filter(
+            request=OuterRef("pk"), visibility=Event.Visibility.PUBLIC, type__in=UPDATE_EVENTS
+        )
+        .order_by("-created_at", "-id")
+        .values("created_at")[:1]
+    )
     return (
         ServiceRequest.objects.filter(
             kind=Category.Kind.REQUEST,
@@ -98,7 +186,7 @@ def public_requests() -> QuerySet[ServiceRequest]:
         )
         .select_related("category", "department", "open311_submission")
         .only(*PUBLIC_FIELDS)
-        .annotate(status_notes=Subquery(latest_note))
+        .annotate(status_notes=Subquery(latest_note), public_updated_at=Subquery(latest_update))
     )
 
 
@@ -117,8 +205,12 @@ def requests_search(
     end: datetime,
     statuses: set[str] | None = None,
     limit: int = 1000,
+    offset: int = 0,
 ) -> list[ServiceRequest]:
-    """GET requests: ids override every other filter (as the spec says); newest first."""
+    """GET requests: ids override every other filter (as the spec says); newest first.
+
+    `limit` + `offset` page through the result (our extension; the spec caps nothing).
+    """
     qs = public_requests()
     if references:
         qs = qs.filter(reference__in=references)
@@ -128,22 +220,18 @@ def requests_search(
             qs = qs.filter(category__code__in=service_codes)
         if statuses:
             qs = qs.filter(status__in=statuses_for(statuses))
-    return list(qs.order_by("-created_at", "-id")[:limit])
+    return list(qs.order_by("-created_at", "-id")[offset : offset + limit])
 
 
-def public_updates(*, start: datetime, end: datetime, limit: int = 1000) -> list[Event]:
+def public_updates(
+    *, start: datetime, end: datetime, limit: int = 1000, offset: int = 0
+) -> list[Event]:
     """FixMyStreet's servicerequestupdates: public timeline changes, oldest first.
 
-    Each event is annotated with `status_then`, the workflow status the request had right
-    after it (the last status-changing event up to and including it).
+    Each event carries `status_then` and `outcome_then`: the request's workflow status and
+    outcome right after it (see `statuses_then`).
     """
-    status_then = (
-        Event.objects.filter(request=OuterRef("request_id"), created_at__lte=OuterRef("created_at"))
-        .exclude(to_status="")
-        .order_by("-created_at", "-id")
-        .values("to_status")[:1]
-    )
-    return list(
+    events = list(
         Event.objects.filter(
             visibility=Event.Visibility.PUBLIC,
             type__in=UPDATE_EVENTS,
@@ -154,9 +242,14 @@ def public_updates(*, start: datetime, end: datetime, limit: int = 1000) -> list
             request__category__kind=Category.Kind.REQUEST,
         )
         .select_related("request")
-        .annotate(status_then=Subquery(status_then))
-        .order_by("created_at", "id")[:limit]
+        .order_by("created_at", "id")[offset : offset + limit]
     )
+    then = statuses_then(events)
+    for event in events:
+        event.status_then, event.outcome_then = then.get(  # type: ignore[attr-defined]
+            event.pk, (event.request.status, event.request.outcome)
+        )
+    return events
 
 
 def default_window(

@@ -13,6 +13,7 @@ app_name = "open311"
 
 urlpatterns = [
     re_path(r"^discovery" + FMT, api.DiscoveryApi.as_view(), name="discovery"),
+    re_path(r"^v2/discovery" + FMT, api.DiscoveryApi.as_view(), name="discovery-v2"),
     re_path(r"^v2/services" + FMT, api.ServiceListApi.as_view(), name="services"),
     re_path(
         r"^v2/services/(?P<service_code>[-\w]+)" + FMT,

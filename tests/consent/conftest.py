@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import pytest
+from django.db import connection
 
 from consent import ledger
 from consent.demo import seed_register
+from consent.models import LogEntry
+from tests.dbowner import execute_as_owner
 
 
 @pytest.fixture
 def register(db):
     seed_register()
+
+
+@pytest.fixture(autouse=True)
+def _own_outside_mirror(tmp_path, settings):
+    """Each test's outside anchor starts empty, like its database."""
+    storages = dict(settings.STORAGES)
+    storages["tlog_mirror"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "tlog-mirror")},
+    }
+    settings.STORAGES = storages
 
 
 @pytest.fixture(autouse=True)
@@ -26,4 +46,58 @@ def _log_indexes_start_after_the_stored_entries(request):
         return
     transactional = bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
-    ledger.resync_index_sequence()
+    if connection.vendor == "postgresql":
+        # setval needs UPDATE on the sequence, which the runtime role does not have.
+        table = LogEntry._meta.db_table
+        execute_as_owner(
+            f"SELECT setval('{ledger.INDEX_SEQUENCE}', "  # noqa: S608
+            f'COALESCE((SELECT MAX("index") FROM {table}), -1) + 1, false)'
+        )
+
+
+@dataclass
+class RunningWitness:
+    url: str
+    key: Any  # tools.witness.WitnessKey
+    state_dir: Path
+    server: Any
+
+    @property
+    def vkey(self) -> str:
+        return str(self.key.verifier)
+
+
+def start_witness(state_dir: Path, *, name: str = "witness.test.example",
+                  seed: bytes | None = None) -> RunningWitness:
+    """A real witness (tools/witness.py) with its own key and state directory, serving HTTP on
+    a free loopback port in a thread of the test process."""
+    from tools import witness
+
+    key = witness.key_from_seed(name, seed or os.urandom(32))
+    server = witness.serve(key=key, logs=[ledger.log_key().verifier], state_dir=state_dir,
+                           host="127.0.0.1", port=0, ready=threading.Event())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return RunningWitness(url=f"http://127.0.0.1:{server.server_port}", key=key,
+                          state_dir=state_dir, server=server)
+
+
+def stop_witness(w: RunningWitness) -> None:
+    w.server.shutdown()
+    w.server.server_close()
+    w.server.witness.state.close()
+
+
+@pytest.fixture
+def witness(tmp_path, settings):
+    """One witness, configured as the log's only witness (quorum 1)."""
+    w = start_witness(tmp_path / "witness")
+    settings.CIVICDESK = {**settings.CIVICDESK, "WITNESS_URLS": [w.url],
+                          "WITNESS_KEYS": [w.vkey], "WITNESS_QUORUM": 1}
+    yield w
+    stop_witness(w)
+
+
+def tamper(sql: str, params: list | None = None) -> None:
+    """Change the log behind the application's back: with the owner's rights, past the
+    triggers (the runtime role itself cannot; see tests/dbowner.py)."""
+    execute_as_owner(sql, params or [])

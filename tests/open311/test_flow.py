@@ -84,5 +84,6 @@ def test_the_clerk_status_changes_are_visible_over_open311(
     _, root, updates = both(api, "/open311/v2/servicerequestupdates")
     assert root == "service_request_updates"
     mine = [u for u in updates if u["service_request_id"] == reference]
-    assert [u["status"] for u in mine] == ["open", "open", "closed"]  # routed, started, resolved
+    # routed, started, resolved as fixed: FixMyStreet's extended statuses
+    assert [u["status"] for u in mine] == ["open", "in_progress", "fixed"]
     assert mine[-1]["description"] == "Filled and rolled on Tuesday."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from core.city import portal_url
 from tests.open311.conftest import both, parse
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ def test_discovery_lists_the_georeport_v2_endpoint_in_both_formats(api):
     assert data["endpoints"] == [
         {
             "specification": "http://wiki.open311.org/GeoReport_v2",
-            "url": "http://testserver/open311/v2",
+            "url": portal_url("/open311/v2"),
             "changeset": data["changeset"],
             "type": "production",
             "formats": ["text/xml", "application/json"],

@@ -39,8 +39,8 @@ def test_updates_list_public_changes_with_the_status_after_each(api, pothole):
     assert [(u["status"], u["description"]) for u in data] == [
         ("open", ""),
         ("open", "Crew booked."),
-        ("open", ""),
-        ("closed", "Fixed on Tuesday."),
+        ("in_progress", ""),
+        ("closed", "Fixed on Tuesday."),  # resolved with no outcome recorded: just closed
     ]
     assert data[0] == {
         "update_id": str(routed.pk),
@@ -49,6 +49,7 @@ def test_updates_list_public_changes_with_the_status_after_each(api, pothole):
         "updated_datetime": timezone.localtime(routed.created_at).isoformat(timespec="seconds"),
         "description": "",
         "media_url": "",
+        "external_status_code": "routed",
     }
     assert data[1]["update_id"] == str(reply.pk)
     assert data[3]["update_id"] == str(resolved.pk)

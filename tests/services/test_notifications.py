@@ -61,7 +61,8 @@ def test_resident_gets_an_english_email_about_a_public_reply(request_in_roads, c
     [message] = mail.outbox
     assert message.to == [request_in_roads.reporter.email]
     assert request_in_roads.reference in message.subject
-    assert "Roads replied:" in message.body
+    assert message.subject == f"[{request_in_roads.reference}] Roads replied"
+    assert "Roads replied to your request." in message.body
     assert "We will fill it on Tuesday." in message.body
 
 
@@ -74,8 +75,8 @@ def test_resident_who_prefers_chinese_gets_the_email_in_chinese(request_in_roads
     notification_deliver(event_id=event.pk, user_id=reporter.pk, channel="email")
 
     [message] = mail.outbox
-    assert message.subject == f"[{request_in_roads.reference}] 您的诉求已转交部门"
-    assert "道路回复：" in message.body
+    assert message.subject == f"[{request_in_roads.reference}] 道路已回复"
+    assert "道路回复了您的诉求。" in message.body
     assert "周二修补。" in message.body
     assert "路面坑洞" in message.body
 
@@ -188,7 +189,7 @@ def test_sms_with_consent_is_sent(request_in_roads, clerk_roads, settings, monke
     assert asked == [consent_policy.PURPOSE_SMS]
     expected = {
         "to": request_in_roads.reporter.phone,
-        "text": f"[{request_in_roads.reference}] Your request is sent to a department",
+        "text": f"[{request_in_roads.reference}] Roads replied",
     }
     assert sms_outbox == [expected]
 
@@ -216,7 +217,7 @@ def test_email_failure_retries_without_blocking_the_state_change(
 
     assert outbox_relay(min_age_seconds=0) >= 1
     assert [m.to for m in mail.outbox] == [[request_in_roads.reporter.email]]
-    assert "being worked on" in mail.outbox[0].subject
+    assert "Roads started work" in mail.outbox[0].subject
 
 
 def test_supervisors_are_the_recipients_of_a_deadline_breach(request_in_roads, roads):

@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from portal.session_activity import session_activity_track
+from core.session_activity import session_activity_track
 
 MAX_TOKEN_LENGTH = 128
 

@@ -15,9 +15,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from portal.errors import DomainError, RateLimited
-from portal.security_log import security_event
-from portal.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
+from core.errors import DomainError, RateLimited
+from core.security_log import security_event
+from core.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
 
 PROBLEM_BASE = "https://civicdesk.example.city/problems/"
 
