@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.json_limits.JsonLimitsMiddleware",
@@ -130,7 +131,9 @@ if DATABASE_URL:
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),
                 "max_size": env.int("DATABASE_POOL_MAX", default=10),
-                "timeout": 10,
+                # While PostgreSQL is down a request waits this long for a connection,
+                # then answers 503 + Retry-After (core.unavailable).
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
             }
 else:
     DATABASES = {
