@@ -136,7 +136,9 @@ class PurposeNoticeApi(APIView):
         auth=[],
     )
     def get(self, request: Request, code: str, version: str) -> Response:
-        if not version.isdigit() or len(version) > 9 or len(code) > 60:
+        # Any text reaches here (a problem-format 404, never the HTML page); versions are small
+        # positive integers.
+        if not (version.isascii() and version.isdigit() and len(version) <= 9):
             raise NotFound("No such notice version.")
         notices = list(Notice.objects.filter(purpose__code=code, version=int(version))
                        .order_by("language"))
