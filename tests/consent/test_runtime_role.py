@@ -102,6 +102,12 @@ def test_the_runtime_role_cannot_disable_or_drop_the_trigger(statement) -> None:
     refused(statement, match="must be owner")
 
 
+def test_the_runtime_role_cannot_create_tables_or_functions() -> None:
+    refused("CREATE TABLE shadow_log (id bigint)")
+    refused("CREATE FUNCTION _pgtrigger_should_ignore(name) RETURNS boolean "
+            "LANGUAGE sql AS 'SELECT true'")
+
+
 def test_the_runtime_role_cannot_switch_triggers_off_for_its_session() -> None:
     refused("SET session_replication_role = replica")
 
