@@ -514,6 +514,8 @@ CIVICDESK = {
     # Every JSON body (API, allauth headless, WebSocket frames): portal/json_limits.py.
     "MAX_JSON_DEPTH": env.int("CIVICDESK_MAX_JSON_DEPTH", default=32),
     "MAX_JSON_BYTES": env.int("CIVICDESK_MAX_JSON_BYTES", default=1024 * 1024),
+    # A staff member's photo link (from their own logged reveal) works this long, for them only.
+    "PHOTO_LINK_SECONDS": env.int("CIVICDESK_PHOTO_LINK_SECONDS", default=10 * 60),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
