@@ -497,7 +497,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        # runserver's access lines (Django's defaults send them to a handler of their own,
+        # unfiltered): through the redacting handler, which drops query strings of routes
+        # that carry search text (portal.logging.QUERY_FREE_PATHS).
+        "django.server": {"level": "WARNING", "handlers": ["console"], "propagate": False},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
     },
