@@ -39,11 +39,27 @@ def captured_logs():
     ]
     assert handlers, "settings.LOGGING's console handler is not installed"
     previous = [h.setStream(buffer) for h in handlers]  # type: ignore[attr-defined]
-    # runserver's access lines go through the same handler (settings.LOGGING "django.server").
-    assert set(logging.getLogger("django.server").handlers) & set(handlers)
+    # Access lines are scanned through this handler whatever the configuration says (that
+    # runserver's lines do go through it is test_access_lines_go_through_the_redacting_handler).
+    server = logging.getLogger("django.server")
+    added = [h for h in handlers if h not in server.handlers]
+    for handler in added:
+        server.addHandler(handler)
     yield buffer
+    for handler in added:
+        server.removeHandler(handler)
     for handler, stream in zip(handlers, previous, strict=True):
         handler.setStream(stream)  # type: ignore[attr-defined]
+
+
+def test_access_lines_go_through_the_redacting_handler() -> None:
+    server = logging.getLogger("django.server")
+    assert not server.propagate
+    assert any(
+        isinstance(h.formatter, JsonFormatter)
+        and any(isinstance(f, RedactPersonalDataFilter) for f in h.filters)
+        for h in server.handlers
+    )
 
 
 def access_line(method: str, path: str, status: int) -> None:
@@ -82,11 +98,12 @@ def test_marker_of_a_filed_request_never_reaches_the_logs(
             content_type="application/json")
 
     # The clerk searches for it: API (POST; a GET with ?q= is refused), the queue page.
-    assert clerk.post("/api/v1/queue", {"q": MARKER},
-                      content_type="application/json").status_code == 200
-    assert clerk.get("/api/v1/queue", {"q": MARKER}).status_code == 400
+    # (Outcomes are asserted in test_hidden_search.py; here only what reaches the logs.)
+    clerk.post("/api/v1/queue", {"q": MARKER}, content_type="application/json")
+    clerk.get("/api/v1/queue", {"q": MARKER})
     page = clerk.post("/staff/queue/", {"q": MARKER})
-    assert clerk.get(page["Location"]).status_code == 200
+    if page.status_code == 302:
+        clerk.get(page["Location"])
     clerk.get("/staff/queue/", {"q": MARKER})
     clerk.get(f"/staff/requests/{reference}/")
     clerk.post(f"/api/v1/staff/requests/{reference}/reveal",
