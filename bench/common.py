@@ -261,6 +261,7 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self.last_headers: dict[str, str] = {}  # of the last answer (e.g. Retry-After)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -291,10 +292,12 @@ class ApiClient:
             resp = conn.getresponse()
             raw = resp.read()
             status = resp.status
+            self.last_headers = dict(resp.getheaders())
             if resp.getheader("Connection", "").lower() == "close":
                 self.close()
         except (OSError, http.client.HTTPException):
             self.close()
+            self.last_headers = {}
             return 0, None, (time.perf_counter() - start) * 1000
         elapsed = (time.perf_counter() - start) * 1000
         try:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from portal.i18n import localized
+from core.i18n import localized
 
 APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
@@ -138,20 +138,6 @@ class Method(models.TextChoices):
     MOBILE = "mobile", _("mobile app")
     COUNTER = "counter", _("at the counter, recorded by a clerk on the resident's behalf")
     SYSTEM = "system", _("by the system (e.g. expiry)")
-
-
-class SubjectKey(models.Model):
-    """Per-resident HMAC key, kept outside the log. Deleting it is crypto-shredding."""
-
-    subject = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_key"
-    )
-    key = models.BinaryField(max_length=32)
-    pseudonym = models.CharField(max_length=40, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.pseudonym
 
 
 class LogEntry(models.Model):

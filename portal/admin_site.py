@@ -2,7 +2,7 @@
 
 Django's own admin login form (password only) is not used: /admin/login/ sends people to the
 allauth login (password, then TOTP), and `has_permission` asks whether *this* session passed
-TOTP (`portal.roles.session_passed_mfa`), not merely whether one is enrolled.
+TOTP (`core.roles.session_passed_mfa`), not merely whether one is enrolled.
 """
 
 from typing import Any
@@ -23,7 +23,7 @@ class CivicAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         # The app registry is not ready when this module is imported.
-        from portal.roles import has_mfa, session_passed_mfa
+        from core.roles import has_mfa, session_passed_mfa  # lazy: app registry
 
         if not super().has_permission(request):
             return False

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
-from portal.roles import roles_for, session_bind
-from portal.security_log import security_event
-from portal.session_activity import session_activity_track
+from core.roles import roles_for, session_bind
+from core.security_log import security_event
+from core.session_activity import session_activity_track
 
 STARTED = "_civicdesk_session_started"
 SEEN = "_civicdesk_session_seen"

@@ -19,10 +19,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from portal.errors import NotFound
-from portal.json_limits import json_too_deep
+from core.errors import NotFound
+from core.json_limits import json_too_deep
+from core.roles import roles_for, session_bind
 from portal.middleware import token_session_check
-from portal.roles import roles_for, session_bind
 from services import live
 from services.selectors import access_request
 

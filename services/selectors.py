@@ -13,8 +13,8 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Left
 from django.utils import timezone
 
-from portal.errors import Invalid, NotFound
-from portal.roles import roles_for
+from core.errors import Invalid, NotFound
+from core.roles import roles_for
 from services import workflow
 from services.models import (
     OPEN_STATUSES,

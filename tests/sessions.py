@@ -1,7 +1,7 @@
 """Signed-in test clients whose sessions carry allauth's real authentication records.
 
 Staff powers need the session's own sign-in to have passed the second factor
-(`portal.roles.session_passed_mfa`). Tests that are *about* signing in drive the real flows
+(`core.roles.session_passed_mfa`). Tests that are *about* signing in drive the real flows
 (tests/security/test_staff_sign_in.py); the rest use `mfa_login`, which writes the records
 with allauth's own `record_authentication`, exactly as a password + TOTP login does.
 """

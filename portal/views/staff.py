@@ -25,7 +25,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
 from portal.forms import (
     DuplicateForm,
     NoteForm,
@@ -34,7 +35,6 @@ from portal.forms import (
     ReplyForm,
     TransitionForm,
 )
-from portal.roles import roles_for
 from portal.views.common import (
     apply_errors,
     is_staff,

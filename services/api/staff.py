@@ -16,25 +16,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.schema import problems
-from portal.errors import Forbidden, Invalid, NotFound
-from portal.i18n import localized
-from portal.roles import roles_for
+from core.api.cursors import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from core.api.schema import forbidden_response, name_nested_serializers, problems
+from core.api.serializers import StrictSerializer
+from core.errors import Forbidden, Invalid, NotFound
+from core.i18n import localized
+from core.roles import roles_for
 from services import services as svc
 from services.api.common import (
-    DEFAULT_LIMIT,
     PRIORITY_NAMES,
     PRIORITY_VALUES,
     REFERENCE_PARAM,
     CodeNameSerializer,
-    StrictSerializer,
     code_name,
     conflict_response,
-    decode_cursor,
-    encode_cursor,
-    forbidden_response,
     json_datetime,
-    name_nested_serializers,
 )
 from services.models import OPEN_STATUSES, Event, Outcome, ServiceRequest, Status
 from services.selectors import (

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from portal.errors import RateLimited
+from core.errors import RateLimited
 from services.open311.models import ApiKey, hash_key
 from services.open311.services import api_key_issue, api_key_throttle
 from tests.factories import UserFactory, enroll_totp

@@ -79,7 +79,7 @@ def test_nesting_within_the_limit_reaches_the_view_as_usual(resident) -> None:
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(resident) -> None:
-    from portal.json_limits import json_too_deep
+    from core.json_limits import json_too_deep
 
     assert not json_too_deep('{"text": "' + "[[[[{{{{" * 1000 + '"}', limit=32)
     assert not json_too_deep('{"text": "a \\" ' + "[" * 40 + ' "}', limit=32)

@@ -5,8 +5,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from portal.roles import session_bind
-from portal.session_activity import session_activity_track
+from core.roles import session_bind
+from core.session_activity import session_activity_track
 
 MAX_TOKEN_LENGTH = 128
 

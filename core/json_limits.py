@@ -18,7 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
-from portal.security_log import security_event
+from core.security_log import security_event
 
 PROBLEM_BASE = "https://civicdesk.example.city/problems/"
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
