@@ -12,6 +12,8 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("statistics/open-data.json", statistics.statistics_json, name="statistics-json"),
+    path("statistics/open-data.csv", statistics.statistics_csv, name="statistics-csv"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
     # Residents
