@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 typecheck: $(STAMP)
-	$(PY) -m mypy services consent portal
+	$(PY) -m mypy core services consent portal
 
 test: $(STAMP) messages lint
 	$(PY) -m pytest $(PYTEST_ARGS)

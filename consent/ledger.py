@@ -40,7 +40,7 @@ from consent.models import (
     TreeHead,
     TreeHeadCosignature,
 )
-from portal.security_log import security_event
+from core.security_log import security_event
 
 APPEND_LOCK_KEY = 0x6C6F67_617070  # "log" "app"
 PUBLISH_LOCK_KEY = 0x6C6F67_707562  # "log" "pub"

@@ -18,8 +18,8 @@ from django.urls import reverse
 from consent import ledger, register
 from consent import verify as v
 from consent.models import ConsentEvent, ConsentReceipt, EventType, LogEntry, Notice, Purpose
-from portal import city
-from portal.security_log import security_event
+from core import city
+from core.security_log import security_event
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 SCHEMA_VERSION = "civicdesk/consent-receipt/v2"

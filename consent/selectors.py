@@ -21,8 +21,8 @@ from consent.models import (
     Purpose,
     RefusalCount,
 )
-from portal.errors import Forbidden, NotFound
-from portal.roles import roles_for
+from core.errors import Forbidden, NotFound
+from core.roles import roles_for
 
 
 def register_purposes(*, include_inactive: bool = False) -> QuerySet[Purpose]:

@@ -16,7 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from portal.city import city_from_env
+from core.city import city_from_env
 from portal.map_tiles import tile_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 TESTING = env.bool("CIVICDESK_TESTING", default="pytest" in sys.modules)
 
-# The city this deployment serves (portal/city.py; docs/deployment.md "The city"). The portal
+# The city this deployment serves (core/city.py; docs/deployment.md "The city"). The portal
 # URL defaults to the local server on PORT, which `make run` passes on.
 CITY = city_from_env(env, port=env.int("PORT", default=8000))
 _portal_host = urlsplit(CITY["PORTAL_URL"]).hostname or "127.0.0.1"
@@ -81,11 +81,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.json_limits.JsonLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.SessionRolesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -145,6 +147,27 @@ else:
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+# Two roles on PostgreSQL (docs/deployment.md): DATABASE_URL is the application's runtime role
+# (SELECT/INSERT only on the append-only log tables); DATABASE_OWNER_URL (or
+# MIGRATE_DATABASE_URL) is the role that owns the schema. `migrate`, `flush` and `db_roles`
+# connect as the owner (portal/dbroles.py); everything else runs as the runtime role.
+_owner_url = env.str("DATABASE_OWNER_URL", default="") or env.str("MIGRATE_DATABASE_URL",
+                                                                   default="")
+# The owner URL gives the owner's credentials (and host); the database is always
+# DATABASE_URL's. SQLite has no roles: there the owner URL is ignored.
+DATABASE_OWNER: dict[str, object] | None = None
+# The runtime role's own credentials (kept apart: the test set-up logs `default` in as the
+# owner while it creates the test database).
+DATABASE_RUNTIME = {k: DATABASES["default"].get(k, "") for k in ("USER", "PASSWORD")}
+if _owner_url and IS_POSTGRES:
+    DATABASE_OWNER = dict(env.db_url_config(_owner_url))
+    if DATABASE_OWNER["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must be a PostgreSQL URL")
+    if DATABASE_OWNER["USER"] == DATABASES["default"]["USER"]:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must use the runtime role, not the owner of DATABASE_OWNER_URL"
+        )
 
 # --- Redis: cache, broker, channel layer --------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -308,14 +331,14 @@ HEADLESS_FRONTEND_URLS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CivicDesk"
-# Activity is recorded by portal.session_activity at most once a minute per session, not by
+# Activity is recorded by core.session_activity at most once a minute per session, not by
 # allauth on every request (five statements per API call).
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.api.authentication.SessionTokenAuthentication",
+        "core.api.authentication.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -326,7 +349,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
     # Every endpoint: per IP for anonymous callers, per account for signed-in ones. Views add
     # scoped limits (submit, comment, upload, export) on top.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -362,7 +385,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api.schema.problem_media_types",
+        "core.api.schema.problem_media_types",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "services.models.Status",
@@ -485,11 +508,14 @@ LOGGING = {
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
-    # their staff roles take effect (portal.roles).
+    # their staff roles take effect (core.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
     "RESIDENT_IDLE_TIMEOUT": env.int("CIVICDESK_RESIDENT_IDLE_SECONDS", default=4 * 3600),
+    # Every JSON body (API, allauth headless, WebSocket frames): portal/json_limits.py.
+    "MAX_JSON_DEPTH": env.int("CIVICDESK_MAX_JSON_DEPTH", default=32),
+    "MAX_JSON_BYTES": env.int("CIVICDESK_MAX_JSON_BYTES", default=1024 * 1024),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
@@ -516,7 +542,7 @@ CIVICDESK = {
     # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
     "MAP_ATTRIBUTION": env.str("CIVICDESK_MAP_ATTRIBUTION", default=""),
-    # The city (portal/city.py): names, controller and DPO, public URL, SMS gateway. The flat
+    # The city (core/city.py): names, controller and DPO, public URL, SMS gateway. The flat
     # keys below it are the same values under the names older code reads.
     "CITY": CITY,
     "PORTAL_URL": CITY["PORTAL_URL"],
@@ -533,6 +559,14 @@ CIVICDESK = {
     "EXPORT_LINK_HOURS": env.int("CIVICDESK_EXPORT_LINK_HOURS", default=72),
     "ACCESS_ANOMALY_DAILY_REVEALS": env.int("CIVICDESK_ACCESS_ANOMALY_DAILY", default=40),
     "RETENTION_BATCH_SIZE": env.int("CIVICDESK_RETENTION_BATCH", default=200),
+    # Per-resident pseudonym keys live here, never in the database (consent/keystore.py).
+    # Back this directory up on its own short retention: a resident's erasure is final when
+    # the last backup holding their key has aged out (docs/data-subject-rights.md).
+    "KEYSTORE_DIR": env.str("CIVICDESK_KEYSTORE_DIR", default=str(BASE_DIR / "var" / "keystore")),
+    "KEYSTORE_BACKUP_DAYS": env.int("CIVICDESK_KEYSTORE_BACKUP_DAYS", default=7),
+    # How long backups of the main database are kept (docs/deployment.md §6): a backup taken
+    # before an erasure still holds the account itself until it ages out.
+    "DATABASE_BACKUP_DAYS": env.int("CIVICDESK_DATABASE_BACKUP_DAYS", default=35),
 }
 
 # The map's tile server is the one extra origin images may come from (not img-src *).

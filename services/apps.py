@@ -24,7 +24,7 @@ class ServicesConfig(AppConfig):
                           dispatch_uid="live.membership_saved")
         post_delete.connect(live.on_roles_changed, sender=DepartmentMembership,
                             dispatch_uid="live.membership_deleted")
-        # Staff roles need TOTP enrolled (portal.roles): enrolling or removing it counts.
+        # Staff roles need TOTP enrolled (core.roles): enrolling or removing it counts.
         post_save.connect(live.on_second_factor_changed, sender=Authenticator,
                           dispatch_uid="live.mfa_saved")
         post_delete.connect(live.on_second_factor_changed, sender=Authenticator,

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
-from portal.i18n import localized
+from core.i18n import localized
 
 # Unambiguous alphabet: no 0/O, 1/I/L, no vowels that spell words.
 REFERENCE_ALPHABET = "23456789BCDFGHJKMNPQRSTVWXYZ"

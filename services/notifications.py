@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from portal import city
+from core import city
 from services.models import DepartmentMembership, Event, Follow
 from services.notification_texts import FOLLOWER, FOOTER, REPORTER, TEXTS, event_kind
 

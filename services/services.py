@@ -15,8 +15,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
-from portal.roles import roles_for
+from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from core.roles import roles_for
 from services import workflow
 from services.geo import district_for
 from services.models import (

@@ -21,12 +21,11 @@ from rest_framework.views import APIView
 
 from consent.rights import selectors, services
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
-from portal.api.errors import problem
-from portal.api.schema import problems
-from portal.api.streaming import export_response
-from portal.errors import Forbidden
-from portal.roles import roles_for
-from services.api.common import name_nested_serializers
+from core.api.problems import problem
+from core.api.schema import name_nested_serializers, problems
+from core.api.streaming import export_response
+from core.errors import Forbidden
+from core.roles import roles_for
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -304,6 +303,11 @@ class AccountDeleteApi(APIView):
         removed = serializers.ListField(child=serializers.DictField())
         kept = serializers.ListField(child=serializers.DictField())
         counts = serializers.DictField(child=serializers.IntegerField())
+        finality = serializers.DictField(
+            help_text="When the erasure becomes final: the key is deleted from the key store "
+            "at once; its backups and the main database's backups taken before the erasure "
+            "are gone by link_gone_for_good_by (UTC)."
+        )
         receipt = serializers.DictField(allow_null=True)
 
     @extend_schema(

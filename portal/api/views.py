@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.schema import problems
-from portal.roles import roles_for
+from core.api.schema import problems
+from core.roles import roles_for
 
 
 class MeApi(APIView):

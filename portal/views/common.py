@@ -16,8 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext as _
 
-from portal.errors import DomainError, NotFound
-from portal.roles import Roles, roles_for
+from core.errors import DomainError, NotFound
+from core.roles import Roles, roles_for
 
 RoleCheck = Callable[[Roles], bool]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_GET
 
-from portal.errors import NotFound
+from core.errors import NotFound
 from portal.views.common import role_required
 from services.selectors import access_attachment
 

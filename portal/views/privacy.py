@@ -19,9 +19,9 @@ from consent import ledger, register
 from consent import selectors as consent_selectors
 from consent.models import EventType, LegalBasis, Method, RetentionEndAction
 from consent.services import consent_decide
-from portal.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
+from core.i18n import current_language
 from portal.forms import ConsentLogFilterForm
-from portal.i18n import current_language
 from portal.views.common import (
     is_data_officer,
     is_resident,

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from shapely.geometry import shape
 
-from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
 from portal.map_tiles import map_start
 from portal.views.common import (

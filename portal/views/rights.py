@@ -23,10 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consent.rights import selectors as rights_selectors
 from consent.rights import services as rights_services
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
-from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.i18n import current_language
+from core.roles import roles_for
 from portal.forms import AccessLogFilterForm, CounterDsrForm, RevealForm
-from portal.i18n import current_language
-from portal.roles import roles_for
 from portal.views.common import (
     apply_errors,
     is_data_officer,
@@ -102,7 +102,8 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/privacy/deleted.html",
-        {"receipt": json.dumps(receipt, indent=2, default=str) if receipt else ""},
+        {"receipt": json.dumps(receipt, indent=2, default=str) if receipt else "",
+         "finality": result.receipt.summary.get("finality") if result.receipt else None},
     )
 
 

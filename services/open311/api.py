@@ -34,8 +34,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from portal import city
-from portal.errors import DomainError, NotFound, RateLimited
+from core import city
+from core.errors import DomainError, NotFound, RateLimited
 from services.attachments import photos_prepare
 from services.models import ServiceRequest
 from services.open311 import selectors

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Forbidden, Invalid, RateLimited
+from core.errors import Forbidden, Invalid, RateLimited
 from services import services as request_services
 from services.attachments import PreparedPhoto
 from services.models import Category, Channel, Event, ServiceRequest

@@ -15,8 +15,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from portal.errors import DomainError, RateLimited
-from portal.security_log import security_event
+from core.errors import DomainError, RateLimited
+from core.security_log import security_event
 
 PROBLEM_BASE = "https://civicdesk.example.city/problems/"
 
