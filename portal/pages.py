@@ -23,6 +23,8 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("statistics/open-data.json", statistics.statistics_json, name="statistics-json"),
+    path("statistics/open-data.csv", statistics.statistics_csv, name="statistics-csv"),
     path("reports/", reports.reports_list, name="reports"),
     path(f"reports/{REF}/", reports.report_detail, name="report"),
     path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),

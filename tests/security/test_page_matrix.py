@@ -71,6 +71,8 @@ COUNTER_POST = {**COUNTER_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor
 PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:home": [Row("get", ref("/"), PUBLIC)],
     "portal:statistics": [Row("get", ref("/statistics/"), PUBLIC)],
+    "portal:statistics-json": [Row("get", ref("/statistics/open-data.json"), PUBLIC)],
+    "portal:statistics-csv": [Row("get", ref("/statistics/open-data.csv"), PUBLIC)],
     "portal:register": [Row("get", ref("/data-use/"), PUBLIC)],
     "portal:log": [Row("get", ref("/log/"), PUBLIC)],
     "portal:verifier-download": [Row("get", ref("/log/civicdesk_verify.py"), PUBLIC)],
