@@ -82,11 +82,13 @@ MIDDLEWARE = [
     "core.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.json_limits.JsonLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.SessionRolesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -322,6 +324,8 @@ LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
+# Swagger UI from our static files (allauth's default loads Redoc from a CDN; the CSP blocks it).
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = "headless/spec/swagger_local.html"
 # Links in allauth's e-mails point at the public portal, whatever Host the request came in on.
 HEADLESS_FRONTEND_URLS = {
     "account_confirm_email": CITY["PORTAL_URL"] + "/accounts/confirm-email/{key}/",
@@ -377,6 +381,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: the page loads nothing from other origins.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -510,6 +516,9 @@ CIVICDESK = {
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
     "RESIDENT_IDLE_TIMEOUT": env.int("CIVICDESK_RESIDENT_IDLE_SECONDS", default=4 * 3600),
+    # Every JSON body (API, allauth headless, WebSocket frames): portal/json_limits.py.
+    "MAX_JSON_DEPTH": env.int("CIVICDESK_MAX_JSON_DEPTH", default=32),
+    "MAX_JSON_BYTES": env.int("CIVICDESK_MAX_JSON_BYTES", default=1024 * 1024),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),

@@ -37,7 +37,7 @@ def keys_to_database(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("consent", "0004_truncate_guard"),
+        ("consent", "0006_cosignature_truncate_guard"),
     ]
 
     operations = [

@@ -18,6 +18,7 @@ from portal.accounts.models import User
 from services import services as request_services
 from services.routing import request_route
 from tests.factories import PASSWORD, CategoryFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.django_db
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 
