@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 typecheck: $(STAMP)
-	$(PY) -m mypy core services consent portal
+	$(PY) -m mypy core outbox services consent portal
 
 test: $(STAMP) messages lint
 	$(PY) -m pytest $(PYTEST_ARGS)

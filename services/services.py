@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from core.roles import roles_for
+from outbox.services import outbox_enqueue
 from services import workflow
 from services.geo import district_for
 from services.models import (
@@ -33,11 +34,14 @@ from services.models import (
     ServiceRequest,
     Status,
 )
-from services.outbox import EVENT, ROUTE, outbox_enqueue
 from services.selectors import actor_kinds, idempotency_cutoff
 
 if TYPE_CHECKING:
     from services.attachments import PreparedPhoto
+
+# Outbox topics this app publishes (services/tasks.py registers their publishers).
+TOPIC_ROUTE = "request.route"  # {"request_id"}: route (again) after commit
+TOPIC_EVENT = "request.event"  # {"event_id"}: live push and notifications after commit
 
 MAX_TEXT = 5000
 AS_RESIDENT = frozenset({workflow.RESIDENT})
@@ -105,7 +109,7 @@ def event_record(
         data=data or {},
         version=request.version,
     )
-    outbox_enqueue(topic=EVENT, payload={"event_id": event.pk})
+    outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk})
     return event
 
 
@@ -178,7 +182,7 @@ def request_submit(
         to_status=Status.SUBMITTED,
         bump=False,
     )
-    outbox_enqueue(topic=ROUTE, payload={"request_id": request.pk})
+    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk})
     return request
 
 
@@ -291,7 +295,7 @@ def request_transition(
         data={"move": move.name, **({"outcome": outcome} if outcome else {}), **(data or {})},
     )
     if to_status == Status.RETURNED:
-        outbox_enqueue(topic=ROUTE, payload={"request_id": locked.pk})
+        outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": locked.pk})
     return locked
 
 

@@ -23,9 +23,9 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.urls import reverse
 
+from outbox.services import outbox_relay
 from portal.celery import app
 from services.models import Event, ServiceRequest, Status
-from services.outbox import outbox_relay
 from services.services import request_submit
 from services.tasks import route_request
 from tests.factories import CategoryFactory, DepartmentFactory, ServiceRequestFactory, UserFactory

@@ -10,10 +10,10 @@ Publishing only hands work to Celery: the fan-out itself (live push to every soc
 notifications) runs in a worker, so the request that made the change pays one broker write
 per row, not the fan-out.
 
-Topics:
-- ``request.route``  {"request_id"}  → `route_request` on the routing queue
-- ``request.event``  {"event_id"}    → `deliver_event` on the live queue (Channels push and
-  notifications)
+Topics are registered by the app that owns the work, from its tasks.py at start-up
+(`AppConfig.ready` calls `outbox_register`), so nothing below a tasks.py imports it:
+- ``request.route``   {"request_id"}  → services.tasks.route_request (routing queue)
+- ``request.event``   {"event_id"}    → services.tasks.deliver_event (live push, notifications)
 """
 
 from __future__ import annotations
@@ -27,30 +27,23 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from services.models import OutboxMessage
+from outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
-ROUTE = "request.route"
-EVENT = "request.event"
+Publisher = Callable[[dict], None]
+
+# topic → publisher (hands the payload to Celery); filled by each app's tasks.py at start-up.
+PUBLISHERS: dict[str, Publisher] = {}
 
 
-def _publish_route(payload: dict) -> None:
-    from services.tasks import route_request
-
-    route_request.delay(payload["request_id"])
-
-
-def _publish_event(payload: dict) -> None:
-    from services.tasks import deliver_event
-
-    deliver_event.delay(payload["event_id"])
-
-
-PUBLISHERS: dict[str, Callable[[dict], None]] = {
-    ROUTE: _publish_route,
-    EVENT: _publish_event,
-}
+def outbox_register(*, topic: str, publisher: Publisher) -> None:
+    """Name the publisher of `topic`. Registering a topic twice with another publisher is a
+    programming error (two apps claiming one topic)."""
+    current = PUBLISHERS.get(topic)
+    if current is not None and current is not publisher:
+        raise ValueError(f"outbox topic {topic!r} is already registered")
+    PUBLISHERS[topic] = publisher
 
 
 class _Pending(threading.local):
