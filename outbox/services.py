@@ -14,6 +14,8 @@ Topics are registered by the app that owns the work, from its tasks.py at start-
 (`AppConfig.ready` calls `outbox_register`), so nothing below a tasks.py imports it:
 - ``request.route``   {"request_id"}  → services.tasks.route_request (routing queue)
 - ``request.event``   {"event_id"}    → services.tasks.deliver_event (live push, notifications)
+- ``rights.export``   {"job_id"}      → consent.rights.tasks.build_export
+- ``log.verify``      {}              → consent.tasks.verify_log_task
 """
 
 from __future__ import annotations

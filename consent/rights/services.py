@@ -41,6 +41,7 @@ from consent.rights.models import (
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
 from core.security_log import security_event
+from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ REVEAL_REASONS = ("contact_resident", "locate_problem", "review_photos", "coordi
 FINAL_STATUSES = ("closed", "rejected", "withdrawn")
 EXPORT_SCHEMA_PATH = Path(__file__).resolve().parent / "export_schema.json"
 STALE_EXPORT_AFTER = timedelta(minutes=30)
+
+# Outbox topic this app publishes (consent/rights/tasks.py registers its publisher).
+TOPIC_EXPORT = "rights.export"  # {"job_id"}: build one resident's export
 
 
 def _conf(name: str) -> Any:
@@ -368,10 +372,8 @@ def export_root() -> Path:
 def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
     """Queue an export of everything about `user`; a queued or running one is returned instead.
 
-    Returns (job, created). The Celery job is sent after commit.
+    Returns (job, created). The build is queued after commit through the outbox.
     """
-    from consent.rights import tasks
-
     if channel not in ("web", "mobile", "counter"):
         channel = "web"
     with transaction.atomic():
@@ -397,9 +399,9 @@ def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
                 export_job=job, status=DataSubjectRequest.Status.IN_PROGRESS
             )
         job_id = str(job.pk)
-        # robust: a broker outage must not turn the 202 into a 500; a job never picked up is
-        # replaced by the next request after STALE_EXPORT_AFTER.
-        transaction.on_commit(lambda: tasks.build_export.delay(job_id), robust=True)
+        # Through the outbox: a broker outage neither turns the 202 into a 500 nor loses the
+        # job (the relay publishes it when the broker is back).
+        outbox_enqueue(topic=TOPIC_EXPORT, payload={"job_id": job_id})
     security_event("data_export.requested", user_id=user.pk, export_job=job_id)
     return job, True
 

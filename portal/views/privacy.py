@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from consent import ledger, register
 from consent import selectors as consent_selectors
 from consent.models import EventType, LegalBasis, Method, RetentionEndAction
-from consent.services import consent_decide
+from consent.services import consent_decide, log_verification_request
 from core.errors import Conflict, Invalid, NotFound
 from core.i18n import current_language
 from portal.forms import ConsentLogFilterForm
@@ -233,10 +233,8 @@ def officer_records(request: HttpRequest) -> HttpResponse:
 @require_POST
 def officer_verify(request: HttpRequest) -> HttpResponse:
     """Start a full verification of the log in the background; the overview shows progress."""
-    from consent.tasks import verify_log_task
-
     def work() -> HttpResponse:
-        verify_log_task.delay()
+        log_verification_request()
         messages.success(
             request,
             _("Verification started. The result appears under “Last full verification”."),
