@@ -135,8 +135,12 @@ class PurposeNoticeApi(APIView):
         responses={200: NoticeSerializer(many=True), **problems(404)},
         auth=[],
     )
-    def get(self, request: Request, code: str, version: int) -> Response:
-        notices = list(Notice.objects.filter(purpose__code=code, version=version)
+    def get(self, request: Request, code: str, version: str) -> Response:
+        # Any text reaches here (a problem-format 404, never the HTML page); versions are small
+        # positive integers.
+        if not (version.isascii() and version.isdigit() and len(version) <= 9):
+            raise NotFound("No such notice version.")
+        notices = list(Notice.objects.filter(purpose__code=code, version=int(version))
                        .order_by("language"))
         if not notices:
             raise NotFound("No such notice version.")

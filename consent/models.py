@@ -17,6 +17,16 @@ APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
 )
 NEVER_UPDATED = pgtrigger.Protect(name="never_updated", operation=pgtrigger.Update)
+# Row triggers do not fire on TRUNCATE: a statement-level guard refuses it (the runtime role has
+# no TRUNCATE privilege either; this stops the owner's accidental `flush`, see portal/dbroles.py).
+NO_TRUNCATE = pgtrigger.Trigger(
+    name="no_truncate",
+    level=pgtrigger.Statement,
+    when=pgtrigger.Before,
+    operation=pgtrigger.Truncate,
+    func="RAISE EXCEPTION 'civicdesk: % is append-only, TRUNCATE is refused', TG_TABLE_NAME; "
+    "RETURN NULL;",
+)
 
 
 class LegalBasis(models.TextChoices):
@@ -109,7 +119,7 @@ class Notice(models.Model):
                 fields=["purpose", "version", "language"], name="consent_notice_unique_version"
             )
         ]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"{self.purpose_id} v{self.version} ({self.language})"
@@ -130,20 +140,6 @@ class Method(models.TextChoices):
     SYSTEM = "system", _("by the system (e.g. expiry)")
 
 
-class SubjectKey(models.Model):
-    """Per-resident HMAC key, kept outside the log. Deleting it is crypto-shredding."""
-
-    subject = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_key"
-    )
-    key = models.BinaryField(max_length=32)
-    pseudonym = models.CharField(max_length=40, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.pseudonym
-
-
 class LogEntry(models.Model):
     """A leaf of the transparency log: canonical (RFC 8785) JSON, never updated."""
 
@@ -155,7 +151,7 @@ class LogEntry(models.Model):
 
     class Meta:
         ordering = ["index"]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
         verbose_name_plural = "log entries"
 
     def __str__(self) -> str:
@@ -169,7 +165,7 @@ class MerkleNode(models.Model):
     hash = models.CharField(max_length=64)
 
     class Meta:
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"node {self.id >> 48}/{self.id & ((1 << 48) - 1)}"
@@ -187,7 +183,7 @@ class TreeHead(models.Model):
     class Meta:
         ordering = ["-tree_size"]
         get_latest_by = "tree_size"
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"tree head {self.tree_size}"
@@ -206,7 +202,7 @@ class TreeHeadCosignature(models.Model):
             models.UniqueConstraint(fields=["tree_size", "witness"],
                                     name="consent_cosignature_unique"),
         ]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
 
     def __str__(self) -> str:
         return f"cosignature of {self.tree_size} by {self.witness}"
@@ -246,7 +242,7 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        triggers = [APPEND_ONLY]
+        triggers = [APPEND_ONLY, NO_TRUNCATE]
         indexes = [
             models.Index(fields=["purpose", "created_at"], name="consent_ev_purpose_time"),
             models.Index(fields=["subject_pseudonym"], name="consent_ev_pseudonym"),

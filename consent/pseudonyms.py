@@ -1,6 +1,7 @@
-"""Keyed pseudonyms for residents: HMAC-SHA-256 under a per-resident key kept outside the log.
+"""Keyed pseudonyms for residents: HMAC-SHA-256 under a per-resident key kept outside the
+main database, in the key store (consent/keystore.py).
 
-Deleting a resident's key (`pseudonym_key_destroy`) is crypto-shredding: log entries and
+Destroying a resident's key (`pseudonym_key_destroy`) is crypto-shredding: log entries and
 consent events keep verifying but can no longer be linked to the person.
 """
 
@@ -8,46 +9,52 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-
-from consent.models import SubjectKey
+from consent.keystore import keystore
 
 _PSEUDONYM_LABEL = b"civicdesk/pseudonym/v1"
 _COMMITMENT_LABEL = b"civicdesk/log-subject/v1:"
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    """A resident's key from the key store, and the stable pseudonym derived from it."""
+
+    subject_id: int
+    key: bytes
+
+    @property
+    def pseudonym(self) -> str:
+        return pseudonym_of_key(self.key)
 
 
 def _hmac(key: bytes, message: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def pseudonym_of_key(key: bytes) -> str:
+    return "ps-" + _hmac(key, _PSEUDONYM_LABEL)[:32]
+
+
 def subject_key(subject: Any, *, create: bool = True) -> SubjectKey | None:
-    """The resident's key row (created on first use unless `create` is False)."""
-    found = SubjectKey.objects.filter(subject_id=subject.pk).first()
-    if found is not None or not create:
-        return found
-    return subject_key_create(subject)
+    """The resident's key (created on first use unless `create` is False)."""
+    store = keystore()
+    key = store.get_or_create(subject.pk) if create else store.get(subject.pk)
+    return SubjectKey(subject_id=subject.pk, key=key) if key is not None else None
 
 
 def subject_key_create(subject: Any) -> SubjectKey:
     """Create the resident's key (the caller saw none); the existing one if another
-    transaction created it meanwhile."""
-    key = secrets.token_bytes(32)
-    try:
-        with transaction.atomic():
-            return SubjectKey.objects.create(
-                subject_id=subject.pk, key=key, pseudonym="ps-" + _hmac(key, _PSEUDONYM_LABEL)[:32]
-            )
-    except IntegrityError:
-        return SubjectKey.objects.get(subject_id=subject.pk)
+    process created it meanwhile."""
+    return SubjectKey(subject_id=subject.pk, key=keystore().get_or_create(subject.pk))
 
 
 def pseudonym_for(subject: Any) -> str:
     """Stable pseudonym shown to data officers instead of the name (never put in the log)."""
     key = subject_key(subject)
-    assert key is not None  # noqa: S101 - create=True always returns a row
+    assert key is not None  # noqa: S101 - create=True always returns a key
     return key.pseudonym
 
 
@@ -59,7 +66,7 @@ def log_subject(subject: Any, *, nonce: str) -> str:
 
 
 def log_subject_with(key: SubjectKey, *, nonce: str) -> str:
-    return log_subject_with_key(bytes(key.key), nonce=nonce)
+    return log_subject_with_key(key.key, nonce=nonce)
 
 
 def log_subject_with_key(key: bytes, *, nonce: str) -> str:
@@ -71,10 +78,27 @@ def log_subject_matches(subject: Any, *, nonce: str, value: str) -> bool:
     key = subject_key(subject, create=False)
     if key is None:
         return False
-    return hmac.compare_digest(_hmac(bytes(key.key), _COMMITMENT_LABEL + nonce.encode()), value)
+    return hmac.compare_digest(_hmac(key.key, _COMMITMENT_LABEL + nonce.encode()), value)
 
 
 def pseudonym_key_destroy(*, subject: Any) -> bool:
-    """Crypto-shred: delete the resident's key. Returns whether a key existed."""
-    deleted, _ = SubjectKey.objects.filter(subject_id=subject.pk).delete()
-    return bool(deleted)
+    """Crypto-shred: delete the resident's key from the key store. Returns whether a key
+    existed. Call it after the erasure committed (a rollback cannot bring a key back)."""
+    return keystore().destroy(subject.pk if hasattr(subject, "pk") else int(subject))
+
+
+def orphan_keys_destroy() -> int:
+    """Destroy keys whose resident no longer exists (an erasure whose process died between
+    its commit and the key's destruction). Returns how many.
+
+    The keys are listed before the accounts are read: a key is only ever created for an
+    existing account, so a key listed here whose account is missing was erased."""
+    from django.contrib.auth import get_user_model
+
+    store = keystore()
+    ids = list(store.subject_ids())
+    existing: set[int] = set()
+    for start in range(0, len(ids), 5000):
+        existing.update(get_user_model().objects.filter(pk__in=ids[start:start + 5000])
+                        .values_list("pk", flat=True))
+    return sum(store.destroy(sid) for sid in ids if sid not in existing)

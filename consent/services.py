@@ -20,6 +20,7 @@ from django.utils.translation import get_language, gettext
 
 from consent import ledger, pseudonyms, receipts, register
 from consent import verify as v
+from consent.keystore import keystore
 from consent.models import (
     ConsentEvent,
     ConsentReceipt,
@@ -29,7 +30,6 @@ from consent.models import (
     Method,
     Notice,
     Purpose,
-    SubjectKey,
 )
 from core.errors import Conflict, Invalid, NotFound
 from outbox.services import outbox_enqueue
@@ -316,20 +316,21 @@ def _read_subject(subject: Any) -> _SubjectState:
     rec = ConsentRecord._meta.db_table
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT fp.p, fp.n, k.key, k.pseudonym, r.purpose_id, r.id, r.state, "  # noqa: S608
+            f"SELECT fp.p, fp.n, r.purpose_id, r.id, r.state, "  # noqa: S608
             f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
             f"FROM (SELECT {_fingerprint_sql()}) AS fp "
-            f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = %s "
             f"LEFT JOIN {rec} r ON r.subject_id = %s",
-            [subject.pk, subject.pk],
+            [subject.pk],
         )
         rows = cur.fetchall()
     first = rows[0]
+    # The key comes from the key store (a file read from the page cache), not the database.
+    key = keystore().get(subject.pk)
     return _SubjectState(
         snap=register_snapshot((first[0], first[1])),
-        key=bytes(first[2]) if first[2] is not None else None,
-        pseudonym=first[3] or "",
-        records={row[4]: row[5:] for row in rows if row[4] is not None},
+        key=key,
+        pseudonym=pseudonyms.pseudonym_of_key(key) if key is not None else "",
+        records={row[2]: row[3:] for row in rows if row[2] is not None},
     )
 
 
@@ -621,7 +622,7 @@ def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
     for pk in ids:
         with transaction.atomic():
             record = (
-                ConsentRecord.objects.select_for_update()
+                ConsentRecord.objects.select_for_update(of=("self",))
                 .select_related("subject", "purpose", "notice")
                 .filter(pk=pk, state=EventType.GIVEN, expires_at__lte=now)
                 .first()

@@ -13,12 +13,27 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
-from core.roles import roles_for
+from core.roles import roles_for, session_bind
 from core.security_log import security_event
 from core.session_activity import session_activity_track
 
 STARTED = "_civicdesk_session_started"
 SEEN = "_civicdesk_session_seen"
+
+
+class SessionRolesMiddleware:
+    """Binds the signed-in user to the session it came from, so `roles_for` can ask whether
+    this session passed the second factor (staff powers need it). Right after Django's
+    AuthenticationMiddleware, before anything asks for roles."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            session_bind(user, request.session)
+        return self.get_response(request)
 
 
 class SessionTimeoutMiddleware:

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from portal.views import consent_rates, photos, privacy, public, resident, rights, staff, statistics
+from portal.views import (
+    consent_rates,
+    guided,
+    photos,
+    privacy,
+    public,
+    reports,
+    resident,
+    rights,
+    staff,
+    statistics,
+)
 
 app_name = "portal"
 
@@ -12,10 +23,16 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("reports/", reports.reports_list, name="reports"),
+    path(f"reports/{REF}/", reports.report_detail, name="report"),
+    path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
+    path("report/steps/", guided.guided_start, name="guided-start"),
+    path("report/steps/thanks/<str:reference>/", guided.guided_thanks, name="guided-thanks"),
+    path("report/steps/<slug:step>/", guided.guided_step, name="guided"),
     path("my/requests/", resident.my_requests, name="my-requests"),
     path("my/requests/versions.json", resident.my_request_versions, name="my-request-versions"),
     path(f"my/requests/{REF}/", resident.request_detail, name="request-detail"),

@@ -82,11 +82,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.json_limits.JsonLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.SessionRolesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -146,6 +148,27 @@ else:
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+# Two roles on PostgreSQL (docs/deployment.md): DATABASE_URL is the application's runtime role
+# (SELECT/INSERT only on the append-only log tables); DATABASE_OWNER_URL (or
+# MIGRATE_DATABASE_URL) is the role that owns the schema. `migrate`, `flush` and `db_roles`
+# connect as the owner (portal/dbroles.py); everything else runs as the runtime role.
+_owner_url = env.str("DATABASE_OWNER_URL", default="") or env.str("MIGRATE_DATABASE_URL",
+                                                                   default="")
+# The owner URL gives the owner's credentials (and host); the database is always
+# DATABASE_URL's. SQLite has no roles: there the owner URL is ignored.
+DATABASE_OWNER: dict[str, object] | None = None
+# The runtime role's own credentials (kept apart: the test set-up logs `default` in as the
+# owner while it creates the test database).
+DATABASE_RUNTIME = {k: DATABASES["default"].get(k, "") for k in ("USER", "PASSWORD")}
+if _owner_url and IS_POSTGRES:
+    DATABASE_OWNER = dict(env.db_url_config(_owner_url))
+    if DATABASE_OWNER["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must be a PostgreSQL URL")
+    if DATABASE_OWNER["USER"] == DATABASES["default"]["USER"]:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must use the runtime role, not the owner of DATABASE_OWNER_URL"
+        )
 
 # --- Redis: cache, broker, channel layer --------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -299,6 +322,8 @@ LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
+# Swagger UI from our static files (allauth's default loads Redoc from a CDN; the CSP blocks it).
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = "headless/spec/swagger_local.html"
 # Links in allauth's e-mails point at the public portal, whatever Host the request came in on.
 HEADLESS_FRONTEND_URLS = {
     "account_confirm_email": CITY["PORTAL_URL"] + "/accounts/confirm-email/{key}/",
@@ -354,6 +379,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: the page loads nothing from other origins.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -487,6 +514,9 @@ CIVICDESK = {
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
     "RESIDENT_IDLE_TIMEOUT": env.int("CIVICDESK_RESIDENT_IDLE_SECONDS", default=4 * 3600),
+    # Every JSON body (API, allauth headless, WebSocket frames): portal/json_limits.py.
+    "MAX_JSON_DEPTH": env.int("CIVICDESK_MAX_JSON_DEPTH", default=32),
+    "MAX_JSON_BYTES": env.int("CIVICDESK_MAX_JSON_BYTES", default=1024 * 1024),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
@@ -530,6 +560,14 @@ CIVICDESK = {
     "EXPORT_LINK_HOURS": env.int("CIVICDESK_EXPORT_LINK_HOURS", default=72),
     "ACCESS_ANOMALY_DAILY_REVEALS": env.int("CIVICDESK_ACCESS_ANOMALY_DAILY", default=40),
     "RETENTION_BATCH_SIZE": env.int("CIVICDESK_RETENTION_BATCH", default=200),
+    # Per-resident pseudonym keys live here, never in the database (consent/keystore.py).
+    # Back this directory up on its own short retention: a resident's erasure is final when
+    # the last backup holding their key has aged out (docs/data-subject-rights.md).
+    "KEYSTORE_DIR": env.str("CIVICDESK_KEYSTORE_DIR", default=str(BASE_DIR / "var" / "keystore")),
+    "KEYSTORE_BACKUP_DAYS": env.int("CIVICDESK_KEYSTORE_BACKUP_DAYS", default=7),
+    # How long backups of the main database are kept (docs/deployment.md §6): a backup taken
+    # before an erasure still holds the account itself until it ages out.
+    "DATABASE_BACKUP_DAYS": env.int("CIVICDESK_DATABASE_BACKUP_DAYS", default=35),
 }
 
 # The map's tile server is the one extra origin images may come from (not img-src *).

@@ -337,3 +337,35 @@ def current_model() -> RouterModel:
 
 def classify(text: str, *, allowed: Collection[str] | None = None) -> Prediction | None:
     return current_model().predict(text, allowed=allowed)
+
+
+# --- Category suggestion for the report form ------------------------------------------------
+
+SUGGEST_MIN_SCORE = 0.35
+
+
+def category_suggest(*, text: str, categories: Iterable[Any]) -> Any | None:
+    """The category a description most likely belongs to, as a suggestion the resident confirms.
+
+    The routing classifier names the likely department (its labels are department codes);
+    among that department's categories, the one whose keywords the text uses most wins. With a
+    weak prediction, a category whose keywords the text uses still counts; otherwise None.
+    """
+    text = (text or "").strip()
+    candidates = [c for c in categories if getattr(c, "department", None) is not None]
+    if not text or not candidates:
+        return None
+    lowered = text.lower()
+
+    def hits(category: Any) -> int:
+        words = [w.strip().lower() for w in (category.keywords or "").split(",")]
+        return sum(1 for w in words if w and w in lowered)
+
+    prediction = classify(text, allowed={c.department.code for c in candidates})
+    if prediction is not None and prediction.score >= SUGGEST_MIN_SCORE:
+        mine = [c for c in candidates if c.department.code == prediction.label]
+        if mine:
+            return max(mine, key=lambda c: (hits(c), not c.uses_classifier, -len(c.name_en)))
+    scored = [(hits(c), c) for c in candidates]
+    best = max(scored, key=lambda pair: pair[0], default=(0, None))
+    return best[1] if best[0] > 0 else None

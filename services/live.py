@@ -133,6 +133,16 @@ def _queue_item(request: ServiceRequest, department_id: int) -> dict[str, Any]:
 class Delivery:
     group: str
     message: dict[str, Any]
+    # Staff deliveries: the departments whose staff may receive it *now*. Each socket checks
+    # it against the memberships it holds before sending (access can end mid-connection:
+    # a request is returned or re-routed). Never sent to the client.
+    departments: tuple[int, ...] | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": MESSAGE, "message": self.message}
+        if self.departments is not None:
+            out["departments"] = list(self.departments)
+        return out
 
 
 def _status_at(event: Event, request: ServiceRequest) -> str:
@@ -233,13 +243,18 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
                 "event": queue_event,
                 "item": _queue_item(request, department_id),
             },
+            departments=(department_id,),
         )
         for department_id in sorted(_department_ids(event, request))
     )
+    # The full timeline goes only to staff of the department that holds the request now
+    # (as `access_request` decides for REST): after a return or re-route, sockets of the
+    # department it left are closed by the consumer instead of hearing on.
     out.append(
         Delivery(
             request_staff_group(request.pk),
             {"type": REQUEST_EVENT, **staff_base, "event": event_staff_view(event)},
+            departments=(request.department_id,) if request.department_id else (),
         )
     )
     return out
@@ -296,21 +311,27 @@ def push_event(*, event_id: int) -> None:
     """
     deliveries = deliveries_for_event(event_id=event_id)
     if deliveries:
-        group_send_all([(d.group, {"type": MESSAGE, "message": d.message}) for d in deliveries])
+        group_send_all([(d.group, d.envelope()) for d in deliveries])
 
 
 # --- Closing sockets ------------------------------------------------------------------------
 
 
-def live_disconnect_user(*, user_id: int, session_key: str | None = None) -> None:
+def live_disconnect_user(
+    *, user_id: int, session_key: str | None = None, ended: str = ""
+) -> None:
     """Close the user's open sockets once the current transaction commits.
 
     Without `session_key` every socket of the user closes with 4409 (reconnect: roles or the
     account changed, the server decides again what it may see; a deactivated user then gets
-    4401). With it, only the sockets of that session close, with 4401 (signed out).
+    4401). With it, only the sockets of that session close, with 4401 (signed out). With
+    `ended` (a reason code, e.g. "password_changed") every socket closes with 4401: all the
+    user's sessions have ended.
     Call after a role change, deactivation or logout; calling it twice does no harm.
     """
-    message = {"type": CLOSE, "session": session_fingerprint(session_key)}
+    message: dict[str, Any] = {"type": CLOSE, "session": session_fingerprint(session_key)}
+    if ended:
+        message["ended"] = ended
     transaction.on_commit(lambda: group_send_all([(user_group(user_id), message)]), robust=True)
 
 
@@ -339,7 +360,29 @@ def on_second_factor_changed(
         live_disconnect_user(user_id=instance.user_id)
 
 
-def on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """A deactivated account keeps no socket open."""
+def on_user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """A deactivated account keeps no socket open; a new password ends every session."""
     if not instance.is_active:
         live_disconnect_user(user_id=instance.pk)
+    # Django keeps the new raw password on `_password` from set_password() until save()
+    # returns: it is set exactly when this save changed the password (any path: allauth's
+    # change and reset, the admin, manage.py changepassword).
+    elif not created and getattr(instance, "_password", None) is not None:
+        user_sessions_end(user_id=instance.pk, reason="password_changed")
+
+
+def user_sessions_end(*, user_id: int, reason: str) -> int:
+    """End every session of the user (web sessions and app tokens) and close their sockets.
+
+    Django's session hash already refuses the old sessions after a password change; this
+    also deletes them (and allauth's UserSession rows) so no stale session lingers.
+    """
+    from allauth.usersessions.models import UserSession
+
+    # First, so the sockets hear why (each ended session also sends its own "signed out").
+    live_disconnect_user(user_id=user_id, ended=reason)
+    ended = 0
+    for user_session in UserSession.objects.filter(user_id=user_id):
+        user_session.end()
+        ended += 1
+    return ended

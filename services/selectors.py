@@ -283,10 +283,12 @@ def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]
         qs = qs.filter(assignee__isnull=True)
     if filters.q:
         term = filters.q.strip()
+        # Only what the queue shows may match: a withheld (private) home address is not
+        # searchable, or the search would confirm a guessed address without a logged reveal.
         qs = qs.filter(
             Q(reference=term.upper())
             | Q(description__icontains=term)
-            | Q(address__icontains=term)
+            | Q(address__icontains=term, is_private_address=False)
         )
     return qs
 

@@ -18,6 +18,15 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _keystore_per_test(tmp_path_factory, settings, monkeypatch):
+    """Each test has its own, empty key store (per-resident pseudonym keys live outside the
+    database, consent/keystore.py); servers and workers a test starts inherit it."""
+    path = str(tmp_path_factory.mktemp("keystore"))
+    settings.CIVICDESK = {**settings.CIVICDESK, "KEYSTORE_DIR": path}
+    monkeypatch.setenv("CIVICDESK_KEYSTORE_DIR", path)
+
+
 @pytest.fixture
 def celery_eager():
     """Run Celery tasks in-process right after commit, whatever the broker.

@@ -303,6 +303,11 @@ class AccountDeleteApi(APIView):
         removed = serializers.ListField(child=serializers.DictField())
         kept = serializers.ListField(child=serializers.DictField())
         counts = serializers.DictField(child=serializers.IntegerField())
+        finality = serializers.DictField(
+            help_text="When the erasure becomes final: the key is deleted from the key store "
+            "at once; its backups and the main database's backups taken before the erasure "
+            "are gone by link_gone_for_good_by (UTC)."
+        )
         receipt = serializers.DictField(allow_null=True)
 
     @extend_schema(

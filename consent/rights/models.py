@@ -113,11 +113,9 @@ class ErasureReceipt(models.Model):
     """Proof that an account was erased: what went, what stays and why, signed by the log key."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No subject pseudonym (docs/data-subject-rights.md): the receipt and its log entry name
+    # no one; the resident holds the signed statement.
     erased_at = models.DateTimeField()
-    subject_pseudonym = models.CharField(
-        max_length=40, blank=True,
-        help_text=_("The pseudonym on the resident's consent receipts; its key is destroyed."),
-    )
     summary = models.JSONField(default=dict)
     statement = models.TextField(help_text=_("Canonical JSON that is signed."))
     signature = models.CharField(max_length=200)

@@ -15,6 +15,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from consent import pseudonyms, register
+from consent.keystore import keystore
 from consent.models import Purpose
 from consent.rights.models import AccessEvent, DataSubjectRequest, ErasureReceipt, ExportJob
 from core.errors import Forbidden, NotFound
@@ -134,7 +135,7 @@ def officer_access_events(
     since: datetime | None = None, until: datetime | None = None, kind: str = "",
 ) -> QuerySet[AccessEvent]:
     qs = AccessEvent.objects.select_related(
-        "actor_department", "purpose", "subject__consent_key"
+        "actor_department", "purpose"
     ).order_by("-id")
     if actor is not None:
         qs = qs.filter(actor_id=actor)
@@ -196,11 +197,13 @@ def officer_access_rows(events: list[AccessEvent]) -> list[dict[str, Any]]:
         start = min(e.created_at for e in events) - timedelta(days=1)
         end = max(e.created_at for e in events) + timedelta(days=1)
         counts = reveals_per_actor_day(actor_ids=actors, since=start, until=end)
+    store = keystore()
+    keys = {sid: store.get(sid) for sid in {e.subject_id for e in events} if sid is not None}
     out = []
     for e in events:
         day = timezone.localtime(e.created_at).date()
         n = counts.get((e.actor_id, day), 0) if e.actor_id is not None else 0
-        key = getattr(e.subject, "consent_key", None) if e.subject_id else None
+        key = keys.get(e.subject_id) if e.subject_id is not None else None
         out.append({
             "event_id": str(e.event_id),
             "kind": e.kind,
@@ -208,7 +211,7 @@ def officer_access_rows(events: list[AccessEvent]) -> list[dict[str, Any]]:
             "actor_id": e.actor_id,
             "actor_role": e.actor_role,
             "department": e.actor_department.code if e.actor_department else None,
-            "subject_pseudonym": key.pseudonym if key is not None else None,
+            "subject_pseudonym": pseudonyms.pseudonym_of_key(key) if key is not None else None,
             "request": e.request_reference or None,
             "fields": e.revealed_fields,
             "purpose": e.purpose.code,

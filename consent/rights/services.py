@@ -498,8 +498,42 @@ class ErasurePlan:
     counts: dict[str, int] = field(default_factory=dict)
     holds: list[LegalHold] = field(default_factory=list)
 
+    finality: dict[str, Any] = field(default_factory=dict)
+
     def as_json(self) -> dict[str, Any]:
-        return {"removed": self.removed, "kept": self.kept, "counts": self.counts}
+        return {"removed": self.removed, "kept": self.kept, "counts": self.counts,
+                "finality": self.finality}
+
+
+def erasure_finality(at: datetime) -> dict[str, Any]:
+    """When an erasure at `at` can no longer be undone by anyone (docs/data-subject-rights.md).
+
+    The key is deleted from the key store at once; copies survive in the key store's backups
+    (KEYSTORE_BACKUP_DAYS). Main database backups never hold the key, but those taken before
+    the erasure hold the account itself, and with it its links to the consent history, until
+    they age out (DATABASE_BACKUP_DAYS). The link is gone for good when both have.
+    """
+    conf = settings.CIVICDESK
+    key_days, db_days = int(conf["KEYSTORE_BACKUP_DAYS"]), int(conf["DATABASE_BACKUP_DAYS"])
+    key_gone, db_gone = at + timedelta(days=key_days), at + timedelta(days=db_days)
+    final = max(key_gone, db_gone)
+    return {
+        "key_deleted_at": ledger.utc_seconds(at),
+        "key_store_backup_days": key_days,
+        "key_backups_gone_by": ledger.utc_seconds(key_gone),
+        "database_backup_days": db_days,
+        "database_backups_gone_by": ledger.utc_seconds(db_gone),
+        "link_gone_for_good_by": ledger.utc_seconds(final),
+        "explanation": (
+            "Your pseudonym key is deleted from the key store at once. Copies of it remain only "
+            f"in the key store's backups, which are kept {key_days} days: from "
+            f"{key_gone.date().isoformat()} nobody can recompute your pseudonym or link "
+            "transparency-log entries to you with it. The main database never holds the key, "
+            "but its backups taken before the erasure still contain your account as it was "
+            f"until they age out after {db_days} days. From {final.date().isoformat()} the "
+            "link is gone for good."
+        ),
+    }
 
 
 @dataclass
@@ -560,8 +594,9 @@ def erasure_plan(*, user: Any) -> ErasurePlan:
         "consent_records": ConsentRecord.objects.filter(subject_id=user.pk).count(),
         "export_files": ExportJob.objects.filter(user=user).exclude(file_name="").count(),
         "access_events_unlinked": AccessEvent.objects.filter(subject=user).count(),
+        "requests_unlinked": DataSubjectRequest.objects.filter(subject=user).count(),
     }
-    plan = ErasurePlan(counts=counts, holds=holds)
+    plan = ErasurePlan(counts=counts, holds=holds, finality=erasure_finality(now))
     plan.removed = [
         {"what": "account", "detail": "your login e-mail, name, phone, password, second factors "
          "and language", "count": 1},
@@ -575,7 +610,11 @@ def erasure_plan(*, user: Any) -> ErasurePlan:
         {"what": "follows, consent settings, export files",
          "count": counts["follows"] + counts["consent_records"] + counts["export_files"]},
         {"what": "pseudonym key", "detail": "the key that links transparency-log entries to "
-         "you is destroyed (crypto-shredding)", "count": 1},
+         "you is deleted from the key store, which is kept apart from the database "
+         "(crypto-shredding); see `finality` for when its last backup is gone", "count": 1},
+        {"what": "pseudonym on your data-subject requests", "detail": "your requests stay as "
+         "records of what was asked and done, without your pseudonym",
+         "count": counts["requests_unlinked"]},
     ]
     if "free_text" not in held:
         plan.removed.append({"what": "free text you wrote",
@@ -589,11 +628,14 @@ def erasure_plan(*, user: Any) -> ErasurePlan:
          "outcome, with no link to you", "why": "public record and statistics; no longer "
          "personal data (Recital 26)"},
         {"what": "consent history and transparency-log entries", "detail": "pseudonymised; "
-         "with your key destroyed they can no longer be linked to you",
+         "the consent events keep their pseudonym, because they are the append-only proof of "
+         "consent that not even the application may rewrite; with your key destroyed nothing "
+         "can recompute that pseudonym from you",
          "why": "proof that processing was lawful (Art. 7(1), Art. 5(2)); Art. 17(3)(e)"},
         {"what": "records of staff access to your data", "detail": "role, department, purpose "
          "and time, without any link to you", "why": "the city's accountability (Art. 5(2))"},
-        {"what": "this erasure receipt and the request record", "detail": "no personal data",
+        {"what": "this erasure receipt and the request record", "detail": "no personal data "
+         "and no pseudonym",
          "why": "to show the request was handled (Art. 5(2), Art. 12)"},
     ]
     for h in holds:
@@ -785,11 +827,13 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
         AccessEvent.objects.filter(subject_id=user_id).update(subject=None)
         for job in ExportJob.objects.filter(user_id=user_id):
             _export_file_delete(job)
-        key = pseudonyms.subject_key(locked, create=False)
-        pseudonym = key.pseudonym if key is not None else ""
-        DataSubjectRequest.objects.filter(subject_id=user_id).update(subject=None)
+        # Requests stay as records of what was done, linked to no one (not even a pseudonym).
+        unlinked = DataSubjectRequest.objects.filter(subject_id=user_id).update(
+            subject=None, subject_pseudonym="")
         sessions = _sessions_end(locked, http_request)
-        pseudonyms.pseudonym_key_destroy(subject=locked)
+        # The key goes once the erasure has committed (a rollback must not lose it); if the
+        # process dies in between, the nightly retention run destroys it (orphan_keys_destroy).
+        transaction.on_commit(lambda: pseudonyms.pseudonym_key_destroy(subject=user_id))
         receipt_id = uuid.uuid4()
         summary = {
             "removed": {
@@ -799,7 +843,9 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
                 "photos_deleted": counts.photos,
                 "comments_replaced": counts.comments,
                 "sessions": sessions,
+                "requests_unlinked": unlinked,
             },
+            "finality": erasure_finality(now),
             "kept": [
                 {k: v for k, v in item.items() if k != "until"}
                 | ({"until": ledger.utc_seconds(item["until"])} if "until" in item else {})
@@ -817,13 +863,12 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
             "type": "civicdesk/erasure-receipt/v1",
             "receipt_id": str(receipt_id),
             "erased_at": ledger.utc_seconds(now),
-            "pseudonym": pseudonym,
             "log": {"origin": ledger.log_key().origin, "index": entry.index,
                     "leaf_hash": entry.leaf_hash},
             **summary,
         })
         receipt = ErasureReceipt.objects.create(
-            id=receipt_id, erased_at=now, subject_pseudonym=pseudonym, summary=summary,
+            id=receipt_id, erased_at=now, summary=summary,
             statement=signed["statement"], signature=signed["signature"],
             key_id=signed["key_id"], log_entry=entry,
         )
@@ -835,7 +880,7 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
             )
         else:
             DataSubjectRequest.objects.create(
-                subject=None, subject_pseudonym=pseudonym, kind=DataSubjectRequest.Kind.ERASURE,
+                subject=None, subject_pseudonym="", kind=DataSubjectRequest.Kind.ERASURE,
                 channel=channel if channel in DataSubjectRequest.Channel.values else "web",
                 status=DataSubjectRequest.Status.COMPLETED, received_at=now,
                 deadline=_deadline(now), completed_at=now, erasure_receipt=receipt,
@@ -950,6 +995,8 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None,
         counts["exports_expired"] += ExportJob.objects.filter(pk__in=ids).update(
             state=ExportJob.State.EXPIRED, file_name=""
         )
+    # Keys of erased residents whose erasure died before the key was deleted.
+    counts["orphan_keys_destroyed"] = pseudonyms.orphan_keys_destroy()
     with transaction.atomic():
         entry = ledger.ledger_append(
             kind="retention",

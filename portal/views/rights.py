@@ -102,7 +102,8 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/privacy/deleted.html",
-        {"receipt": json.dumps(receipt, indent=2, default=str) if receipt else ""},
+        {"receipt": json.dumps(receipt, indent=2, default=str) if receipt else "",
+         "finality": result.receipt.summary.get("finality") if result.receipt else None},
     )
 
 

@@ -13,6 +13,7 @@ from django.db import connection, connections
 
 from consent import ledger, policy, services
 from consent.models import ConsentEvent, ConsentRecord, LogEntry, Notice, Purpose
+from tests.dbowner import execute_as_owner
 from tests.factories import UserFactory
 
 
@@ -109,7 +110,8 @@ def test_a_change_whose_log_index_was_filled_by_the_publisher_is_retried(
     with connection.cursor() as cur:
         cur.execute(f"SELECT nextval('{ledger.INDEX_SEQUENCE}')")
         taken = cur.fetchone()[0]
-        cur.execute(f"SELECT setval('{ledger.INDEX_SEQUENCE}', %s, false)", [taken])
+    # setval needs the owner's rights (the runtime role has only USAGE on the sequence)
+    execute_as_owner(f"SELECT setval('{ledger.INDEX_SEQUENCE}', %s, false)", [taken])
     void = ledger.prepare_entry(kind=ledger.VOID_KIND, body={"type": "void"})
     LogEntry.objects.create(index=taken, kind=void.kind, entry=void.entry,
                             leaf_hash=void.leaf_hash, created_at=void.created_at)

@@ -14,6 +14,7 @@ from services import services as request_services
 from services.models import Category, Event, ServiceRequest, Status
 from services.routing import request_route
 from tests.factories import CategoryFactory, DistrictFactory, ServiceRequestFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 

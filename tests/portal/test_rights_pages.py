@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from consent import ledger
 from consent.demo import seed_register
@@ -14,6 +18,7 @@ from portal.accounts.models import User
 from services import services as request_services
 from services.routing import request_route
 from tests.factories import PASSWORD, CategoryFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +26,7 @@ pytestmark = pytest.mark.django_db
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 
@@ -114,6 +119,23 @@ def test_delete_after_reauthentication_erases_and_shows_the_receipt(filed, resid
     assert not User.objects.filter(email="li.wei@example.org").exists()
     filed.refresh_from_db()
     assert filed.reporter_id is None
+
+
+def test_delete_page_says_when_the_erasure_becomes_final(filed, resident, settings):
+    settings.CIVICDESK = {**settings.CIVICDESK, "KEYSTORE_BACKUP_DAYS": 9,
+                          "DATABASE_BACKUP_DAYS": 40}
+    page = browser(resident).get(reverse("portal:delete-account")).content.decode()
+    assert "When the erasure is final" in page
+    assert "kept 9 days" in page
+    assert "after 40 days" in page
+
+
+def test_the_deleted_page_gives_the_date_the_link_is_gone_for_good(filed, resident):
+    client = browser(resident)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    page = client.post(reverse("portal:delete-account"), {"confirm": "yes"}).content.decode()
+    final = timezone.now() + timedelta(days=settings.CIVICDESK["DATABASE_BACKUP_DAYS"])
+    assert f"From {final.date().isoformat()} the link" in page
 
 
 def test_data_officer_sees_the_access_log_with_pseudonyms(filed, clerk_roads, data_officer,

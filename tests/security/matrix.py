@@ -10,6 +10,8 @@ from typing import Any
 from PIL import Image
 from rest_framework.test import APIClient
 
+from tests.sessions import mfa_login
+
 OK = "ok"
 ROLES = [
     "anonymous",
@@ -50,7 +52,7 @@ def client_for_role(world: World, role: str) -> APIClient:
     client = APIClient()
     user = world.users[role]
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 

@@ -8,13 +8,14 @@ import pytest
 from django.test import Client
 
 from portal.middleware import SEEN, STARTED
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
 
 def _client_logged_in_as(user, *, started_ago: int, seen_ago: int) -> Client:
     client = Client()
-    client.force_login(user)
+    mfa_login(client, user)
     client.get("/api/v1/me")  # first request stamps the session
     session = client.session
     now = int(time.time())
