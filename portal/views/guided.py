@@ -22,7 +22,7 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from portal.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound
 from portal.forms import RequestForm, attribute_field_name
 from portal.views.common import is_resident, new_form_token, role_required, submit_once
 from portal.views.resident import _body_hash, _categories, _districts, _location, _map_errors

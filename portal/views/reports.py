@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
-from portal.errors import NotFound
+from core.errors import NotFound
 from services.models import OPEN_STATUSES, Attachment, District, Follow, ServiceRequest, Status
 from services.open311.api import RequestOutput
 from services.open311.selectors import PUBLIC_FIELDS, public_requests
