@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.models import Category, Department, District, RoutingRule
+from services.services import request_submit
 
 DEPARTMENTS = [
     ("roads", "Roads", "道路管理处", False),
@@ -255,8 +256,6 @@ def seed_requests() -> int:
     exist. Returns how many were filed.
     """
     from django.contrib.auth import get_user_model
-
-    from services.services import request_submit
 
     filed = 0
     users = {

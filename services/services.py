@@ -19,6 +19,8 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from core.roles import roles_for
 from outbox.services import outbox_enqueue
 from services import workflow
+from services.attachments import max_photos
+from services.attributes import validate_attribute_values
 from services.geo import district_for
 from services.models import (
     OPEN_STATUSES,
@@ -143,8 +145,6 @@ def request_submit(
     is_private_address: bool = False,
 ) -> ServiceRequest:
     """File a service request or complaint; routing follows after commit (outbox)."""
-    from services.attributes import validate_attribute_values
-
     if not category.is_active:
         raise Invalid(
             _("This category is no longer available."),
@@ -447,8 +447,6 @@ def request_attach(
     *, request: ServiceRequest, actor: Any, photos: list[PreparedPhoto]
 ) -> list[Attachment]:
     """Add checked photos (reporter or staff of the department), within the per-request limit."""
-    from services.attachments import max_photos
-
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     _require(kinds, frozenset({workflow.RESIDENT}) | workflow.STAFF)

@@ -29,6 +29,7 @@ from portal.views.common import (
     role_required,
     submit_once,
 )
+from portal.views.rights import my_rights_context
 from portal.views.statistics import Row, bar_chart
 
 LOG_PAGE_SIZE = 50
@@ -86,8 +87,6 @@ def log_page(request: HttpRequest) -> HttpResponse:
 def my_data(request: HttpRequest) -> HttpResponse:
     consents = consent_selectors.my_consents(user=request.user, language=_language())
     events = list(consent_selectors.my_consent_events(user=request.user)[:50])
-    from portal.views.rights import my_rights_context
-
     return render(
         request,
         "portal/privacy/my_data.html",
