@@ -229,13 +229,17 @@ def recipients_for(event: Event) -> list[Any]:
     request = event.request
     if event.type in RESIDENT_EVENTS and event.visibility == Event.Visibility.PUBLIC:
         people = [request.reporter] if request.reporter is not None else []
-        people += [
-            follow.user
-            for follow in _follows_at(event)
-            .exclude(user_id=request.reporter_id or 0)
-            .select_related("user")
-            .order_by("user_id")
-        ]
+        # An event loaded for its push (live.event_for_delivery) knows whether anyone
+        # follows the request: no query when nobody does (a duplicate's are the original's).
+        nobody = getattr(event, "has_followers", True) is False
+        if not nobody or event.type == Event.Type.MARKED_DUPLICATE:
+            people += [
+                follow.user
+                for follow in _follows_at(event)
+                .exclude(user_id=request.reporter_id or 0)
+                .select_related("user")
+                .order_by("user_id")
+            ]
         return [person for person in people if person.pk != event.actor_id]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))

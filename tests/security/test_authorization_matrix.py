@@ -138,6 +138,10 @@ MATRIX: dict[str, list[Row]] = {
             body={"fields": ["phone"], "purpose": "service-delivery"}),
     ],
     "api:register-purposes": [Row("get", ref(f"{API}/register/purposes"), everyone(200))],
+    "api:register-purpose-notice": [
+        Row("get", ref(f"{API}/register/purposes/satisfaction-survey/notices/1"), everyone(200),
+            setup=seed_register),
+    ],
     "api:register-processing-records": [
         Row("get", ref(f"{API}/register/processing-records"), everyone(200)),
     ],

@@ -71,8 +71,15 @@ COUNTER_POST = {**COUNTER_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor
 PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:home": [Row("get", ref("/"), PUBLIC)],
     "portal:statistics": [Row("get", ref("/statistics/"), PUBLIC)],
+    "portal:statistics-json": [Row("get", ref("/statistics/open-data.json"), PUBLIC)],
+    "portal:statistics-csv": [Row("get", ref("/statistics/open-data.csv"), PUBLIC)],
     "portal:register": [Row("get", ref("/data-use/"), PUBLIC)],
     "portal:log": [Row("get", ref("/log/"), PUBLIC)],
+    "portal:verifier-download": [Row("get", ref("/log/civicdesk_verify.py"), PUBLIC)],
+    "portal:receipt": [
+        Row("get", lambda w: f"/my/data/receipts/{w.receipt_event_id}",
+            {**everyone(404), "anonymous": 302, "owner": 200}),
+    ],
     "portal:request-new": [Row("get", ref("/report/"), SIGNED_IN)],
     "portal:my-requests": [Row("get", ref("/my/requests/"), SIGNED_IN)],
     "portal:my-request-versions": [Row("get", ref("/my/requests/versions.json"), SIGNED_IN)],
