@@ -44,6 +44,8 @@ pytestmark = pytest.mark.django_db
 
 # Third-party or framework routes whose authorization is their library's (allauth, admin,
 # static, language switch): listed so the completeness check knows they are deliberate.
+# `admin/`, `accounts/`, `_allauth/` and the sockets are checked role × real sign-in (password,
+# password + TOTP, app token) in tests/security/test_sign_in_matrix.py.
 EXEMPT_PREFIXES = ("admin/", "accounts/", "_allauth/", "static/", "i18n/", "media/")
 
 API = "/api/v1"
