@@ -150,15 +150,16 @@ def receipt_body(
 
 
 def receipt_row(
-    *, subject_id: int, body: dict[str, Any], entry: LogEntry,
+    *, subject_id: int, event_id: str, body_text: str, entry: LogEntry,
 ) -> ConsentReceipt:
-    """The stored receipt (unsaved; the caller inserts it with the entry): body, entry and
-    the promise of inclusion, signed here, once."""
+    """The stored receipt (unsaved; the caller inserts it with the entry): the canonical body
+    (`body_text`, the bytes `receipt_sha256` is taken over), the entry and the promise of
+    inclusion, signed here, once."""
     promise = ledger.inclusion_promise(entry)
     return ConsentReceipt(
-        event_id=body["consentReceiptID"], subject_id=subject_id, log_index=-1,
+        event_id=event_id, subject_id=subject_id, log_index=-1,
         leaf_hash=entry.leaf_hash, entry=entry.entry, issued_at=entry.created_at,
-        body=ledger.canonical(body).decode(), promise=promise["statement"],
+        body=body_text, promise=promise["statement"],
         promise_signature=promise["signature"],
     )
 
