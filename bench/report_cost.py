@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared-database-url", default="",
                         help="a database on a shared server instead of a cluster of our own")
     parser.add_argument("--profile", action="store_true", help="py-spy + pg_stat_statements")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the servers (e.g. a setting to compare)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
@@ -346,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         env = common.app_env(
             database_url, redis.url, CIVICDESK_BENCH_WSGI="1",
             CIVICDESK_ROUTER_MODEL_PATH=str(workdir / "router.json"),
+            **dict(item.split("=", 1) for item in args.env),
         )
         api_key = subprocess.run(
             [common.PYTHON, "-c",

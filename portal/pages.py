@@ -23,6 +23,8 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("statistics/open-data.json", statistics.statistics_json, name="statistics-json"),
+    path("statistics/open-data.csv", statistics.statistics_csv, name="statistics-csv"),
     path("reports/", reports.reports_list, name="reports"),
     path(f"reports/{REF}/", reports.report_detail, name="report"),
     path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),
@@ -63,7 +65,7 @@ urlpatterns = [
     path(f"staff/requests/{REF}/assign", staff.workbench_assign, name="wb-assign"),
     path(f"staff/requests/{REF}/release", staff.workbench_release, name="wb-release"),
     path(f"staff/requests/{REF}/priority", staff.workbench_priority, name="wb-priority"),
-    path(f"staff/requests/{REF}/reveal", rights.reveal, name="wb-reveal"),
+    path(f"staff/requests/{REF}/reveal", staff.reveal, name="wb-reveal"),
     path(f"staff/requests/{REF}/duplicate", staff.workbench_duplicate, name="wb-duplicate"),
     path("staff/data-requests/new", rights.counter_dsr_new, name="counter-dsr"),
     path("staff/team/", staff.team, name="team"),

@@ -69,7 +69,12 @@ MATRIX: dict[str, list[Row]] = {
         Row("post", ref(f"{API}/requests/{{ref}}/attachments"), OWNER_AND_DEPT, fmt="photo"),
     ],
     "api:request-attachment-file": [
-        Row("get", ref(f"{API}/requests/{{ref}}/attachments/{{token}}"), OWNER_AND_DEPT),
+        # The photo's own token: its reporter only. Staff need a link from their own logged
+        # reveal (tests/rights/test_photo_links.py).
+        Row(
+            "get", ref(f"{API}/requests/{{ref}}/attachments/{{token}}"),
+            {**OWNER_AND_DEPT, "clerk_same": 404, "supervisor": 404},
+        ),
     ],
     "api:request-withdraw": [
         Row("post", ref(f"{API}/requests/{{ref}}/withdraw"), OWNER_ONLY_ACTION, body={}),
