@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.urls import reverse
@@ -40,9 +41,13 @@ STATE_WORDING = {
 
 def policy_url(purpose: Purpose, notice: Notice) -> str:
     """Absolute, versioned URL of the exact notice the resident saw."""
-    path = reverse("api:register-purpose-notice",
-                   kwargs={"code": purpose.code, "version": notice.version})
-    return city.portal_url(f"{path}?language={notice.language}")
+    return city.portal_url(f"{_notice_path(purpose.code, notice.version)}"
+                           f"?language={notice.language}")
+
+
+@lru_cache(maxsize=256)
+def _notice_path(code: str, version: int) -> str:
+    return reverse("api:register-purpose-notice", kwargs={"code": code, "version": version})
 
 
 def _recipients(purpose: Purpose) -> list[dict[str, Any]]:

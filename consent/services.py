@@ -493,7 +493,7 @@ def _write_change(
         method=method, actor_role=actor_role, created_at=now, expires_at=expires_at,
         pseudonym=pseudonym, subject_opening=opening,
     )
-    receipt_text = ledger.canonical(receipt)
+    receipt_text = ledger.canonical(receipt, plain=True)
     body = {
         "type": "consent",
         "event_id": str(event_id),
