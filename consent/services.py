@@ -493,6 +493,7 @@ def _write_change(
         method=method, actor_role=actor_role, created_at=now, expires_at=expires_at,
         pseudonym=pseudonym, subject_opening=opening,
     )
+    receipt_text = ledger.canonical(receipt, plain=True)
     body = {
         "type": "consent",
         "event_id": str(event_id),
@@ -505,10 +506,11 @@ def _write_change(
         "method": method,
         "actor": actor_role,
         "expires": ledger.utc_seconds(expires_at) if expires_at else None,
-        "receipt_sha256": v.sha256_hex(ledger.canonical(receipt)),
+        "receipt_sha256": v.sha256_hex(receipt_text),
     }
     entry = ledger.prepare_entry(kind="consent", body=body, at=now)
-    stored = receipts.receipt_row(subject_id=subject_id, body=receipt, entry=entry)
+    stored = receipts.receipt_row(subject_id=subject_id, event_id=str(event_id),
+                                  body_text=receipt_text.decode(), entry=entry)
     event = ConsentEvent(
         event_id=event_id, subject_pseudonym=pseudonym, purpose_id=purpose.pk,
         event_type=event_type, notice_id=notice.pk, notice_version=notice.version,
