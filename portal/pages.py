@@ -31,6 +31,7 @@ urlpatterns = [
     path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
+    path("log/civicdesk_verify.py", privacy.verifier_download, name="verifier-download"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
     path("report/steps/", guided.guided_start, name="guided-start"),
@@ -52,6 +53,7 @@ urlpatterns = [
     path("my/data/", privacy.my_data, name="my-data"),
     path("my/profile/", profile.profile, name="profile"),
     path("my/data/consents/<slug:purpose>", privacy.consent_change, name="consent-change"),
+    path("my/data/receipts/<str:event_id>", privacy.receipt_page, name="receipt"),
     path("my/data/export", rights.export_request, name="export-request"),
     path("my/data/delete/", rights.delete_account, name="delete-account"),
     # Clerks and supervisors

@@ -35,3 +35,6 @@ urlpatterns = [
     path("open311/", include("services.open311.urls")),
     path("", include("portal.pages")),
 ]
+
+# A database outage met outside a view (e.g. loading the signed-in user) answers 503, not 500.
+handler500 = "core.unavailable.server_error"

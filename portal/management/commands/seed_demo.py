@@ -26,3 +26,7 @@ class Command(BaseCommand):
             f"  Staff sign in with a second factor: TOTP secret {DEMO_TOTP_SECRET} "
             "(or `python manage.py demo_totp` prints the current code)."
         )
+        self.stdout.write(
+            "  That includes the administrator: /admin/ signs in through /accounts/login/ "
+            "(password, then the TOTP code); a password alone opens no staff page, API or socket."
+        )
