@@ -51,7 +51,10 @@ EXEMPT_PREFIXES = ("admin/", "accounts/", "_allauth/", "static/", "i18n/", "medi
 API = "/api/v1"
 MATRIX: dict[str, list[Row]] = {
     "healthz": [Row("get", ref("/healthz"), everyone(200))],
-    "api:me": [Row("get", ref(f"{API}/me"), signed_in(200))],
+    "api:me": [
+        Row("get", ref(f"{API}/me"), signed_in(200)),
+        Row("patch", ref(f"{API}/me"), signed_in(200), body={"display_name": "New name"}),
+    ],
     "api:category-list": [Row("get", ref(f"{API}/categories"), everyone(200))],
     "api:district-list": [Row("get", ref(f"{API}/districts"), everyone(200))],
     "api:request-list": [

@@ -106,6 +106,11 @@ PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:request-link": [Row("get", ref("/requests/{ref}/"), everyone(302))],
     "portal:photo": [Row("get", ref("/requests/{ref}/photos/{token}"), PHOTO)],
     "portal:my-data": [Row("get", ref("/my/data/"), SIGNED_IN)],
+    "portal:profile": [
+        Row("get", ref("/my/profile/"), SIGNED_IN),
+        Row("post", ref("/my/profile/"), {**everyone(OK), "anonymous": 302},
+            body={"display_name": "New name"}),
+    ],
     "portal:consent-change": [
         Row("post", ref("/my/data/consents/satisfaction-survey"),
             {**everyone(OK), "anonymous": 302}, body={"decision": "give"}),
