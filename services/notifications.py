@@ -229,13 +229,17 @@ def recipients_for(event: Event) -> list[Any]:
     request = event.request
     if event.type in RESIDENT_EVENTS and event.visibility == Event.Visibility.PUBLIC:
         people = [request.reporter] if request.reporter is not None else []
-        people += [
-            follow.user
-            for follow in _follows_at(event)
-            .exclude(user_id=request.reporter_id or 0)
-            .select_related("user")
-            .order_by("user_id")
-        ]
+        # An event loaded for its push (live.event_for_delivery) knows whether anyone
+        # follows the request: no query when nobody does (a duplicate's are the original's).
+        nobody = getattr(event, "has_followers", True) is False
+        if not nobody or event.type == Event.Type.MARKED_DUPLICATE:
+            people += [
+                follow.user
+                for follow in _follows_at(event)
+                .exclude(user_id=request.reporter_id or 0)
+                .select_related("user")
+                .order_by("user_id")
+            ]
         return [person for person in people if person.pk != event.actor_id]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))
@@ -266,23 +270,43 @@ def supervisors_of(*, department_id: int) -> Any:
     )
 
 
-def notify_event(*, event_id: int) -> int:
+def notify_event(
+    *, event_id: int | None = None, event: Event | None = None, inline: bool = False
+) -> int:
     """Queue the notifications for one event (after commit). Returns how many were queued.
 
     A broker error propagates so the outbox keeps the row and the relay tries again; the
     delivery task is idempotent, so a second round sends nothing twice.
+    `inline` (called in a worker already): send each one here instead of queueing a task;
+    one that fails to send is queued after all, and its task retries with backoff.
     """
     from services.tasks import send_notification
 
-    event = Event.objects.select_related("request", "request__reporter").filter(pk=event_id).first()
+    if event is None and event_id is not None:
+        event = (
+            Event.objects.select_related("request", "request__reporter")
+            .filter(pk=event_id)
+            .first()
+        )
     if event is None or event.type not in RESIDENT_EVENTS | SUPERVISOR_EVENTS:
         return 0
     queued = 0
     for user in recipients_for(event):
         for channel in CHANNELS.values():
-            if channel.available_for(user):
-                send_notification.delay(event.pk, user.pk, channel.name)
-                queued += 1
+            if not channel.available_for(user):
+                continue
+            queued += 1
+            if inline:
+                try:
+                    _deliver_once(event=event, user=user, transport=channel)
+                    continue
+                except Exception:  # noqa: BLE001 - the task retries it with backoff
+                    logger.warning(
+                        "notification not sent inline; queued",
+                        extra={"event_id": event.pk, "channel": channel.name},
+                        exc_info=True,
+                    )
+            send_notification.delay(event.pk, user.pk, channel.name)
     return queued
 
 
@@ -296,9 +320,6 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
     Delivery errors propagate (the task retries with backoff); the state change that caused
     the notification was committed long before and is never affected.
     """
-    key = _sent_key(event_id, user_id, channel)
-    if cache.get(key):
-        return False
     transport = CHANNELS.get(channel)
     event = (
         Event.objects.select_related(
@@ -312,13 +333,21 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
         return False
     if user not in recipients_for(event):
         return False  # e.g. no longer a supervisor of that department
+    return _deliver_once(event=event, user=user, transport=transport)
+
+
+def _deliver_once(*, event: Event, user: Any, transport: NotificationChannel) -> bool:
+    """Send to a current recipient, unless it was sent already or consent says no."""
+    key = _sent_key(event.pk, user.pk, transport.name)
+    if cache.get(key):
+        return False
     if not channel_permits(channel=transport, user=user):
         return False
     transport.deliver(user=user, message=event_message(event=event, user=user))
     cache.set(key, 1, SENT_MARK_SECONDS)
     logger.info(
         "notification sent",
-        extra={"event_id": event_id, "channel": channel, "event_type": event.type},
+        extra={"event_id": event.pk, "channel": transport.name, "event_type": event.type},
     )
     return True
 

@@ -11,16 +11,24 @@ notifications) runs in a worker, so the request that made the change pays one br
 per row, not the fan-out.
 
 Topics:
-- ``request.route``  {"request_id"}  → `route_request` on the routing queue
+- ``request.route``  {"request_id", "event_id"?}  → `route_request` on the routing queue; a new
+  request's `submitted` event rides along (the same task pushes it), so filing a report costs
+  one broker message, not two
 - ``request.event``  {"event_id"}    → `deliver_event` on the live queue (Channels push and
   notifications)
+
+Inside a worker task (`outbox_inline()`), the rows the task's own transactions write are
+handled in that process right after commit instead of being published: routing's `routed`
+event is pushed and notified by the routing task itself, one Celery message per report in
+all. A row whose inline handling fails stays unpublished and the relay publishes it as usual.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -38,7 +46,10 @@ EVENT = "request.event"
 def _publish_route(payload: dict) -> None:
     from services.tasks import route_request
 
-    route_request.delay(payload["request_id"])
+    if payload.get("event_id"):
+        route_request.delay(payload["request_id"], payload["event_id"])
+    else:
+        route_request.delay(payload["request_id"])
 
 
 def _publish_event(payload: dict) -> None:
@@ -47,9 +58,19 @@ def _publish_event(payload: dict) -> None:
     deliver_event.delay(payload["event_id"])
 
 
+def _handle_event(payload: dict) -> None:
+    from services.tasks import event_deliver
+
+    event_deliver(event_id=payload["event_id"], inline=True)
+
+
 PUBLISHERS: dict[str, Callable[[dict], None]] = {
     ROUTE: _publish_route,
     EVENT: _publish_event,
+}
+# What a worker does with a row of its own transaction instead of publishing it.
+INLINE_HANDLERS: dict[str, Callable[[dict], None]] = {
+    EVENT: _handle_event,
 }
 
 
@@ -58,9 +79,20 @@ class _Pending(threading.local):
 
     def __init__(self) -> None:
         self.messages: list[OutboxMessage] = []
+        self.inline = False
 
 
 _pending = _Pending()
+
+
+@contextmanager
+def outbox_inline() -> Iterator[None]:
+    """Within this block (a worker task), handle this thread's rows in-process after commit."""
+    previous, _pending.inline = _pending.inline, True
+    try:
+        yield
+    finally:
+        _pending.inline = previous
 
 
 def outbox_enqueue(*, topic: str, payload: dict) -> OutboxMessage:
@@ -90,6 +122,11 @@ def outbox_flush() -> None:
         return
     done: list[int] = []
     for message in batch:
+        handler = INLINE_HANDLERS.get(message.topic) if _pending.inline else None
+        if handler is not None:
+            if _handle(handler, message):
+                done.append(message.pk)
+            continue  # not handled: the relay publishes it in a few seconds
         if not _publish(message):
             # The broker is most likely down: leave this row and the rest to the relay.
             OutboxMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
@@ -107,6 +144,19 @@ def _publish(message: OutboxMessage) -> bool:
     except Exception:  # noqa: BLE001 - broker/channel errors of any kind: the relay retries
         logger.warning(
             "outbox publish failed; the relay will retry",
+            extra={"outbox_id": message.pk, "topic": message.topic},
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def _handle(handler: Callable[[dict], None], message: OutboxMessage) -> bool:
+    try:
+        handler(message.payload)
+    except Exception:  # noqa: BLE001 - channel layer, broker, mail: the relay retries
+        logger.warning(
+            "outbox row not handled in the worker; the relay will publish it",
             extra={"outbox_id": message.pk, "topic": message.topic},
             exc_info=True,
         )

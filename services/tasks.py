@@ -34,16 +34,41 @@ _BACKOFF = {"retry_backoff": 2, "retry_backoff_max": 20, "retry_jitter": True}
 
 @shared_task(
     name="services.tasks.route_request",
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, OSError, ConnectionError, TimeoutError),
     max_retries=5,
     **_BACKOFF,
 )
-def route_request(request_id: int) -> int | None:
-    """Route one request; returns the `routed` event id, or None if nothing was to be done."""
+def route_request(request_id: int, event_id: int | None = None) -> int | None:
+    """Route one request; returns the `routed` event id, or None if nothing was to be done.
+
+    `event_id`: the new request's `submitted` event, pushed first (one message per report).
+    The `routed` event is pushed and notified here too, right after routing commits
+    (`outbox_inline`); if that fails its outbox row is left to the relay. A retry pushes the
+    `submitted` event again (clients drop it by version) and routing is a no-op.
+    """
+    from services.outbox import outbox_inline
     from services.routing import request_route
 
-    event = request_route(request_id=request_id)
+    with outbox_inline():
+        if event_id is not None:
+            event_deliver(event_id=event_id, inline=True)
+        event = request_route(request_id=request_id)
     return event.pk if event else None
+
+
+def event_deliver(*, event_id: int, inline: bool = False) -> int:
+    """Push one event to the socket groups allowed to see it, then its notifications.
+
+    `inline` (in a worker already): send the notifications here rather than queueing a task
+    for each. Returns how many notifications were sent or queued.
+    """
+    from services.live import push_event
+    from services.notifications import notify_event
+
+    event = push_event(event_id=event_id)
+    if event is None:
+        return 0
+    return notify_event(event=event, inline=inline)
 
 
 @shared_task(
@@ -59,11 +84,7 @@ def deliver_event(event_id: int) -> int:
     again: clients drop what they already have by `version`, and each notification task
     remembers that it was delivered.
     """
-    from services.live import push_event
-    from services.notifications import notify_event
-
-    push_event(event_id=event_id)
-    return notify_event(event_id=event_id)
+    return event_deliver(event_id=event_id)
 
 
 @shared_task(name="services.tasks.relay_outbox")
