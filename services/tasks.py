@@ -62,12 +62,15 @@ def event_deliver(*, event_id: int, inline: bool = False) -> int:
     `inline` (in a worker already): send the notifications here rather than queueing a task
     for each. Returns how many notifications were sent or queued.
     """
+    from django.conf import settings
+
     from services.live import push_event
     from services.notifications import notify_event
 
     event = push_event(event_id=event_id)
     if event is None:
         return 0
+    inline = inline and settings.CIVICDESK.get("NOTIFY_INLINE", True)
     return notify_event(event=event, inline=inline)
 
 
