@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "portal.accounts",
     "portal",
+    "outbox",
     "services",
     "services.open311",
     "consent",

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from core.api.schema import problems
 from core.roles import roles_for
+from services.models import Department
 
 
 class MeApi(APIView):
@@ -38,8 +39,6 @@ class MeApi(APIView):
         responses={200: OutputSerializer, **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        from services.models import Department
-
         user: Any = request.user
         roles = roles_for(user)
         codes = dict(

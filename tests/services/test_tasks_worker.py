@@ -23,9 +23,10 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.urls import reverse
 
+from outbox.models import OutboxMessage
+from outbox.services import outbox_relay
 from portal.celery import app
-from services.models import Event, OutboxMessage, ServiceRequest, Status
-from services.outbox import outbox_relay
+from services.models import Event, ServiceRequest, Status
 from services.services import event_record, request_submit
 from services.tasks import route_request
 from tests.factories import CategoryFactory, DepartmentFactory, ServiceRequestFactory, UserFactory
