@@ -15,13 +15,11 @@ from django.db import connection
 from consent import ledger
 from consent.keystore import keystore
 from consent.models import ConsentEvent
+from consent.rights.common import REMOVED_MARKER
+from consent.rights.erasure import account_erase
 from consent.rights.models import AccessEvent, AnonymisedRequest, ErasureReceipt
-from consent.rights.services import (
-    REMOVED_MARKER,
-    account_erase,
-    apply_retention,
-    contact_details_reveal,
-)
+from consent.rights.retention import apply_retention
+from consent.rights.reveals import contact_details_reveal
 from consent.services import consent_decide, purpose_upsert
 from consent.verify import verify_statement
 from services.models import Attachment, Event, Follow, ServiceRequest
@@ -61,7 +59,7 @@ def lived_in_account(resident, li_request, clerk_lighting, other_resident, stree
     theirs = file_request(other_resident, streetlight, description="Another lamp.", photo=False,
                           address="1 Other Street")
     Follow.objects.create(user=resident, request=theirs)
-    from consent.rights.services import export_start
+    from consent.rights.exports import export_start
 
     with django_capture_on_commit_callbacks(execute=True):
         export_start(user=resident)
