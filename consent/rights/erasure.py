@@ -18,7 +18,6 @@ from django.utils.translation import gettext
 
 from consent import ledger, pseudonyms
 from consent.models import ConsentRecord, LegalBasis, Purpose
-from consent.rights.common import REDACTED, REMOVED_MARKER
 from consent.rights.exports import export_file_delete
 from consent.rights.models import (
     AccessEvent,
@@ -31,9 +30,10 @@ from consent.rights.requests import dsr_deadline
 from core.errors import Conflict, NotFound
 from core.roles import roles_for
 from core.security_log import security_event
+from services import services as request_services
 from services.live import live_disconnect_user
 from services.models import Attachment, Event, Follow, ServiceRequest
-from services.open311.models import Open311Submission
+from services.services import REMOVED_MARKER, AnonymiseCounts
 
 logger = logging.getLogger(__name__)
 
@@ -207,105 +207,31 @@ def redact_terms(user: Any) -> list[str]:
     return [t for t in terms if t and len(t.strip()) >= 3]
 
 
-def _redact(text: str, terms: list[str]) -> str:
-    lowered = text.lower()
-    for term in terms:
-        start = lowered.find(term.lower())
-        while start != -1:
-            text = text[:start] + REDACTED + text[start + len(term):]
-            lowered = text.lower()
-            start = lowered.find(term.lower(), start + len(REDACTED))
-    return text
-
-
-def _delete_attachment_files(attachments: list[Any]) -> int:
-    n = 0
-    for a in attachments:
-        name = a.file.name
-        storage = a.file.storage
-
-        def remove(name: str = name, storage: Any = storage) -> None:
-            try:
-                storage.delete(name)
-            except OSError:
-                logger.warning("photo file could not be deleted")
-
-        transaction.on_commit(remove)
-        n += 1
-    return n
-
-
-@dataclass
-class AnonymiseCounts:
-    requests: int = 0
-    photos: int = 0
-    comments: int = 0
-
-
 def requests_anonymise(
     *, request_ids: list[int], cause: str, terms_by_reporter: dict[int, list[str]],
     keep: set[str], kept_until: datetime | None, now: datetime,
 ) -> AnonymiseCounts:
-    """Remove the personal parts of these requests; runs inside the caller's transaction.
+    """Ask services (the owner of the request tables) to remove the personal parts of these
+    requests, then record them as anonymised here; runs inside the caller's transaction.
 
-    Keeps category, district, dates, status and outcome. `keep` names held categories
-    (free_text / photos) left in place until `kept_until` (a legal obligation). Set-based:
-    a fixed number of queries per batch whatever its size.
+    `keep` names held categories (free_text / photos) left in place until `kept_until` (a
+    legal obligation).
     """
-    from django.db.models import F
-
-    counts = AnonymiseCounts()
-    rows = list(
-        ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
-        .only("pk", "reporter_id", "lat", "lon", "is_private_address")
-    )
-    if not rows:
-        return counts
-    ids = [r.pk for r in rows]
-    reporter_of = {r.pk: r.reporter_id for r in rows}
-    events = Event.objects.filter(request_id__in=ids)
-    # Staff texts that quote the reporter's e-mail, name or phone: redact those words.
-    changed = []
-    for ev in events.exclude(text="").only("pk", "request_id", "text"):
-        terms = terms_by_reporter.get(reporter_of.get(ev.request_id) or 0, [])
-        cleaned = _redact(ev.text, terms) if terms else ev.text
-        if cleaned != ev.text:
-            ev.text = cleaned
-            changed.append(ev)
-    Event.objects.bulk_update(changed, ["text"], batch_size=500)
-    events.filter(actor_id=F("request__reporter_id")).update(actor=None)
-    if "free_text" not in keep:
-        counts.comments = events.filter(type=Event.Type.COMMENT_BY_RESIDENT).exclude(
-            text=REMOVED_MARKER).update(text=REMOVED_MARKER)
-    # A home's exact position is personal data: round it to about 1 km.
-    private = [r for r in rows if r.is_private_address and r.lat is not None and r.lon is not None]
-    for r in private:
-        r.lat, r.lon = round(r.lat or 0.0, 2), round(r.lon or 0.0, 2)
-    ServiceRequest.objects.bulk_update(private, ["lat", "lon"], batch_size=500)
-    update: dict[str, Any] = {"reporter": None, "address": ""}
-    if "free_text" not in keep:
-        update.update(description=REMOVED_MARKER, feedback="", attribute_values={})
-    ServiceRequest.objects.filter(pk__in=ids).update(**update)
-    if "photos" not in keep:
-        photos = list(Attachment.objects.filter(request_id__in=ids))
-        counts.photos = _delete_attachment_files(photos)
-        Attachment.objects.filter(pk__in=[a.pk for a in photos]).delete()
-    Open311Submission.objects.filter(request_id__in=ids).update(
-        email="", first_name="", last_name="", phone="", device_id="", account_id="",
-        address_id="",
+    counts = request_services.requests_anonymise(
+        request_ids=request_ids, cause=cause, terms_by_reporter=terms_by_reporter, keep=keep,
+        now=now,
     )
     complete = not keep
     AnonymisedRequest.objects.bulk_create(
         [
             AnonymisedRequest(request_id=pk, cause=cause, anonymised_at=now, complete=complete,
                               kept_until=None if complete else kept_until)
-            for pk in ids
+            for pk in counts.request_ids
         ],
         update_conflicts=True,
         unique_fields=["request"],
         update_fields=["cause", "anonymised_at", "complete", "kept_until"],
     )
-    counts.requests = len(ids)
     return counts
 
 
@@ -368,8 +294,7 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
             terms_by_reporter={user_id: terms}, keep=held, kept_until=kept_until, now=now,
         )
         # Traces elsewhere: events and photos by this account on other requests.
-        Event.objects.filter(actor_id=user_id).update(actor=None)
-        Attachment.objects.filter(uploaded_by_id=user_id).update(uploaded_by=None)
+        request_services.actor_unlink(user_id=user_id)
         AccessEvent.objects.filter(subject_id=user_id).update(subject=None)
         for job in ExportJob.objects.filter(user_id=user_id):
             export_file_delete(job)

@@ -12,11 +12,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from consent.models import LogEntry
-from consent.rights.common import REMOVED_MARKER
 from consent.rights.exports import export_start
 from consent.rights.models import AnonymisedRequest, ExportJob, RetentionRun
 from consent.rights.retention import apply_retention
 from services.models import Attachment, Event, ServiceRequest, Status
+from services.services import REMOVED_MARKER
 from tests.rights.conftest import file_request
 
 pytestmark = pytest.mark.usefixtures("register")
