@@ -128,7 +128,8 @@ def main() -> int:
     setup_django(args.database_url)
 
     from consent.models import Purpose
-    from consent.rights import services
+    from consent.rights import retention
+    from consent.rights.retention import apply_retention
 
     days = Purpose.objects.filter(code="service-delivery").values_list(
         "retention_days", flat=True).first() or 730
@@ -139,7 +140,7 @@ def main() -> int:
 
     fill(args.requests, days)
     batch_ms: list[float] = []
-    original = services._requests_anonymise
+    original = retention.requests_anonymise
 
     def timed(**kwargs):  # type: ignore[no-untyped-def]
         t0 = time.perf_counter()
@@ -148,19 +149,19 @@ def main() -> int:
         finally:
             batch_ms.append((time.perf_counter() - t0) * 1000)
 
-    services._requests_anonymise = timed  # type: ignore[assignment]
+    retention.requests_anonymise = timed  # type: ignore[assignment]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    first = services.apply_retention(batch_size=args.batch)
+    first = apply_retention(batch_size=args.batch)
     total = time.perf_counter() - t0
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    services._requests_anonymise = original  # type: ignore[assignment]
+    retention.requests_anonymise = original  # type: ignore[assignment]
 
     t1 = time.perf_counter()
-    second = services.apply_retention(batch_size=args.batch)
+    second = apply_retention(batch_size=args.batch)
     again = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
-    services.apply_retention(dry_run=True)
+    apply_retention(dry_run=True)
     dry = (time.perf_counter() - t2) * 1000
 
     b, s = summary(base), summary(batch_ms)

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import EventType, Method
+from consent.rights.reveals import REVEAL_FIELDS
 from portal.views.common import FORM_TOKEN_FIELD, new_form_token
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
 
@@ -350,8 +351,6 @@ class RevealForm(AccessibleForm):
     reason = forms.ChoiceField(label=_("Why"), choices=REASON_CHOICES)
 
     def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
-        from consent.rights.services import REVEAL_FIELDS
-
         super().__init__(*args, **kwargs)
         purposes = list(purposes)
         labels = dict(self.FIELD_CHOICES)

@@ -302,6 +302,7 @@ class Event(models.Model):
         RATED = "rated", _("rated")
         MARKED_DUPLICATE = "marked_duplicate", _("marked as duplicate")
         PRIORITY_CHANGED = "priority_changed", _("priority changed")
+        ANONYMISED = "anonymised", _("personal data removed")
 
     class Visibility(models.TextChoices):
         PUBLIC = "public", _("public")

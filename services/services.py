@@ -6,6 +6,8 @@ request's `version`, and schedules side effects through the outbox (published af
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +38,13 @@ from services.models import (
     ServiceRequest,
     Status,
 )
+from services.open311.models import Open311Submission
 from services.selectors import actor_kinds, idempotency_cutoff
 
 if TYPE_CHECKING:
     from services.attachments import PreparedPhoto
+
+logger = logging.getLogger(__name__)
 
 # Outbox topics this app publishes (services/tasks.py registers their publishers).
 TOPIC_ROUTE = "request.route"  # {"request_id"}: route (again) after commit
@@ -775,3 +780,122 @@ def requests_auto_close(*, now: Any = None) -> int:
             continue
         closed += 1
     return closed
+
+
+# --- Removing personal data (asked by consent.rights: erasure and retention) -----------------
+
+#: What replaces free text a resident wrote once it may no longer be kept.
+REMOVED_MARKER = "[removed at the resident's request or at the end of its retention period]"
+REDACTED = "[removed]"
+
+
+@dataclass
+class AnonymiseCounts:
+    requests: int = 0
+    photos: int = 0
+    comments: int = 0
+    request_ids: list[int] = field(default_factory=list)  # the requests anonymised
+
+
+def _redact(text: str, terms: list[str]) -> str:
+    lowered = text.lower()
+    for term in terms:
+        start = lowered.find(term.lower())
+        while start != -1:
+            text = text[:start] + REDACTED + text[start + len(term):]
+            lowered = text.lower()
+            start = lowered.find(term.lower(), start + len(REDACTED))
+    return text
+
+
+def _attachment_files_delete(attachments: list[Attachment]) -> int:
+    """Delete the photos' files once the transaction has committed. Returns how many."""
+    for attachment in attachments:
+        name: str = attachment.file.name or ""
+        storage = attachment.file.storage
+
+        def remove(name: str = name, storage: Any = storage) -> None:
+            try:
+                storage.delete(name)
+            except OSError:
+                logger.warning("photo file could not be deleted")
+
+        transaction.on_commit(remove)
+    return len(attachments)
+
+
+def requests_anonymise(
+    *, request_ids: list[int], cause: str, terms_by_reporter: dict[int, list[str]],
+    keep: set[str], now: Any,
+) -> AnonymiseCounts:
+    """Remove the personal parts of these requests; runs inside the caller's transaction.
+
+    Keeps category, district, dates, status and outcome. `keep` names held categories
+    (free_text / photos) left in place (a legal obligation). Like every other change, each
+    request's version goes up, an internal `anonymised` event is recorded and its live push
+    is queued (outbox). Set-based: a fixed number of queries per batch (plus one outbox row
+    per request) whatever its size.
+    """
+    counts = AnonymiseCounts()
+    rows = list(
+        ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
+        .only("pk", "reporter_id", "lat", "lon", "is_private_address", "version")
+    )
+    if not rows:
+        return counts
+    ids = [r.pk for r in rows]
+    reporter_of = {r.pk: r.reporter_id for r in rows}
+    events = Event.objects.filter(request_id__in=ids)
+    # Staff texts that quote the reporter's e-mail, name or phone: redact those words.
+    changed = []
+    for ev in events.exclude(text="").only("pk", "request_id", "text"):
+        terms = terms_by_reporter.get(reporter_of.get(ev.request_id) or 0, [])
+        cleaned = _redact(ev.text, terms) if terms else ev.text
+        if cleaned != ev.text:
+            ev.text = cleaned
+            changed.append(ev)
+    Event.objects.bulk_update(changed, ["text"], batch_size=500)
+    events.filter(actor_id=F("request__reporter_id")).update(actor=None)
+    if "free_text" not in keep:
+        counts.comments = events.filter(type=Event.Type.COMMENT_BY_RESIDENT).exclude(
+            text=REMOVED_MARKER).update(text=REMOVED_MARKER)
+    # A home's exact position is personal data: round it to about 1 km.
+    private = [r for r in rows if r.is_private_address and r.lat is not None and r.lon is not None]
+    for r in private:
+        r.lat, r.lon = round(r.lat or 0.0, 2), round(r.lon or 0.0, 2)
+    ServiceRequest.objects.bulk_update(private, ["lat", "lon"], batch_size=500)
+    update: dict[str, Any] = {"reporter": None, "address": ""}
+    if "free_text" not in keep:
+        update.update(description=REMOVED_MARKER, feedback="", attribute_values={})
+    ServiceRequest.objects.filter(pk__in=ids).update(
+        version=F("version") + 1, updated_at=timezone.now(), **update
+    )
+    if "photos" not in keep:
+        photos = list(Attachment.objects.filter(request_id__in=ids))
+        counts.photos = _attachment_files_delete(photos)
+        Attachment.objects.filter(pk__in=[a.pk for a in photos]).delete()
+    Open311Submission.objects.filter(request_id__in=ids).update(
+        email="", first_name="", last_name="", phone="", device_id="", account_id="",
+        address_id="",
+    )
+    recorded = Event.objects.bulk_create(
+        [
+            Event(
+                request_id=r.pk, type=Event.Type.ANONYMISED, actor_role=workflow.SYSTEM,
+                visibility=Event.Visibility.INTERNAL, data={"cause": cause},
+                version=r.version + 1,
+            )
+            for r in rows
+        ]
+    )
+    for event in recorded:
+        outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk})
+    counts.requests = len(ids)
+    counts.request_ids = ids
+    return counts
+
+
+def actor_unlink(*, user_id: int) -> None:
+    """Timeline entries and photos by this account on any request stop naming it (erasure)."""
+    Event.objects.filter(actor_id=user_id).update(actor=None)
+    Attachment.objects.filter(uploaded_by_id=user_id).update(uploaded_by=None)

@@ -19,8 +19,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent.rights import selectors, services
+from consent.rights import selectors
+from consent.rights.counter import DSR_ACTIONS, dsr_action
+from consent.rights.erasure import account_erase, current_sessions
+from consent.rights.exports import export_file_path, export_start
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
+from consent.rights.requests import dsr_create, dsr_update
+from consent.rights.reveals import REVEAL_FIELDS, REVEAL_REASONS, contact_details_reveal
 from core.api.problems import problem
 from core.api.schema import name_nested_serializers, problems
 from core.api.streaming import export_response
@@ -45,15 +50,15 @@ def _channel(request: Request) -> str:
 class RevealApi(APIView):
     class InputSerializer(serializers.Serializer):
         fields = serializers.ListField(  # type: ignore[assignment]
-            child=serializers.ChoiceField(choices=list(services.REVEAL_FIELDS)),
-            allow_empty=False, max_length=len(services.REVEAL_FIELDS),
+            child=serializers.ChoiceField(choices=list(REVEAL_FIELDS)),
+            allow_empty=False, max_length=len(REVEAL_FIELDS),
         )
         purpose = serializers.CharField(
             max_length=60, help_text="A purpose code from the data-use register that declares "
             "these data categories, e.g. service-delivery.",
         )
         reason = serializers.ChoiceField(
-            choices=list(services.REVEAL_REASONS), required=False, allow_blank=True,
+            choices=list(REVEAL_REASONS), required=False, allow_blank=True,
             help_text="Shown to the resident in plain words; derived from the fields if left out.",
         )
 
@@ -78,7 +83,7 @@ class RevealApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
-        reveal = services.contact_details_reveal(
+        reveal = contact_details_reveal(
             actor=request.user, reference=reference, fields=v["fields"], purpose=v["purpose"],
             reason=v.get("reason", ""),
         )
@@ -179,7 +184,7 @@ class ExportCollectionApi(APIView):
         responses={200: ExportJobSerializer, 202: ExportJobSerializer, **problems(401)},
     )
     def post(self, request: Request) -> Response:
-        job, created = services.export_start(user=request.user, channel=_channel(request))
+        job, created = export_start(user=request.user, channel=_channel(request))
         job.refresh_from_db()
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         headers = {**NO_STORE, "Location": f"/api/v1/me/export/{job.pk}"}
@@ -242,7 +247,7 @@ class ExportDownloadApi(APIView):
                            code="gone")
         if job.state != ExportJob.State.READY:
             return problem(409, f"The export is {job.state}, not ready yet.", code="conflict")
-        path = services.export_file_path(job)
+        path = export_file_path(job)
         if not path.is_file():
             return problem(410, "The export file is no longer available.", code="gone")
         stamp = timezone.localtime(job.finished_at or job.created_at).strftime("%Y%m%d")
@@ -260,7 +265,7 @@ def recently_reauthenticated(request: Request) -> bool:
     """allauth's own check, on the session behind this call (app token or browser cookie)."""
     from allauth.account.internal.flows.reauthentication import did_recently_reauthenticate
 
-    for session in services.current_sessions(request):
+    for session in current_sessions(request):
         if did_recently_reauthenticate(SimpleNamespace(user=request.user, session=session)):
             return True
     return False
@@ -323,7 +328,7 @@ class AccountDeleteApi(APIView):
         dry_run = serializer.validated_data["dry_run"]
         if not dry_run and not recently_reauthenticated(request):
             return reauthentication_required(request)
-        result = services.account_erase(
+        result = account_erase(
             user=request.user, dry_run=dry_run, http_request=request, channel=_channel(request)
         )
         body = {
@@ -545,7 +550,7 @@ class DsrCollectionApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
-        dsr = services.dsr_create(
+        dsr = dsr_create(
             kind=v["kind"], channel=v["channel"], subject_email=v.get("subject_email", ""),
             recorded_by=request.user, outcome=v.get("outcome", ""),
         )
@@ -558,7 +563,7 @@ class DsrDetailApi(APIView):
                                          required=False)
         outcome = serializers.CharField(required=False, allow_blank=True, max_length=2000)
         action = serializers.ChoiceField(
-            choices=list(services.DSR_ACTIONS), required=False,
+            choices=list(DSR_ACTIONS), required=False,
             help_text="start_export (export/access requests) or erase (erasure requests): "
             "carried out on the linked account; the request completes with it.",
         )
@@ -591,11 +596,11 @@ class DsrDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
         if v.get("action"):
-            dsr = services.dsr_action(dsr=dsr, action=v["action"], actor=request.user)
+            dsr = dsr_action(dsr=dsr, action=v["action"], actor=request.user)
             if "outcome" in v:
-                dsr = services.dsr_update(dsr=dsr, outcome=v["outcome"])
+                dsr = dsr_update(dsr=dsr, outcome=v["outcome"])
         else:
-            dsr = services.dsr_update(dsr=dsr, status=v.get("status"), outcome=v.get("outcome"))
+            dsr = dsr_update(dsr=dsr, status=v.get("status"), outcome=v.get("outcome"))
         return Response(DsrSerializer(dsr_data(dsr)).data)
 
 

@@ -1,7 +1,8 @@
 """Residents' data rights: staff access events, exports, data-subject requests, erasure receipts
 and retention runs.
 
-Writes go through consent/rights/services.py; reads through consent/rights/selectors.py.
+Writes go through consent/rights/ (reveals, requests, exports, erasure, retention,
+counter); reads through consent/rights/selectors.py.
 """
 
 from __future__ import annotations

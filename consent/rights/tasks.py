@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from consent.rights import services
+from consent.rights import exports, retention
 from outbox.services import outbox_register
 
 
@@ -20,14 +20,14 @@ from outbox.services import outbox_register
 )
 def build_export(job_id: str) -> str | None:
     """Build one resident's export; a job that is no longer queued/running is left alone."""
-    job = services.export_build(job_id=job_id)
+    job = exports.export_build(job_id=job_id)
     return job.state if job else None
 
 
 @shared_task(name="consent.rights.tasks.apply_retention", soft_time_limit=3000, time_limit=3300)
 def apply_retention() -> dict[str, int]:
     """Nightly: apply each purpose's retention period from the register."""
-    return services.apply_retention().counts
+    return retention.apply_retention().counts
 
 
 def _publish_export(payload: dict) -> None:
@@ -36,4 +36,4 @@ def _publish_export(payload: dict) -> None:
 
 def outbox_publishers_register() -> None:
     """Name this app's outbox publishers (called once at start-up by RightsConfig.ready)."""
-    outbox_register(topic=services.TOPIC_EXPORT, publisher=_publish_export)
+    outbox_register(topic=exports.TOPIC_EXPORT, publisher=_publish_export)

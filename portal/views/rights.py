@@ -22,8 +22,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent.rights import selectors as rights_selectors
-from consent.rights import services as rights_services
+from consent.rights.erasure import account_erase
+from consent.rights.exports import export_start
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
+from consent.rights.requests import dsr_create, dsr_update
 from consent.selectors import register_purposes
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from core.i18n import current_language
@@ -60,7 +62,7 @@ def my_rights_context(user: Any) -> dict[str, Any]:
 @require_POST
 def export_request(request: HttpRequest) -> HttpResponse:
     def work() -> HttpResponse:
-        _job, created = rights_services.export_start(user=request.user, channel="web")
+        _job, created = export_start(user=request.user, channel="web")
         if created:
             messages.success(request, _("Your export is being prepared. This page shows when "
                                         "it is ready to download."))
@@ -76,7 +78,7 @@ def export_request(request: HttpRequest) -> HttpResponse:
 def delete_account(request: HttpRequest) -> HttpResponse:
     """Dry run first (what goes, what stays and why); erasure after re-authentication."""
     try:
-        plan = rights_services.account_erase(user=request.user, dry_run=True).plan
+        plan = account_erase(user=request.user, dry_run=True).plan
     except DomainError as error:
         messages.error(request, error.detail)
         return HttpResponseRedirect(reverse("portal:my-data"))
@@ -93,7 +95,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
             reverse("account_reauthenticate") + "?" + urlencode({"next": here})
         )
     try:
-        result = rights_services.account_erase(
+        result = account_erase(
             user=request.user, dry_run=False, http_request=request, channel="web"
         )
     except (Invalid, Conflict, Forbidden) as error:
@@ -186,7 +188,7 @@ def officer_dsr_update(request: HttpRequest, reference: str) -> HttpResponse:
     status = str(request.POST.get("status", ""))[:20] or None
     outcome = str(request.POST.get("outcome", ""))[:2000]
     try:
-        rights_services.dsr_update(dsr=dsr, status=status, outcome=outcome or None)
+        dsr_update(dsr=dsr, status=status, outcome=outcome or None)
     except (Invalid, Conflict) as error:
         details = [t for texts in error.errors.values() for t in texts]
         messages.error(request, " ".join([error.detail, *details]))
@@ -217,7 +219,7 @@ def counter_dsr_new(request: HttpRequest) -> HttpResponse:
         if not form.is_valid():
             return rerender()
         try:
-            dsr = rights_services.dsr_create(
+            dsr = dsr_create(
                 kind=form.cleaned_data["kind"],
                 channel=DataSubjectRequest.Channel.COUNTER,
                 subject_email=form.cleaned_data.get("subject_email") or "",

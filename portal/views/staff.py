@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent.rights import services as rights_services
+from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
@@ -507,7 +507,7 @@ def reveal_form_for(purposes: list[Any], data: Any = None) -> RevealForm:
 
 
 def revealable_purposes() -> list[Any]:
-    covered = set().union(*rights_services.REVEAL_FIELDS.values())
+    covered = set().union(*REVEAL_FIELDS.values())
     return [p for p in register_purposes() if covered & set(p.data_categories)]
 
 
@@ -520,7 +520,7 @@ def reveal(request: HttpRequest, reference: str) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            result = rights_services.contact_details_reveal(
+            result = contact_details_reveal(
                 actor=request.user,
                 reference=sr.reference,
                 fields=form.cleaned_data["show"],

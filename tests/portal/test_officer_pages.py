@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from consent.demo import seed_register
 from consent.models import ConsentEvent, Purpose
-from consent.rights import services as rights_services
 from consent.rights.models import AccessEvent, DataSubjectRequest
+from consent.rights.reveals import contact_details_reveal
 from consent.services import consent_decide, current_notice
 from portal.views.consent_rates import Point, bucket_starts, line_chart
 from services import services as request_services
@@ -132,7 +132,7 @@ def revealed(resident, clerk_roads, clerk_parks, roads, parks, triage,
                 reporter=resident, category=category, description="Here", address="Elm 3"
             )
         request_route(request_id=sr.pk)
-        rights_services.contact_details_reveal(
+        contact_details_reveal(
             actor=clerk, reference=sr.reference, fields=["phone"], purpose="service-delivery",
             reason="contact_resident",
         )

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from consent import ledger
 from consent.demo import seed_register
-from consent.rights import services as rights_services
+from consent.rights.exports import export_build
 from consent.rights.models import AccessEvent, ExportJob
+from consent.rights.requests import dsr_create
 from portal.accounts.models import User
 from services import services as request_services
 from services.routing import request_route
@@ -83,7 +84,7 @@ def test_resident_requests_an_export_and_sees_it_ready(filed, resident):
     client.post(reverse("portal:export-request"))
     job = ExportJob.objects.get(user=resident)
     assert job.state == "queued"
-    rights_services.export_build(job_id=job.pk)  # what the Celery job runs
+    export_build(job_id=job.pk)  # what the Celery job runs
     job.refresh_from_db()
     assert job.state == "ready"
     page = client.get(reverse("portal:my-data")).content.decode()
@@ -187,7 +188,7 @@ def test_workbench_shows_photos_only_after_a_logged_reveal(filed, clerk_roads):
 def test_data_officer_moves_a_counter_request_on_and_a_refusal_needs_reasons(
     resident, clerk_roads, data_officer
 ):
-    dsr = rights_services.dsr_create(
+    dsr = dsr_create(
         kind="erasure", channel="counter", subject=resident, recorded_by=clerk_roads
     )
     client = browser(data_officer)

@@ -15,17 +15,15 @@ from django.db import connection
 from consent import ledger
 from consent.keystore import keystore
 from consent.models import ConsentEvent
+from consent.rights.erasure import account_erase
 from consent.rights.models import AccessEvent, AnonymisedRequest, ErasureReceipt
-from consent.rights.services import (
-    REMOVED_MARKER,
-    account_erase,
-    apply_retention,
-    contact_details_reveal,
-)
+from consent.rights.retention import apply_retention
+from consent.rights.reveals import contact_details_reveal
 from consent.services import consent_decide, purpose_upsert
 from consent.verify import verify_statement
+from outbox.models import OutboxMessage
 from services.models import Attachment, Event, Follow, ServiceRequest
-from services.services import request_reply
+from services.services import REMOVED_MARKER, TOPIC_EVENT, request_reply
 from tests.rights.conftest import app_login, app_reauthenticate, file_request
 
 pytestmark = pytest.mark.usefixtures("register")
@@ -61,7 +59,7 @@ def lived_in_account(resident, li_request, clerk_lighting, other_resident, stree
     theirs = file_request(other_resident, streetlight, description="Another lamp.", photo=False,
                           address="1 Other Street")
     Follow.objects.create(user=resident, request=theirs)
-    from consent.rights.services import export_start
+    from consent.rights.exports import export_start
 
     with django_capture_on_commit_callbacks(execute=True):
         export_start(user=resident)
@@ -200,3 +198,21 @@ def test_text_under_a_legal_obligation_is_kept_until_its_end_and_the_resident_is
     apply_retention(now=hold.kept_until + timedelta(days=1))
     assert ServiceRequest.objects.get(pk=li_request.pk).description == REMOVED_MARKER
     assert AnonymisedRequest.objects.get(request=kept).complete is True
+
+
+def test_erasure_changes_requests_through_their_owner_with_a_version_an_event_and_a_push(
+    lived_in_account, li_request, django_capture_on_commit_callbacks
+):
+    before = ServiceRequest.objects.get(pk=li_request.pk).version
+
+    with django_capture_on_commit_callbacks(execute=False):
+        account_erase(user=lived_in_account, dry_run=False)
+
+    request = ServiceRequest.objects.get(pk=li_request.pk)
+    assert request.version == before + 1
+    event = Event.objects.get(request=request, type=Event.Type.ANONYMISED)
+    assert (event.visibility, event.version, event.actor_id) == ("internal", request.version, None)
+    assert event.data == {"cause": "erasure"}
+    assert OutboxMessage.objects.filter(
+        topic=TOPIC_EVENT, payload={"event_id": event.pk}
+    ).exists()

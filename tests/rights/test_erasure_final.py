@@ -17,8 +17,9 @@ from django.db import connection, transaction
 
 from consent import ledger, pseudonyms
 from consent.keystore import DirectoryKeyStore, KeyStoreError, keystore
+from consent.rights.erasure import account_erase
 from consent.rights.models import DataSubjectRequest, ErasureReceipt
-from consent.rights.services import account_erase, apply_retention
+from consent.rights.retention import apply_retention
 from consent.verify import verify_statement
 from tests.factories import UserFactory
 from tests.rights.conftest import app_login, app_reauthenticate
@@ -65,7 +66,7 @@ def erase_through_the_api(resident, django_capture_on_commit_callbacks):
 def consenting(resident, django_capture_on_commit_callbacks):
     """A resident with two consent changes and an export request (a DSR under their
     pseudonym)."""
-    from consent.rights.services import export_start
+    from consent.rights.exports import export_start
     from consent.services import consent_decide
 
     consent_decide(subject=resident, purpose_code="satisfaction-survey", decision="give",

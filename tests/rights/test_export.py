@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 
 import consent.rights
+from consent.rights.exports import TOPIC_EXPORT, export_build
 from consent.rights.models import DataSubjectRequest, ExportJob
-from consent.rights.services import TOPIC_EXPORT, contact_details_reveal, export_build
+from consent.rights.reveals import contact_details_reveal
 from consent.services import consent_decide
 from outbox import services as outbox_services
 from services.models import Follow

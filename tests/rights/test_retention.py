@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from consent.models import LogEntry
+from consent.rights.exports import export_start
 from consent.rights.models import AnonymisedRequest, ExportJob, RetentionRun
-from consent.rights.services import REMOVED_MARKER, apply_retention, export_start
+from consent.rights.retention import apply_retention
 from services.models import Attachment, Event, ServiceRequest, Status
+from services.services import REMOVED_MARKER
 from tests.rights.conftest import file_request
 
 pytestmark = pytest.mark.usefixtures("register")
@@ -121,7 +123,7 @@ def test_expired_export_files_are_deleted(resident, django_capture_on_commit_cal
     with django_capture_on_commit_callbacks(execute=True):
         job, _ = export_start(user=resident)
     job.refresh_from_db()
-    from consent.rights.services import export_file_path
+    from consent.rights.exports import export_file_path
 
     path = export_file_path(job)
     assert path.is_file()

@@ -57,14 +57,14 @@ def client_for_role(world: World, role: str) -> APIClient:
 
 
 def _export_job(world: World) -> str:
-    from consent.rights.services import export_start
+    from consent.rights.exports import export_start
 
     job, _created = export_start(user=world.users["owner"])
     return str(job.pk)
 
 
 def _dsr(world: World) -> str:
-    from consent.rights.services import dsr_create
+    from consent.rights.requests import dsr_create
 
     dsr = dsr_create(kind="export", channel="web", subject=world.users["owner"])
     return str(dsr.reference)

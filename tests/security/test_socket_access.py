@@ -119,7 +119,7 @@ def test_password_change_closes_every_socket_and_ends_the_other_sessions_and_tok
 
 
 def test_erasing_the_account_closes_its_sockets(configured_layer, resident) -> None:  # noqa: F811
-    from consent.rights.services import account_erase
+    from consent.rights.erasure import account_erase
 
     async def scenario():
         socket = await socket_for(resident, "/ws/resident/")

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from consent.rights.services import apply_retention
+from consent.rights.retention import apply_retention
 
 
 class Command(BaseCommand):
