@@ -11,7 +11,9 @@
 2. The log is filled to `--entries` with synthetic consent-shaped entries (COPY), a tree head is
    published (integration of the new leaves is timed), then inclusion proofs at random indexes
    are timed; baseline: a primary-key SELECT of one entry.
-3. `verify_log` over the whole log; baseline: reading every entry row once.
+3. `verify_log` over the whole log, with the outside check (the mirror and a witness, which
+   tools/witness.py runs in a thread; each published head is sent to it first, timed);
+   baseline: reading every entry row once.
 
 Needs PostgreSQL (the targets are for it); creates and migrates the database if missing.
 Prints BENCH_RESULT lines (bench/common.py convention).
@@ -26,6 +28,8 @@ import json
 import os
 import random
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -52,6 +56,8 @@ def setup_django(database_url: str) -> None:
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("CIVICDESK_LOG_SIGNING_KEY", base64.b64encode(
         hashlib.sha256(database_url.encode()).digest()).decode())
+    # The outside mirror of this run (the heads of the bench database are written there).
+    os.environ.setdefault("CIVICDESK_TLOG_MIRROR_DIR", tempfile.mkdtemp(prefix="bench-mirror-"))
     import django
 
     django.setup()
@@ -242,6 +248,34 @@ def bench_proofs(proofs: int) -> None:
                 target="< 5 ms", n=s["n"])
 
 
+def start_witness() -> None:
+    """A real witness (tools/witness.py) in a thread, configured as the log's witness, so
+    publishing includes the witness round trip and verify_log the outside check."""
+    from django.conf import settings
+
+    from consent import ledger
+    from tools import witness
+
+    key = witness.key_from_seed("witness.bench.example", os.urandom(32))
+    server = witness.serve(key=key, logs=[ledger.log_key().verifier],
+                           state_dir=Path(tempfile.mkdtemp(prefix="bench-witness-")),
+                           host="127.0.0.1", port=0, ready=threading.Event())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.CIVICDESK["WITNESS_URLS"] = [f"http://127.0.0.1:{server.server_port}"]
+    settings.CIVICDESK["WITNESS_KEYS"] = [str(key.verifier)]
+
+
+def bench_witness() -> None:
+    """The latest head sent to the witness (consistency proof, cosignature, mirror)."""
+    from consent import witnessing
+
+    t0 = time.perf_counter()
+    outcome = witnessing.cosign_latest_head()
+    took = time.perf_counter() - t0
+    emit_result("ledger", "witness_cosign_latest_head", median=round(took * 1000, 1), p99=None,
+                unit="ms", outcome=";".join(f"{k}={v}" for k, v in outcome.items()))
+
+
 def bench_verify() -> None:
     from django.db import connection
 
@@ -284,8 +318,11 @@ def main() -> int:
     if not args.skip_changes:
         bench_changes(args.changes, args.processes)
         bench_publish()
+    start_witness()
+    bench_witness()
     fill_log(args.entries)
     bench_publish()
+    bench_witness()
     bench_proofs(args.proofs)
     bench_verify()
     return 0

@@ -661,10 +661,8 @@ class OfficerIntegrityApi(APIView):
                    **problems(401, 403)},
     )
     def post(self, request: Request) -> Response:
-        from consent.tasks import verify_log_task
-
         selectors.require_data_officer(request.user)
-        verify_log_task.delay()
+        services.log_verification_request()
         return Response({"detail": "Verification started."}, status=status.HTTP_202_ACCEPTED)
 
 

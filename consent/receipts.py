@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.urls import reverse
 
-from consent import ledger, register
+from consent import ledger, register, witnessing
 from consent import verify as v
 from consent.models import ConsentEvent, ConsentReceipt, EventType, LogEntry, Notice, Purpose
 from core import city
@@ -40,9 +41,13 @@ STATE_WORDING = {
 
 def policy_url(purpose: Purpose, notice: Notice) -> str:
     """Absolute, versioned URL of the exact notice the resident saw."""
-    path = reverse("api:register-purpose-notice",
-                   kwargs={"code": purpose.code, "version": notice.version})
-    return city.portal_url(f"{path}?language={notice.language}")
+    return city.portal_url(f"{_notice_path(purpose.code, notice.version)}"
+                           f"?language={notice.language}")
+
+
+@lru_cache(maxsize=256)
+def _notice_path(code: str, version: int) -> str:
+    return reverse("api:register-purpose-notice", kwargs={"code": code, "version": version})
 
 
 def _recipients(purpose: Purpose) -> list[dict[str, Any]]:
@@ -150,22 +155,21 @@ def receipt_body(
 
 
 def receipt_row(
-    *, subject_id: int, body: dict[str, Any], entry: LogEntry,
+    *, subject_id: int, event_id: str, body_text: str, entry: LogEntry,
 ) -> ConsentReceipt:
-    """The stored receipt (unsaved; the caller inserts it with the entry): body, entry and
-    the promise of inclusion, signed here, once."""
+    """The stored receipt (unsaved; the caller inserts it with the entry): the canonical body
+    (`body_text`, the bytes `receipt_sha256` is taken over), the entry and the promise of
+    inclusion, signed here, once."""
     promise = ledger.inclusion_promise(entry)
     return ConsentReceipt(
-        event_id=body["consentReceiptID"], subject_id=subject_id, log_index=-1,
+        event_id=event_id, subject_id=subject_id, log_index=-1,
         leaf_hash=entry.leaf_hash, entry=entry.entry, issued_at=entry.created_at,
-        body=ledger.canonical(body).decode(), promise=promise["statement"],
+        body=body_text, promise=promise["statement"],
         promise_signature=promise["signature"],
     )
 
 
 def _log_section(stored: ConsentReceipt) -> dict[str, Any]:
-    from consent import witnessing
-
     key = ledger.log_key()
     witnesses = witnessing.configured_witnesses()
     log: dict[str, Any] = {
@@ -222,8 +226,6 @@ def receipt_for_event(event: ConsentEvent) -> dict[str, Any]:
 
 def verify_document(document: dict[str, Any]) -> v.ReceiptResult:
     """The same checks the resident's verifier makes, with this log's keys."""
-    from consent import witnessing
-
     witnesses = witnessing.configured_witnesses()
     return v.verify_receipt(document, key=ledger.log_key().verifier,
                             witnesses=[w.key for w in witnesses], quorum=0)

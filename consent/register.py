@@ -10,6 +10,7 @@ from typing import Any
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from consent.models import LegalBasis
 from core import city
 from core.errors import Invalid
 
@@ -123,8 +124,6 @@ def category_json(code: str) -> dict[str, str]:
 
 
 def basis_json(basis: str) -> dict[str, str]:
-    from consent.models import LegalBasis
-
     core, gdpr = LEGAL_BASES.get(basis, ("", ""))
     return {"code": basis, "label": str(LegalBasis(basis).label), "dpv": core, "gdpr": gdpr}
 

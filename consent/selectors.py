@@ -21,6 +21,7 @@ from consent.models import (
     Purpose,
     RefusalCount,
 )
+from consent.services import notice_json
 from core.errors import Forbidden, NotFound
 from core.roles import roles_for
 
@@ -56,8 +57,6 @@ def pick_language(notices: dict[str, Notice], language: str) -> Notice | None:
 
 
 def purpose_json(purpose: Purpose, notice: Notice | None) -> dict[str, Any]:
-    from consent.services import notice_json
-
     return {
         "code": purpose.code,
         "title": purpose.title,
@@ -76,8 +75,6 @@ def purpose_json(purpose: Purpose, notice: Notice | None) -> dict[str, Any]:
 
 def my_consents(*, user: Any, language: str) -> list[dict[str, Any]]:
     """Every active purpose with my state and the notice I saw (and the current one)."""
-    from consent.services import notice_json
-
     purposes = list(register_purposes())
     notices = current_notices(purposes)
     records = {

@@ -32,6 +32,18 @@ from consent.models import (
     Purpose,
 )
 from core.errors import Conflict, Invalid, NotFound
+from outbox.services import outbox_enqueue
+
+# Outbox topic this app publishes (consent/tasks.py registers its publisher).
+TOPIC_LOG_VERIFY = "log.verify"  # {}: verify the whole transparency log in a worker
+
+
+def log_verification_request() -> None:
+    """Ask for a full verification of the log in the background (after commit, through the
+    outbox, so a broker outage delays it rather than losing it)."""
+    with transaction.atomic():
+        outbox_enqueue(topic=TOPIC_LOG_VERIFY, payload={})
+
 
 DECISIONS = {
     "give": EventType.GIVEN,
@@ -481,6 +493,7 @@ def _write_change(
         method=method, actor_role=actor_role, created_at=now, expires_at=expires_at,
         pseudonym=pseudonym, subject_opening=opening,
     )
+    receipt_text = ledger.canonical(receipt, plain=True)
     body = {
         "type": "consent",
         "event_id": str(event_id),
@@ -493,10 +506,11 @@ def _write_change(
         "method": method,
         "actor": actor_role,
         "expires": ledger.utc_seconds(expires_at) if expires_at else None,
-        "receipt_sha256": v.sha256_hex(ledger.canonical(receipt)),
+        "receipt_sha256": v.sha256_hex(receipt_text),
     }
     entry = ledger.prepare_entry(kind="consent", body=body, at=now)
-    stored = receipts.receipt_row(subject_id=subject_id, body=receipt, entry=entry)
+    stored = receipts.receipt_row(subject_id=subject_id, event_id=str(event_id),
+                                  body_text=receipt_text.decode(), entry=entry)
     event = ConsentEvent(
         event_id=event_id, subject_pseudonym=pseudonym, purpose_id=purpose.pk,
         event_type=event_type, notice_id=notice.pk, notice_version=notice.version,

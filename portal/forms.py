@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from consent.models import EventType, Method
 from portal.views.common import FORM_TOKEN_FIELD, new_form_token
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
 
@@ -319,8 +320,6 @@ class ConsentLogFilterForm(TimeRangeMixin, AccessibleForm):
     )
 
     def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
-        from consent.models import EventType, Method
-
         super().__init__(*args, **kwargs)
         _set_choices(self, "purpose", [("", _("Any"))] + [(p.code, p.title) for p in purposes])
         _set_choices(self, "decision", [("", _("Any"))] + list(EventType.choices))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.models import Category, Department, District, RoutingRule
+from services.services import request_submit
 
 DEPARTMENTS = [
     ("roads", "Roads", "道路管理处", False),
@@ -257,8 +258,6 @@ def seed_requests() -> int:
     exist. Returns how many were filed.
     """
     from django.contrib.auth import get_user_model
-
-    from services.services import request_submit
 
     filed = 0
     users = {

@@ -20,6 +20,7 @@ from services.models import (
     OPEN_STATUSES,
     Attachment,
     Category,
+    Department,
     District,
     Event,
     Follow,
@@ -263,8 +264,6 @@ def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]
     departments = sorted(roles.staff_department_ids)
     qs = ServiceRequest.objects.all()
     if filters.department:
-        from services.models import Department
-
         department_id = (
             Department.objects.filter(code=filters.department, id__in=departments)
             .values_list("id", flat=True)

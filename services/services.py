@@ -17,7 +17,10 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from core.roles import roles_for
+from outbox.services import outbox_enqueue
 from services import workflow
+from services.attachments import max_photos
+from services.attributes import validate_attribute_values
 from services.geo import district_for
 from services.models import (
     OPEN_STATUSES,
@@ -33,11 +36,14 @@ from services.models import (
     ServiceRequest,
     Status,
 )
-from services.outbox import EVENT, ROUTE, outbox_enqueue
 from services.selectors import actor_kinds, idempotency_cutoff
 
 if TYPE_CHECKING:
     from services.attachments import PreparedPhoto
+
+# Outbox topics this app publishes (services/tasks.py registers their publishers).
+TOPIC_ROUTE = "request.route"  # {"request_id"}: route (again) after commit
+TOPIC_EVENT = "request.event"  # {"event_id"}: live push and notifications after commit
 
 MAX_TEXT = 5000
 AS_RESIDENT = frozenset({workflow.RESIDENT})
@@ -109,7 +115,7 @@ def event_record(
         version=request.version,
     )
     if publish:
-        outbox_enqueue(topic=EVENT, payload={"event_id": event.pk})
+        outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk})
     return event
 
 
@@ -143,8 +149,6 @@ def request_submit(
     is_private_address: bool = False,
 ) -> ServiceRequest:
     """File a service request or complaint; routing follows after commit (outbox)."""
-    from services.attributes import validate_attribute_values
-
     if not category.is_active:
         raise Invalid(
             _("This category is no longer available."),
@@ -184,7 +188,7 @@ def request_submit(
         publish=False,
     )
     # One row, one broker message: the routing task pushes the `submitted` event first.
-    outbox_enqueue(topic=ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
+    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
     return request
 
 
@@ -297,7 +301,7 @@ def request_transition(
         data={"move": move.name, **({"outcome": outcome} if outcome else {}), **(data or {})},
     )
     if to_status == Status.RETURNED:
-        outbox_enqueue(topic=ROUTE, payload={"request_id": locked.pk})
+        outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": locked.pk})
     return locked
 
 
@@ -449,8 +453,6 @@ def request_attach(
     *, request: ServiceRequest, actor: Any, photos: list[PreparedPhoto]
 ) -> list[Attachment]:
     """Add checked photos (reporter or staff of the department), within the per-request limit."""
-    from services.attachments import max_photos
-
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     _require(kinds, frozenset({workflow.RESIDENT}) | workflow.STAFF)

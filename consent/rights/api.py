@@ -260,9 +260,7 @@ def recently_reauthenticated(request: Request) -> bool:
     """allauth's own check, on the session behind this call (app token or browser cookie)."""
     from allauth.account.internal.flows.reauthentication import did_recently_reauthenticate
 
-    from consent.rights.services import _current_sessions
-
-    for session in _current_sessions(request):
+    for session in services.current_sessions(request):
         if did_recently_reauthenticate(SimpleNamespace(user=request.user, session=session)):
             return True
     return False

@@ -18,6 +18,9 @@ from rest_framework.views import APIView
 from core.api.schema import problems
 from core.errors import Invalid
 from core.roles import roles_for
+from portal.accounts.models import ProfileChange
+from portal.accounts.services import profile_changes_of, profile_update
+from services.models import Department
 
 
 class MeApi(APIView):
@@ -65,9 +68,6 @@ class MeApi(APIView):
         responses={200: OutputSerializer, **problems(400, 401)},
     )
     def patch(self, request: Request) -> Response:
-        from portal.accounts.models import ProfileChange
-        from portal.accounts.services import profile_update
-
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # Unknown fields (email, roles…) are refused, not silently ignored.
@@ -81,9 +81,6 @@ class MeApi(APIView):
         return Response(self._output(request.user))
 
     def _output(self, user: Any) -> Any:
-        from portal.accounts.services import profile_changes_of
-        from services.models import Department
-
         roles = roles_for(user)
         codes = dict(
             Department.objects.filter(id__in=roles.departments).values_list("id", "code")

@@ -25,7 +25,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.errors import DomainError, NotFound
 from portal.forms import RequestForm, attribute_field_name
 from portal.views.common import is_resident, new_form_token, role_required, submit_once
-from portal.views.resident import _body_hash, _categories, _districts, _location, _map_errors
+from portal.views.resident import (
+    form_body_hash,
+    form_categories,
+    form_districts,
+    form_errors_map,
+    form_location,
+)
 from portal.views.timeline import attribute_rows
 from services import services as request_services
 from services.attachments import PreparedPhoto, max_photos, photos_prepare
@@ -62,7 +68,7 @@ def _form(draft: dict[str, Any], **kwargs: Any) -> RequestForm:
     data = MultiValueDict({k: list(v) for k, v in draft["data"].items()})
     data["form_token"] = draft["token"]
     return RequestForm(
-        data, categories=_categories(), districts=_districts(), with_photos=False, **kwargs
+        data, categories=form_categories(), districts=form_districts(), with_photos=False, **kwargs
     )
 
 
@@ -80,7 +86,7 @@ def _photos(draft: dict[str, Any]) -> list[PreparedPhoto]:
 
 def _category(draft: dict[str, Any]) -> Category | None:
     code = (draft["data"].get("category") or [""])[0]
-    return next((c for c in _categories() if c.code == code), None)
+    return next((c for c in form_categories() if c.code == code), None)
 
 
 def _fields_of(step: str, category: Category | None) -> tuple[str, ...]:
@@ -216,7 +222,9 @@ def _render(
             {k: ErrorList(v) for k, v in errors.items()}
         )
     else:
-        form = RequestForm(categories=_categories(), districts=_districts(), with_photos=False)
+        form = RequestForm(
+            categories=form_categories(), districts=form_districts(), with_photos=False
+        )
         for name, values in draft["data"].items():
             field = form.fields.get(name)
             if field is not None:
@@ -277,12 +285,12 @@ def _submit(request: HttpRequest, draft: dict[str, Any]) -> HttpResponse:
 
     def work() -> HttpResponse:
         photos = _photos(draft)
-        lat, lon, address = _location(form)
+        lat, lon, address = form_location(form)
         try:
             submitted, _created = request_services.request_submit_once(
                 reporter=request.user,
                 idempotency_key=f"web:{draft['token']}",
-                body_hash=_body_hash(form, []),
+                body_hash=form_body_hash(form, []),
                 photos=photos,
                 category=category,
                 description=form.cleaned_data["description"],
@@ -295,7 +303,7 @@ def _submit(request: HttpRequest, draft: dict[str, Any]) -> HttpResponse:
                 is_private_address=form.cleaned_data.get("is_private_address", False),
             )
         except DomainError as error:
-            _map_errors(form, category, error)
+            form_errors_map(form, category, error)
             errors = {k: [str(e) for e in v] for k, v in form.errors.items()}
             return _render(request, "review", draft, category, errors)
         request.session.pop(SESSION_KEY, None)

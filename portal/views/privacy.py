@@ -22,7 +22,7 @@ from consent import ledger, register, verify, witnessing
 from consent import selectors as consent_selectors
 from consent.models import EventType, LegalBasis, Method, RetentionEndAction
 from consent.receipts import receipt_document, verify_document
-from consent.services import consent_decide
+from consent.services import consent_decide, log_verification_request
 from core.errors import Conflict, Invalid, NotFound
 from core.i18n import current_language
 from portal.forms import ConsentLogFilterForm
@@ -33,6 +33,7 @@ from portal.views.common import (
     role_required,
     submit_once,
 )
+from portal.views.rights import my_rights_context
 from portal.views.statistics import Row, bar_chart
 
 LOG_PAGE_SIZE = 50
@@ -163,8 +164,6 @@ def receipt_page(request: HttpRequest, event_id: str) -> HttpResponse:
 def my_data(request: HttpRequest) -> HttpResponse:
     consents = consent_selectors.my_consents(user=request.user, language=_language())
     events = list(consent_selectors.my_consent_events(user=request.user)[:50])
-    from portal.views.rights import my_rights_context
-
     return render(
         request,
         "portal/privacy/my_data.html",
@@ -310,10 +309,8 @@ def officer_records(request: HttpRequest) -> HttpResponse:
 @require_POST
 def officer_verify(request: HttpRequest) -> HttpResponse:
     """Start a full verification of the log in the background; the overview shows progress."""
-    from consent.tasks import verify_log_task
-
     def work() -> HttpResponse:
-        verify_log_task.delay()
+        log_verification_request()
         messages.success(
             request,
             _("Verification started. The result appears under “Last full verification”."),

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from core.errors import NotFound
 from portal.map_tiles import map_start
 from services.models import OPEN_STATUSES, Attachment, District, Follow, ServiceRequest, Status
-from services.open311.api import RequestOutput
+from services.open311.public import public_request_data
 from services.open311.selectors import PUBLIC_FIELDS, public_requests
 
 PAGE_SIZE = 25
@@ -45,7 +45,7 @@ def access_public_report(*, reference: str) -> ServiceRequest:
 
 def _row(sr: ServiceRequest) -> dict[str, Any]:
     """The Open311 fields of one request (so the page and Open311 cannot disagree)."""
-    data = RequestOutput(sr).data
+    data = public_request_data(sr)
     for key in ("requested_datetime", "updated_datetime", "expected_datetime"):
         data[key] = parse_datetime(data[key]) if data.get(key) else None
     data["sr"] = sr

@@ -24,8 +24,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from consent.rights import services as rights_services
+from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
 from portal.forms import (
@@ -34,6 +36,7 @@ from portal.forms import (
     PriorityForm,
     QueueFilterForm,
     ReplyForm,
+    RevealForm,
     TransitionForm,
 )
 from portal.views.common import (
@@ -292,8 +295,6 @@ def _reveal_form(sr: ServiceRequest) -> Any:
     """The "show contact details" form, when there is a reporter to show."""
     if sr.reporter_id is None:
         return None
-    from portal.views.rights import reveal_form_for, revealable_purposes
-
     return reveal_form_for(revealable_purposes())
 
 
@@ -497,3 +498,44 @@ def team(request: HttpRequest) -> HttpResponse:
         )
     return render(request, "portal/staff/team.html", {"sections": sections, "now": now})
 
+
+# --- Staff: show contact details only with a purpose --------------------------------------------
+
+
+def reveal_form_for(purposes: list[Any], data: Any = None) -> RevealForm:
+    return RevealForm(data, purposes=purposes)
+
+
+def revealable_purposes() -> list[Any]:
+    covered = set().union(*rights_services.REVEAL_FIELDS.values())
+    return [p for p in register_purposes() if covered & set(p.data_categories)]
+
+
+@role_required(is_staff)
+@require_POST
+def reveal(request: HttpRequest, reference: str) -> HttpResponse:
+    sr = _access_staff(request, reference)
+    form = reveal_form_for(revealable_purposes(), request.POST)
+    revealed = None
+    status = 400
+    if form.is_valid():
+        try:
+            result = rights_services.contact_details_reveal(
+                actor=request.user,
+                reference=sr.reference,
+                fields=form.cleaned_data["show"],
+                purpose=form.cleaned_data["purpose"],
+                reason=form.cleaned_data.get("reason") or "",
+            )
+        except NotFound as error:
+            raise Http404(error.detail) from error
+        except (Invalid, Forbidden, Conflict) as error:
+            apply_errors(form, error)
+        else:
+            revealed = result.values
+            status = 200
+    context = _workbench_context(request, sr)
+    context.update(reveal_form=form, revealed=revealed)
+    response = render(request, "portal/staff/workbench.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -30,6 +30,7 @@ from services.open311.models import (
     hash_key,
     new_raw_key,
 )
+from services.open311.selectors import access_public_request
 
 # What a client app may send beyond a service's definition (FixMyStreet adds attribute[uprn],
 # attribute[easting], attribute[fixmystreet_id]…): kept as text for the clerk, within limits.
@@ -271,8 +272,6 @@ def _update_receipt(*, api_key: ApiKey, update: UpdateIn) -> Event | None:
 
 
 def _update_record(*, api_key: ApiKey, update: UpdateIn) -> Event:
-    from services.open311.selectors import access_public_request
-
     found = access_public_request(reference=update.service_request_id)
     request = ServiceRequest.objects.select_for_update().get(pk=found.pk)
     filed_by = (

@@ -1,4 +1,4 @@
-"""Migration 0005 moves the pseudonym keys that older versions kept in the database into the
+"""Migration 0007 moves the pseudonym keys that older versions kept in the database into the
 key store, keeping every resident's pseudonym, and drops the table."""
 
 from __future__ import annotations

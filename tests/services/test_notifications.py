@@ -10,9 +10,10 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 
+from outbox.models import OutboxMessage
 from services.live import event_for_delivery
-from services.models import Event, Follow, OutboxMessage, Status
-from services.notifications import notification_deliver, notify_event, recipients_for
+from services.models import Event, Follow, Status
+from services.notifications import notification_deliver, notifications_for_event, recipients_for
 from services.services import event_record, request_transition
 from tests.factories import CategoryFactory, MembershipFactory, ServiceRequestFactory, UserFactory
 
@@ -122,7 +123,7 @@ def test_internal_notes_are_not_sent_to_the_resident(request_in_roads, clerk_roa
         text="Call the contractor.",
     )
 
-    assert notify_event(event_id=event.pk) == 0
+    assert notifications_for_event(event_id=event.pk) == []
     assert not notification_deliver(
         event_id=event.pk, user_id=request_in_roads.reporter_id, channel="email"
     )
@@ -137,7 +138,7 @@ def test_residents_are_not_told_about_their_own_actions(request_in_roads):
         to_status=Status.WITHDRAWN,
     )
 
-    assert notify_event(event_id=event.pk) == 0
+    assert notifications_for_event(event_id=event.pk) == []
 
 
 def test_another_user_cannot_be_sent_someone_elses_update(request_in_roads, clerk_roads):
@@ -215,7 +216,7 @@ def test_email_failure_retries_without_blocking_the_state_change(
     assert mail.outbox == []
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    from services.outbox import outbox_relay
+    from outbox.services import outbox_relay
 
     assert outbox_relay(min_age_seconds=0) >= 1
     assert [m.to for m in mail.outbox] == [[request_in_roads.reporter.email]]

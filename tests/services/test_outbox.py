@@ -8,9 +8,20 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from services import outbox
-from services.models import OutboxMessage
-from services.outbox import EVENT, ROUTE, outbox_enqueue, outbox_inline, outbox_prune, outbox_relay
+from outbox import services as outbox
+from outbox.models import OutboxMessage
+from outbox.services import (
+    outbox_enqueue,
+    outbox_inline,
+    outbox_prune,
+    outbox_register,
+    outbox_relay,
+)
+from services.models import Status
+from services.services import TOPIC_EVENT as EVENT
+from services.services import TOPIC_ROUTE as ROUTE
+from services.services import request_submit
+from tests.factories import CategoryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +202,27 @@ def test_outside_a_worker_rows_are_published_not_handled(
         outbox_enqueue(topic=EVENT, payload={"event_id": 1})
 
     assert (event_routes.handled, event_routes.published) == ([], [{"event_id": 1}])
+
+
+def test_a_second_app_cannot_claim_a_registered_topic(db):
+    with pytest.raises(ValueError, match="already registered"):
+        outbox_register(topic=ROUTE, publisher=lambda payload: None)
+
+
+
+@pytest.mark.usefixtures("celery_eager")
+def test_a_submission_is_routed_through_the_publisher_its_app_registered_at_start_up(
+    resident, roads, triage, django_capture_on_commit_callbacks
+):
+    # No test wiring: ServicesConfig.ready registered services.tasks' publishers, so the
+    # route row written by the submission is published after commit and routes the request.
+    category = CategoryFactory(code="pothole", name_en="Pothole", department=roads)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_submit(
+            reporter=resident, category=category, description="Pothole.", lat=39.05, lon=116.05
+        )
+
+    request.refresh_from_db()
+    assert request.status == Status.ROUTED
+    assert request.department == roads
+    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()

@@ -22,7 +22,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         while True:
-            close_old_connections()
             try:
                 outcome = publish_cycle()
             except Exception as exc:  # noqa: BLE001 - keep the demo's publisher alive
@@ -34,3 +33,4 @@ class Command(BaseCommand):
             if options["once"]:
                 return
             time.sleep(options["every"])
+            close_old_connections()  # a long-lived process: drop a broken or aged connection

@@ -14,9 +14,11 @@ from consent.verify import VerificationError
 class Command(BaseCommand):
     help = (
         "Recompute the whole Merkle tree from the stored entries, check cached subtree hashes, "
-        "every stored tree head and its signature; report edited, deleted or reordered rows by "
-        "index. With --since-head FILE, also prove a saved older checkpoint consistent with "
-        "today's head."
+        "every stored tree head, its signature and witness cosignatures; compare with the heads "
+        "in the outside mirror and at the witnesses; check promises of inclusion. Names "
+        "edited, deleted or reordered rows, rollback, truncation, forks, uncosigned heads and "
+        "broken promises. With --since-head FILE, also prove a saved older checkpoint "
+        "consistent with today's head."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,6 +31,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         result = ledger.verify_log(record=not options["no_record"])
         elapsed = time.monotonic() - started
+        for note in result.notes:
+            self.stderr.write(f"NOTE: {note}")
         for p in result.problems:
             where = ", ".join(f"{k}={v}" for k, v in p.items() if k != "problem")
             self.stderr.write(f"PROBLEM: {p['problem']} ({where})")
@@ -42,8 +46,8 @@ class Command(BaseCommand):
                 self.stderr.write(f"PROBLEM: saved head: {exc}")
                 failed = True
         summary = (
-            f"{result.tree_size} entries, {result.heads_checked} tree heads checked in "
-            f"{elapsed:.2f}s"
+            f"{result.tree_size} entries, {result.heads_checked} tree heads checked, compared "
+            f"with {result.outside_heads} head(s) kept outside the database, in {elapsed:.2f}s"
         )
         if failed:
             raise CommandError(f"Log verification FAILED: {summary}.")

@@ -10,17 +10,18 @@ Publishing only hands work to Celery: the fan-out itself (live push to every soc
 notifications) runs in a worker, so the request that made the change pays one broker write
 per row, not the fan-out.
 
-Topics:
-- ``request.route``  {"request_id", "event_id"?}  → `route_request` on the routing queue; a new
-  request's `submitted` event rides along (the same task pushes it), so filing a report costs
-  one broker message, not two
-- ``request.event``  {"event_id"}    → `deliver_event` on the live queue (Channels push and
-  notifications)
+Topics are registered by the app that owns the work, from its tasks.py at start-up
+(`AppConfig.ready` calls `outbox_register`), so nothing below a tasks.py imports it:
+- ``request.route``   {"request_id"}  → services.tasks.route_request (routing queue)
+- ``request.event``   {"event_id"}    → services.tasks.deliver_event (live push, notifications)
+- ``rights.export``   {"job_id"}      → consent.rights.tasks.build_export
+- ``log.verify``      {}              → consent.tasks.verify_log_task
 
 Inside a worker task (`outbox_inline()`), the rows the task's own transactions write are
-handled in that process right after commit instead of being published: routing's `routed`
-event is pushed and notified by the routing task itself, one Celery message per report in
-all. A row whose inline handling fails stays unpublished and the relay publishes it as usual.
+handled in that process right after commit instead of being published, by the topic's inline
+handler if it registered one: routing's `routed` event is pushed and notified by the routing
+task itself, one Celery message per report in all. A row whose inline handling fails stays
+unpublished and the relay publishes it as usual.
 """
 
 from __future__ import annotations
@@ -35,43 +36,30 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from services.models import OutboxMessage
+from outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
-ROUTE = "request.route"
-EVENT = "request.event"
+Publisher = Callable[[dict], None]
+
+# topic → publisher (hands the payload to Celery); filled by each app's tasks.py at start-up.
+PUBLISHERS: dict[str, Publisher] = {}
+# topic → what a worker does with a row of its own transaction instead of publishing it.
+INLINE_HANDLERS: dict[str, Publisher] = {}
 
 
-def _publish_route(payload: dict) -> None:
-    from services.tasks import route_request
-
-    if payload.get("event_id"):
-        route_request.delay(payload["request_id"], payload["event_id"])
-    else:
-        route_request.delay(payload["request_id"])
-
-
-def _publish_event(payload: dict) -> None:
-    from services.tasks import deliver_event
-
-    deliver_event.delay(payload["event_id"])
-
-
-def _handle_event(payload: dict) -> None:
-    from services.tasks import event_deliver
-
-    event_deliver(event_id=payload["event_id"], inline=True)
-
-
-PUBLISHERS: dict[str, Callable[[dict], None]] = {
-    ROUTE: _publish_route,
-    EVENT: _publish_event,
-}
-# What a worker does with a row of its own transaction instead of publishing it.
-INLINE_HANDLERS: dict[str, Callable[[dict], None]] = {
-    EVENT: _handle_event,
-}
+def outbox_register(
+    *, topic: str, publisher: Publisher, inline: Publisher | None = None
+) -> None:
+    """Name the publisher of `topic` (and, optionally, what a worker does with a row of its own
+    transaction instead of publishing it). Registering a topic twice with another publisher is
+    a programming error (two apps claiming one topic)."""
+    current = PUBLISHERS.get(topic)
+    if current is not None and current is not publisher:
+        raise ValueError(f"outbox topic {topic!r} is already registered")
+    PUBLISHERS[topic] = publisher
+    if inline is not None:
+        INLINE_HANDLERS[topic] = inline
 
 
 class _Pending(threading.local):
@@ -151,7 +139,7 @@ def _publish(message: OutboxMessage) -> bool:
     return True
 
 
-def _handle(handler: Callable[[dict], None], message: OutboxMessage) -> bool:
+def _handle(handler: Publisher, message: OutboxMessage) -> bool:
     try:
         handler(message.payload)
     except Exception:  # noqa: BLE001 - channel layer, broker, mail: the relay retries
