@@ -46,8 +46,8 @@ class MeApi(APIView):
 
         display_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
         phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
-        preferred_language = serializers.ChoiceField(
-            required=False, choices=[c for c, _ in settings.LANGUAGES]
+        preferred_language = serializers.CharField(
+            required=False, max_length=10, help_text="en or zh-hans"
         )
         email_updates = serializers.ChoiceField(
             required=False, choices=["all", "outcomes", "off"]
