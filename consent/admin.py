@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from consent import register
 from consent.models import (
@@ -17,20 +19,52 @@ from consent.models import (
     RefusalCount,
     TreeHead,
 )
+from core.errors import Invalid
+
+
+class PurposeAdminForm(forms.ModelForm):
+    """The register's checks as form errors on the fields (never an exception at save)."""
+
+    dpv_purpose = forms.URLField(
+        assume_scheme="https", max_length=200,
+        help_text=Purpose._meta.get_field("dpv_purpose").help_text,
+    )
+
+    class Meta:
+        model = Purpose
+        fields = "__all__"  # noqa: DJ007 - the admin edits every column of the register
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        categories = data.get("data_categories")
+        recipients = data.get("recipients")
+        if "data_categories" in data and not (
+            isinstance(categories, list) and all(isinstance(c, str) for c in categories)
+        ):
+            self.add_error("data_categories", _("A list of category codes, e.g. [\"contact\"]."))
+        if "recipients" in data and not isinstance(recipients, list):
+            self.add_error("recipients", _("A list of recipients (name, role, country)."))
+        if self.errors:
+            return data
+        try:
+            register.validate_purpose_fields(
+                data_categories=categories or [], recipients=recipients or [],
+                legal_basis=data.get("legal_basis", ""),
+                requires_consent=bool(data.get("requires_consent")),
+            )
+        except Invalid as error:
+            for field, messages in (error.errors or {}).items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+        return data
 
 
 @admin.register(Purpose)
 class PurposeAdmin(admin.ModelAdmin):
+    form = PurposeAdminForm
     list_display = ("code", "title_en", "legal_basis", "requires_consent", "is_active")
     list_filter = ("legal_basis", "requires_consent", "is_active")
     filter_horizontal = ("departments",)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        register.validate_purpose_fields(
-            data_categories=obj.data_categories, recipients=obj.recipients,
-            legal_basis=obj.legal_basis, requires_consent=obj.requires_consent,
-        )
-        super().save_model(request, obj, form, change)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDay
 
 from consent import ledger, pseudonyms, register
@@ -27,8 +27,14 @@ from core.roles import roles_for
 
 
 def register_purposes(*, include_inactive: bool = False) -> QuerySet[Purpose]:
+    """The public register: active purposes; a consent-based one only once it has a
+    published notice (before that nobody could consent, so it is not offered or listed).
+    `include_inactive` (data officers, exports): every purpose."""
     qs = Purpose.objects.prefetch_related("departments").order_by("code")
-    return qs if include_inactive else qs.filter(is_active=True)
+    if include_inactive:
+        return qs
+    has_notice = Exists(Notice.objects.filter(purpose_id=OuterRef("pk")))
+    return qs.filter(is_active=True).filter(Q(requires_consent=False) | has_notice)
 
 
 def current_notices(purposes: list[Purpose]) -> dict[int, dict[str, Notice]]:

@@ -450,6 +450,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 # --- Email ------------------------------------------------------------------------------------
+# A mail server that stops answering must not hold a worker (the routing task sends inline).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend",
@@ -536,6 +538,10 @@ CIVICDESK = {
     "IDEMPOTENCY_KEY_HOURS": env.int("CIVICDESK_IDEMPOTENCY_KEY_HOURS", default=24),
     "MAX_OPEN_REQUESTS_PER_HOUR": env.int("CIVICDESK_MAX_REQUESTS_PER_HOUR", default=20),
     "ROUTER_CONFIDENCE_THRESHOLD": env.float("CIVICDESK_ROUTER_THRESHOLD", default=0.35),
+    # The routing task sends the reporter's e-mail itself (one Celery message per report).
+    # Off: it queues `send_notification` instead, so a slow mail server never holds up
+    # routing (at the price of a second message per report).
+    "NOTIFY_INLINE": env.bool("CIVICDESK_NOTIFY_INLINE", default=True),
     "ROUTER_MODEL_PATH": env.str(
         "CIVICDESK_ROUTER_MODEL_PATH", default=str(BASE_DIR / "var" / "router-model.json")
     ),

@@ -235,10 +235,24 @@ def recipients_for(event: Event) -> list[Any]:
                 .select_related("user")
                 .order_by("user_id")
             ]
-        return [person for person in people if person.pk != event.actor_id]
+        return [
+            person for person in people
+            if person.pk != event.actor_id and wants_update(person=person, event=event)
+        ]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))
     return []
+
+
+def wants_update(*, person: Any, event: Event) -> bool:
+    """The person's own choice (profile: e-mails about my requests): every public update,
+    only outcomes (resolved, closed, not accepted, merged), or none."""
+    choice = getattr(person, "email_updates", "all")
+    if choice == "off":
+        return False
+    if choice == "outcomes":
+        return event_kind(event).startswith(("resolved", "closed", "rejected", "duplicate"))
+    return True
 
 
 def _follows_at(event: Event) -> Any:

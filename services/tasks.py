@@ -12,6 +12,7 @@ from smtplib import SMTPException
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 from django.db import OperationalError
 
 from outbox.services import outbox_inline, outbox_prune, outbox_register, outbox_relay
@@ -64,6 +65,8 @@ def event_deliver(*, event_id: int, inline: bool = False) -> int:
     event = live.push_event(event_id=event_id)
     if event is None:
         return 0
+    # CIVICDESK_NOTIFY_INLINE=0: queue even from the routing task (mail never delays routing).
+    inline = inline and settings.CIVICDESK.get("NOTIFY_INLINE", True)
     todo = notifications.notifications_for_event(event=event)
     for notification in todo:
         if inline and notifications.notification_send_now(event=event, notification=notification):

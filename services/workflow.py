@@ -1,6 +1,6 @@
 """The one workflow of a service request: which status may go to which, and who may move it.
 
-    submitted → routed → in_progress → resolved → closed
+    submitted → routed → in_progress → resolved → closed   (routed → resolved in one step too)
          ↘ rejected (with reason)   resolved → reopened (by the resident) → in_progress
     routed/in_progress → returned (wrong department; back to routing with a reason)
     routed/in_progress/reopened → closed as a duplicate of another request (staff)
@@ -45,6 +45,8 @@ _MOVES = [
     Move("start", Status.REOPENED, Status.IN_PROGRESS, STAFF),
     Move("resolve", Status.IN_PROGRESS, Status.RESOLVED, STAFF, needs_text=True,
          needs_outcome=True),
+    # A quick job (or "not ours") is resolved at once, without a "start" first.
+    Move("resolve", Status.ROUTED, Status.RESOLVED, STAFF, needs_text=True, needs_outcome=True),
     Move("reject", Status.SUBMITTED, Status.REJECTED, frozenset({SUPERVISOR}), needs_text=True),
     Move("reject", Status.ROUTED, Status.REJECTED, STAFF, needs_text=True),
     Move("reject", Status.IN_PROGRESS, Status.REJECTED, STAFF, needs_text=True),

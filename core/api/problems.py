@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -50,19 +51,20 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+# In the caller's language (RFC 9457 allows a title to be localised).
 _TITLES = {
-    400: "Invalid input",
-    401: "Authentication required",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    503: "Service unavailable",
+    400: gettext_lazy("Invalid input"),
+    401: gettext_lazy("Authentication required"),
+    403: gettext_lazy("Forbidden"),
+    404: gettext_lazy("Not found"),
+    405: gettext_lazy("Method not allowed"),
+    406: gettext_lazy("Not acceptable"),
+    409: gettext_lazy("Conflict"),
+    413: gettext_lazy("Payload too large"),
+    415: gettext_lazy("Unsupported media type"),
+    422: gettext_lazy("Unprocessable content"),
+    429: gettext_lazy("Too many requests"),
+    503: gettext_lazy("Service unavailable"),
 }
 
 
@@ -99,7 +101,7 @@ def problem(
 ) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (code or str(status_code)),
-        "title": _TITLES.get(status_code, "Error"),
+        "title": str(_TITLES.get(status_code, gettext_lazy("Error"))),
         "status": status_code,
         "detail": detail,
     }

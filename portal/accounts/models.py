@@ -33,6 +33,11 @@ class User(AbstractUser):
         EN = "en", "English"
         ZH_HANS = "zh-hans", "简体中文"
 
+    class EmailUpdates(models.TextChoices):
+        ALL = "all", _("every public update of my requests")
+        OUTCOMES = "outcomes", _("only when a request is resolved, closed or not accepted")
+        OFF = "off", _("no e-mails about my requests")
+
     username = None  # type: ignore[assignment]
     first_name = None  # type: ignore[assignment]
     last_name = None  # type: ignore[assignment]
@@ -42,6 +47,10 @@ class User(AbstractUser):
         _("preferred language"), max_length=10, choices=Language.choices, default=Language.EN
     )
     phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email_updates = models.CharField(
+        _("e-mails about my requests"), max_length=10, choices=EmailUpdates.choices,
+        default=EmailUpdates.ALL,
+    )
     is_data_officer = models.BooleanField(
         _("data officer"),
         default=False,
@@ -60,3 +69,24 @@ class User(AbstractUser):
     def __str__(self) -> str:
         # Never the email: str(user) ends up in logs and admin breadcrumbs.
         return f"user #{self.pk}"
+
+
+class ProfileChange(models.Model):
+    """A change a person made to their own profile, shown to them (which field, when, how);
+    never the old or new value, which would keep personal data they replaced."""
+
+    class Via(models.TextChoices):
+        WEB = "web", _("the portal")
+        API = "api", _("the app")
+        EMAIL_FLOW = "email", _("e-mail address confirmation")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="profile_changes")
+    field = models.CharField(max_length=40)
+    via = models.CharField(max_length=10, choices=Via.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.field} changed by user #{self.user_id}"

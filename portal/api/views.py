@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -16,7 +17,10 @@ from rest_framework.views import APIView
 
 from consent.selectors import integrity_alarms
 from core.api.schema import problems
+from core.errors import Invalid
 from core.roles import roles_for
+from portal.accounts.models import ProfileChange
+from portal.accounts.services import profile_changes_of, profile_update
 from services.models import Department
 
 
@@ -31,8 +35,24 @@ class MeApi(APIView):
         display_name = serializers.CharField()
         preferred_language = serializers.CharField()
         phone = serializers.CharField()
+        email_updates = serializers.ChoiceField(choices=["all", "outcomes", "off"])
         roles = serializers.ListField(child=serializers.CharField())
         departments = serializers.ListField(child=serializers.DictField())
+        profile_changes = serializers.ListField(
+            child=serializers.DictField(), help_text="Your own recent profile changes."
+        )
+
+    class InputSerializer(serializers.Serializer):
+        """Any subset; the e-mail address changes through allauth's verified flow instead."""
+
+        display_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+        preferred_language = serializers.ChoiceField(
+            required=False, choices=[c for c, _ in settings.LANGUAGES]
+        )
+        email_updates = serializers.ChoiceField(
+            required=False, choices=["all", "outcomes", "off"]
+        )
 
     @extend_schema(
         operation_id="me_retrieve",
@@ -40,7 +60,28 @@ class MeApi(APIView):
         responses={200: OutputSerializer, **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        user: Any = request.user
+        return Response(self._output(request.user))
+
+    @extend_schema(
+        operation_id="me_update",
+        summary="Change your name, phone, language or notification choices",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **problems(400, 401)},
+    )
+    def patch(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        # Unknown fields (email, roles…) are refused, not silently ignored.
+        sent = set(request.data.keys()) if hasattr(request.data, "keys") else set()
+        unknown = sorted(sent - set(self.InputSerializer().fields))
+        if unknown:
+            raise Invalid(gettext("Some fields cannot be changed here."),
+                          errors={f: [gettext("This cannot be changed here.")] for f in unknown})
+        profile_update(user=request.user, changes=dict(data.validated_data),
+                       via=ProfileChange.Via.API)
+        return Response(self._output(request.user))
+
+    def _output(self, user: Any) -> Any:
         roles = roles_for(user)
         codes = dict(
             Department.objects.filter(id__in=roles.departments).values_list("id", "code")
@@ -51,12 +92,17 @@ class MeApi(APIView):
             "display_name": user.display_name,
             "preferred_language": user.preferred_language,
             "phone": user.phone,
+            "email_updates": user.email_updates,
             "roles": roles.names(),
             "departments": [
                 {"department": codes[d], "role": r} for d, r in sorted(roles.departments.items())
             ],
+            "profile_changes": [
+                {"field": c.field, "via": c.via, "at": c.created_at.isoformat()}
+                for c in profile_changes_of(user=user, limit=20)
+            ],
         }
-        return Response(self.OutputSerializer(data).data)
+        return self.OutputSerializer(data).data
 
 
 def _check_database() -> str:

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent.rights import services as rights_services
@@ -225,6 +226,22 @@ def _access_staff(request: HttpRequest, reference: str, **kwargs: Any) -> Servic
         raise Http404(error.detail) from error
 
 
+ROUTING_METHODS = {
+    "rule": gettext_lazy("a routing rule for this category and district"),
+    "category_default": gettext_lazy("the department the category belongs to"),
+    "classifier": gettext_lazy("the words of the description (text classifier)"),
+    "triage": gettext_lazy("Triage, because nothing else matched"),
+}
+
+
+def _with_method_label(routing: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The routing method phrased for people (the code stays in the data attribute)."""
+    if routing is None:
+        return None
+    method = str(routing.get("method", ""))
+    return {**routing, "method_code": method, "method": ROUTING_METHODS.get(method, method)}
+
+
 def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -> dict[str, Any]:
     kinds = actor_kinds(user=request.user, request=sr)
     allowed = workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
@@ -248,7 +265,7 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
     return {
         "sr": sr,
         "events": events,
-        "routing": routing_explanation(events=events),
+        "routing": _with_method_label(routing_explanation(events=events)),
         "attributes": attribute_rows(sr),
         "attachments": list(sr.attachments.all()),
         "move_forms": move_forms,

@@ -289,7 +289,7 @@ def test_workbench_offers_only_the_allowed_moves(clerk_roads, filed):
         reverse("portal:workbench", args=[filed.reference])
     ).content.decode()
     moves = set(re.findall(r'data-move="([a-z_]+)"', page))
-    assert moves == {"start", "reject", "return", "duplicate"}
+    assert moves == {"start", "resolve", "reject", "return", "duplicate"}
 
 
 def test_clerk_starts_and_resolves_from_the_workbench(clerk_roads, filed):

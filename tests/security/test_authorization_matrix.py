@@ -44,12 +44,17 @@ pytestmark = pytest.mark.django_db
 
 # Third-party or framework routes whose authorization is their library's (allauth, admin,
 # static, language switch): listed so the completeness check knows they are deliberate.
+# `admin/`, `accounts/`, `_allauth/` and the sockets are checked role × real sign-in (password,
+# password + TOTP, app token) in tests/security/test_sign_in_matrix.py.
 EXEMPT_PREFIXES = ("admin/", "accounts/", "_allauth/", "static/", "i18n/", "media/")
 
 API = "/api/v1"
 MATRIX: dict[str, list[Row]] = {
     "healthz": [Row("get", ref("/healthz"), everyone(200))],
-    "api:me": [Row("get", ref(f"{API}/me"), signed_in(200))],
+    "api:me": [
+        Row("get", ref(f"{API}/me"), signed_in(200)),
+        Row("patch", ref(f"{API}/me"), signed_in(200), body={"display_name": "New name"}),
+    ],
     "api:category-list": [Row("get", ref(f"{API}/categories"), everyone(200))],
     "api:district-list": [Row("get", ref(f"{API}/districts"), everyone(200))],
     "api:request-list": [
@@ -209,6 +214,7 @@ MATRIX: dict[str, list[Row]] = {
     "api-docs": [Row("get", ref("/api/docs/"), everyone(200))],
     # Open311: public reads; writes need an api_key (403 without one, for everybody).
     "open311:discovery": [Row("get", ref("/open311/discovery.json"), everyone(200))],
+    "open311:discovery-v2": [Row("get", ref("/open311/v2/discovery.json"), everyone(200))],
     "open311:services": [Row("get", ref("/open311/v2/services.json"), everyone(200))],
     "open311:service": [Row("get", ref("/open311/v2/services/pothole-m.json"), everyone(200))],
     "open311:requests": [

@@ -68,6 +68,22 @@ COUNTER_PAGE = {**STAFF_PAGE, "data_officer": 200}
 COUNTER_POST = {**COUNTER_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor": OK,
                 "data_officer": OK}
 
+
+
+def published(world: World) -> None:
+    """The reporter publishes the request (description and photos) on the public list."""
+    from services.models import ServiceRequest
+
+    ServiceRequest.objects.filter(reference=world.reference).update(is_public=True)
+
+
+def followed(world: World) -> None:
+    from services.models import Follow, ServiceRequest
+
+    request = ServiceRequest.objects.get(reference=world.reference)
+    Follow.objects.create(user=world.users["other_resident"], request=request)
+
+
 PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:home": [Row("get", ref("/"), PUBLIC)],
     "portal:statistics": [Row("get", ref("/statistics/"), PUBLIC)],
@@ -81,6 +97,27 @@ PAGE_MATRIX: dict[str, list[Row]] = {
             {**everyone(404), "anonymous": 302, "owner": 200}),
     ],
     "portal:request-new": [Row("get", ref("/report/"), SIGNED_IN)],
+    "portal:guided-start": [Row("get", ref("/report/steps/"), everyone(302))],
+    "portal:guided": [Row("get", ref("/report/steps/what/"), SIGNED_IN)],
+    "portal:guided-thanks": [
+        Row("get", ref("/report/steps/thanks/{ref}/"),
+            {**everyone(404), "anonymous": 302, "owner": 200}),
+    ],
+    # Public reports: only what the reporter published, to everyone; nothing else exists.
+    "portal:reports": [Row("get", ref("/reports/"), PUBLIC)],
+    "portal:report": [
+        Row("get", ref("/reports/{ref}/"), everyone(404)),
+        Row("get", ref("/reports/{ref}/"), PUBLIC, setup=published),
+    ],
+    "portal:report-photo": [
+        Row("get", ref("/reports/{ref}/photos/{token}"), everyone(404)),
+        Row("get", ref("/reports/{ref}/photos/{token}"), PUBLIC, setup=published),
+    ],
+    "portal:request-unfollow": [
+        Row("post", ref("/my/requests/{ref}/unfollow"), {**everyone(404), "anonymous": 302}),
+        Row("post", ref("/my/requests/{ref}/unfollow"),
+            {**everyone(404), "anonymous": 302, "other_resident": 302}, setup=followed),
+    ],
     "portal:my-requests": [Row("get", ref("/my/requests/"), SIGNED_IN)],
     "portal:my-request-versions": [Row("get", ref("/my/requests/versions.json"), SIGNED_IN)],
     "portal:request-detail": [Row("get", ref("/my/requests/{ref}/"), OWNER_VIEW)],
@@ -106,6 +143,11 @@ PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:request-link": [Row("get", ref("/requests/{ref}/"), everyone(302))],
     "portal:photo": [Row("get", ref("/requests/{ref}/photos/{token}"), PHOTO)],
     "portal:my-data": [Row("get", ref("/my/data/"), SIGNED_IN)],
+    "portal:profile": [
+        Row("get", ref("/my/profile/"), SIGNED_IN),
+        Row("post", ref("/my/profile/"), {**everyone(OK), "anonymous": 302},
+            body={"display_name": "New name"}),
+    ],
     "portal:consent-change": [
         Row("post", ref("/my/data/consents/satisfaction-survey"),
             {**everyone(OK), "anonymous": 302}, body={"decision": "give"}),

@@ -340,7 +340,7 @@ def test_illegal_transition_is_409_with_current_status_and_allowed_moves(
     problem = response.json()
     assert problem["current_status"] == "routed"
     assert {m["to_status"] for m in problem["allowed_moves"]} == {
-        "in_progress", "rejected", "returned", "closed"
+        "in_progress", "resolved", "rejected", "returned", "closed"
     }
     request.refresh_from_db()
     assert request.status == Status.ROUTED

@@ -266,6 +266,20 @@ def test_filing_a_report_costs_one_broker_message_whose_task_pushes_routes_and_e
     assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
 
 
+def test_with_inline_notifications_off_the_routing_task_queues_the_email_instead(
+    broker, city, settings, mailoutbox
+):
+    settings.CIVICDESK = {**settings.CIVICDESK, "NOTIFY_INLINE": False}
+    with app_on_broker(broker.url):
+        request = request_submit(
+            reporter=UserFactory(), category=city, description="Dark.", lat=39.05, lon=116.05
+        )
+        with in_thread_worker(queues=("routing",)):
+            assert _wait_for(lambda: _routed(request.pk) == 1 and _drained(broker, "routing"))
+        assert broker.client().llen("notifications") == 1
+    assert mailoutbox == []
+
+
 def _worker_env(broker: ThrowawayRedis, tmp_path: Path) -> dict[str, str]:
     db = connection.settings_dict
     url = (

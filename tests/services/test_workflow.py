@@ -133,3 +133,18 @@ def test_stale_expected_version_is_a_409_with_the_current_version(make_request, 
             expected_version=request.version + 5,
         )
     assert raised.value.extra["version"] == request.version
+
+
+def test_a_clerk_resolves_a_routed_request_in_one_step_with_a_reply_and_outcome(
+    make_request, clerk_roads
+):
+    request = make_request(status=Status.ROUTED)
+    resolved = request_transition(
+        request=request, actor=clerk_roads, to_status=Status.RESOLVED,
+        text="Reset the breaker; the lamp works again.", outcome=Outcome.FIXED,
+    )
+    assert (resolved.status, resolved.outcome) == (Status.RESOLVED, Outcome.FIXED)
+    event = Event.objects.get(request=request)
+    assert (event.from_status, event.to_status, event.visibility) == (
+        Status.ROUTED, Status.RESOLVED, Event.Visibility.PUBLIC
+    )
