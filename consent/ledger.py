@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from consent import anchor
 from consent import verify as v
+from consent import witnesses as witness_config
 from consent.models import (
     ConsentReceipt,
     IntegrityCheck,
@@ -641,10 +642,8 @@ def _root_after_integration(size: int) -> bytes:
 
 
 def tree_head_json(head: TreeHead) -> dict[str, Any]:
-    from consent import witnessing  # lazy: witnessing imports ledger (consistency proofs)
-
-    witnesses = witnessing.configured_witnesses()
-    lines = witnessing.cosignature_lines(head.tree_size)
+    witnesses = witness_config.configured_witnesses()
+    lines = witness_config.cosignature_lines(head.tree_size)
     return {
         "tree_size": head.tree_size,
         "root_hash": head.root_hash,
@@ -656,7 +655,7 @@ def tree_head_json(head: TreeHead) -> dict[str, Any]:
             {"witness": line[2:].rsplit(" ", 1)[0], "line": line.rstrip("\n")} for line in lines
         ],
         "witness_keys": [str(w.key) for w in witnesses],
-        "witness_quorum": witnessing.quorum(),
+        "witness_quorum": witness_config.quorum(),
     }
 
 
@@ -761,9 +760,7 @@ def verify_log(*, record: bool = True, now: datetime | None = None) -> VerifyRes
             acc = v.node_hash(hash_at(*p), acc)
         return acc
 
-    from consent import witnessing  # lazy: witnessing imports ledger (consistency proofs)
-
-    witnesses = witnessing.configured_witnesses()
+    witnesses = witness_config.configured_witnesses()
     witness_keys = [w.key for w in witnesses]
     cosigs: dict[int, list[str]] = {}
     for ts_, line in TreeHeadCosignature.objects.order_by("witness").values_list(
@@ -832,8 +829,6 @@ def _check_outside(
 ) -> None:
     """Compare the database log with the heads kept outside it: the mirror and the witnesses'
     own state. Names rollback, truncation, forks and heads no witness cosigned."""
-    from consent import witnessing  # lazy: witnessing imports ledger (consistency proofs)
-
     outside: dict[tuple[int, bytes], str] = {}
     notes = anchor.mirrored_notes(key.origin)
     for note in notes[-OUTSIDE_NOTES_CHECKED:]:
@@ -845,11 +840,11 @@ def _check_outside(
         outside.setdefault((cp.tree_size, cp.root_hash), f"mirror:{note.name}")
     for witness in witnesses:
         try:
-            text = witnessing.witness_latest(witness, key.origin)
+            text = witness_config.witness_latest(witness, key.origin)
             if text is None:
                 continue
             cp = v.verify_checkpoint(text, key.verifier, witnesses=[witness.key], quorum=1)
-        except witnessing.WitnessError as exc:
+        except witness_config.WitnessError as exc:
             result.notes.append(f"witness {witness.name} could not be asked: {exc}")
             continue
         except v.VerificationError as exc:
@@ -882,7 +877,7 @@ def _check_outside(
         if len(roots) > 1:
             result.add("fork: two signed heads of the same size with different roots exist "
                        "outside the database", tree_size=tree_size)
-    wanted = witnessing.quorum()
+    wanted = witness_config.quorum()
     if wanted and db_heads:
         newest = max(db_heads)
         _, stamp, cosigners = db_heads[newest]

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consent.selectors import integrity_alarms
 from core.api.schema import problems
 from core.errors import Invalid
 from core.roles import roles_for
@@ -138,8 +139,6 @@ def _check_broker() -> str:
 
 
 def _log_integrity_alarms() -> list[str]:
-    from consent.selectors import integrity_alarms
-
     try:
         return integrity_alarms()
     except Exception:  # noqa: BLE001 - the database check reports the failure
