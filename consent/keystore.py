@@ -82,7 +82,8 @@ class DirectoryKeyStore:
 
     def _create(self, subject_id: int, key: bytes) -> bytes:
         path = self._path(subject_id)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         tmp = path.parent / f".{subject_id}.{secrets.token_hex(8)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 
 from core.security_log import security_event
 
@@ -82,7 +83,7 @@ class JsonLimitsMiddleware:
     def _check(self, request: HttpRequest) -> HttpResponse | None:
         too_big = problem_response(
             413, "payload_too_large", "Payload too large",
-            f"A JSON body may be at most {max_bytes()} bytes.",
+            _("A JSON body may be at most %(limit)d bytes.") % {"limit": max_bytes()},
         )
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -100,6 +101,7 @@ class JsonLimitsMiddleware:
             security_event("input.json_too_deep", path_kind=request.path.split("/")[1][:20])
             return problem_response(
                 400, "json_too_deep", "Invalid input",
-                f"JSON may nest arrays and objects at most {max_depth()} levels deep.",
+                _("JSON may nest arrays and objects at most %(limit)d levels deep.")
+                % {"limit": max_depth()},
             )
         return None

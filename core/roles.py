@@ -35,6 +35,15 @@ class Roles:
         return bool(self.departments)
 
     @property
+    def privileged_account(self) -> bool:
+        """A staff, officer or administrator account, whether or not this session has the
+        powers yet (session limits are the staff ones either way)."""
+        return bool(
+            self.staff or self.data_officer or self.administrator
+            or self.mfa_required or self.mfa_pending
+        )
+
+    @property
     def staff_department_ids(self) -> frozenset[int]:
         return frozenset(self.departments)
 

@@ -176,6 +176,11 @@ def _check_role_is_safe(cur: Any, *, role: str, owner: str) -> None:
     if member_of_owner:
         raise RoleError(f"the runtime role {role!r} is a member of the owner {owner!r}: "
                         "it could SET ROLE to it")
+    cur.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", [role])
+    if cur.fetchone()[0]:
+        raise RoleError(f"the runtime role {role!r} may create objects in schema public "
+                        "(PostgreSQL < 15 grants that to PUBLIC): as the schema's owner run "
+                        "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     cur.execute(
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = %s",

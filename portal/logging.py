@@ -61,7 +61,11 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                payload[key] = value if isinstance(value, str | int | float | bool) else str(value)
+                # Objects (e.g. Django's `request` on django.request records, whose repr
+                # holds the full URL) are redacted like the message.
+                payload[key] = (
+                    value if isinstance(value, str | int | float | bool) else redact(str(value))
+                )
         if record.exc_info:
             payload["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, ensure_ascii=False)

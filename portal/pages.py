@@ -23,11 +23,14 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("statistics/open-data.json", statistics.statistics_json, name="statistics-json"),
+    path("statistics/open-data.csv", statistics.statistics_csv, name="statistics-csv"),
     path("reports/", reports.reports_list, name="reports"),
     path(f"reports/{REF}/", reports.report_detail, name="report"),
     path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
+    path("log/civicdesk_verify.py", privacy.verifier_download, name="verifier-download"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
     path("report/steps/", guided.guided_start, name="guided-start"),
@@ -48,6 +51,7 @@ urlpatterns = [
     path(f"requests/{REF}/photos/<str:token>", photos.photo, name="photo"),
     path("my/data/", privacy.my_data, name="my-data"),
     path("my/data/consents/<slug:purpose>", privacy.consent_change, name="consent-change"),
+    path("my/data/receipts/<str:event_id>", privacy.receipt_page, name="receipt"),
     path("my/data/export", rights.export_request, name="export-request"),
     path("my/data/delete/", rights.delete_account, name="delete-account"),
     # Clerks and supervisors

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.json_limits.JsonLimitsMiddleware",
@@ -88,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.account_language.AccountLanguageMiddleware",
     "portal.middleware.SessionRolesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -131,7 +133,9 @@ if DATABASE_URL:
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),
                 "max_size": env.int("DATABASE_POOL_MAX", default=10),
-                "timeout": 10,
+                # While PostgreSQL is down a request waits this long for a connection,
+                # then answers 503 + Retry-After (core.unavailable).
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
             }
 else:
     DATABASES = {
@@ -500,7 +504,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        # runserver's access lines (Django's defaults send them to a handler of their own,
+        # unfiltered): through the redacting handler, which drops query strings of routes
+        # that carry search text (portal.logging.QUERY_FREE_PATHS).
+        "django.server": {"level": "WARNING", "handlers": ["console"], "propagate": False},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
     },
@@ -514,9 +521,11 @@ CIVICDESK = {
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
     "RESIDENT_IDLE_TIMEOUT": env.int("CIVICDESK_RESIDENT_IDLE_SECONDS", default=4 * 3600),
-    # Every JSON body (API, allauth headless, WebSocket frames): portal/json_limits.py.
+    # Every JSON body (API, allauth headless, WebSocket frames): core/json_limits.py.
     "MAX_JSON_DEPTH": env.int("CIVICDESK_MAX_JSON_DEPTH", default=32),
     "MAX_JSON_BYTES": env.int("CIVICDESK_MAX_JSON_BYTES", default=1024 * 1024),
+    # A staff member's photo link (from their own logged reveal) works this long, for them only.
+    "PHOTO_LINK_SECONDS": env.int("CIVICDESK_PHOTO_LINK_SECONDS", default=10 * 60),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),

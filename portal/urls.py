@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from portal.account_language import language_switch
 from portal.api.views import MeApi, healthz
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -28,8 +29,12 @@ urlpatterns = [
     ),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The switcher also stores the choice on a signed-in person's account.
+    path("i18n/setlang/", language_switch, name="set_language"),
     path("admin/", admin.site.urls),
     path("open311/", include("services.open311.urls")),
     path("", include("portal.pages")),
 ]
+
+# A database outage met outside a view (e.g. loading the signed-in user) answers 503, not 500.
+handler500 = "core.unavailable.server_error"

@@ -22,6 +22,7 @@ from django.conf import settings
 from core.errors import NotFound
 from core.json_limits import json_too_deep
 from core.roles import roles_for, session_bind
+from core.session_limits import session_limit_reached, token_session_check
 from services import live
 from services.selectors import access_request
 
@@ -74,7 +75,7 @@ def authenticate_token(token: Any) -> tuple[Any, str] | None:
     if user is None:
         return None
     session_bind(user, session)
-    if not roles_for(user).authenticated:
+    if not roles_for(user).authenticated or not token_session_check(session, user):
         return None
     return user, session.session_key
 
@@ -91,7 +92,13 @@ def session_user(session_key: str | None, user_id: int) -> Any:
     if user is None or user.pk != user_id:
         return None
     session_bind(user, session)
-    return user if roles_for(user).authenticated else None
+    if not roles_for(user).authenticated:
+        return None
+    # Idle and absolute limits (an open socket is not activity: a session past a limit ends).
+
+    if session_limit_reached(session, user):
+        return None
+    return user
 
 
 def session_belongs_to(session_key: str, user_id: int) -> bool:

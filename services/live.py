@@ -184,12 +184,14 @@ def _department_ids(event: Event, request: ServiceRequest) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def deliveries_for_event(*, event_id: int) -> list[Delivery]:
-    """Every (group, message) pair the event produces; empty if the event is gone."""
-    # One query in the common case: the previous public version and whether anyone follows
-    # the request come along as subqueries.
-    event = (
-        Event.objects.select_related("request__category")
+def event_for_delivery(event_id: int) -> Event | None:
+    """The event with what its pushes and e-mails need (request, category, department,
+    reporter), in one query: the previous public version and whether anyone follows the
+    request come along as subqueries."""
+    return (
+        Event.objects.select_related(
+            "request__category", "request__department", "request__reporter"
+        )
         .annotate(
             previous_public_version=_previous_public_version(),
             has_followers=Exists(Follow.objects.filter(request_id=OuterRef("request_id"))),
@@ -197,8 +199,16 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
         .filter(pk=event_id)
         .first()
     )
-    if event is None:
-        return []
+
+
+def deliveries_for_event(*, event_id: int) -> list[Delivery]:
+    """Every (group, message) pair the event produces; empty if the event is gone."""
+    event = event_for_delivery(event_id)
+    return [] if event is None else deliveries_of(event)
+
+
+def deliveries_of(event: Event) -> list[Delivery]:
+    """Every (group, message) pair an event loaded by `event_for_delivery` produces."""
     request = event.request
     base = {
         "reference": request.reference,
@@ -212,7 +222,8 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
         resident_message = {
             "type": REQUEST_EVENT,
             **base,
-            "previous_version": event.previous_public_version or 0,
+            # Annotations of event_for_delivery.
+            "previous_version": getattr(event, "previous_public_version", None) or 0,
         }
         if request.reporter_id is not None:
             out.append(
@@ -221,7 +232,7 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
                     {**resident_message, "event": event_public_view(event)},
                 )
             )
-        if event.has_followers:
+        if getattr(event, "has_followers", True):
             followers = Follow.objects.filter(request_id=request.pk).values_list(
                 "user_id", flat=True
             )
@@ -304,14 +315,19 @@ def group_send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
     future.result(timeout=SEND_TIMEOUT_SECONDS)
 
 
-def push_event(*, event_id: int) -> None:
+def push_event(*, event_id: int) -> Event | None:
     """Send the event to the groups allowed to see it. Idempotent for clients (by version).
 
     Called after commit only. Raises if the channel layer is down, so the outbox retries.
+    Returns the event as loaded (for its notifications), or None if it is gone.
     """
-    deliveries = deliveries_for_event(event_id=event_id)
+    event = event_for_delivery(event_id)
+    if event is None:
+        return None
+    deliveries = deliveries_of(event)
     if deliveries:
         group_send_all([(d.group, d.envelope()) for d in deliveries])
+    return event
 
 
 # --- Closing sockets ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ sends once.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -224,13 +224,17 @@ def recipients_for(event: Event) -> list[Any]:
     request = event.request
     if event.type in RESIDENT_EVENTS and event.visibility == Event.Visibility.PUBLIC:
         people = [request.reporter] if request.reporter is not None else []
-        people += [
-            follow.user
-            for follow in _follows_at(event)
-            .exclude(user_id=request.reporter_id or 0)
-            .select_related("user")
-            .order_by("user_id")
-        ]
+        # An event loaded for its push (live.event_for_delivery) knows whether anyone
+        # follows the request: no query when nobody does (a duplicate's are the original's).
+        nobody = getattr(event, "has_followers", True) is False
+        if not nobody or event.type == Event.Type.MARKED_DUPLICATE:
+            people += [
+                follow.user
+                for follow in _follows_at(event)
+                .exclude(user_id=request.reporter_id or 0)
+                .select_related("user")
+                .order_by("user_id")
+            ]
         return [person for person in people if person.pk != event.actor_id]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))
@@ -268,24 +272,49 @@ class Notification:
     event_id: int
     user_id: int
     channel: str
+    # The recipient as already loaded, for sending at once in a worker (not part of equality).
+    user: Any = field(default=None, compare=False, repr=False)
 
 
-def notifications_for_event(*, event_id: int) -> list[Notification]:
+def notifications_for_event(
+    *, event_id: int | None = None, event: Event | None = None
+) -> list[Notification]:
     """What to send for one event: one notification per recipient and available channel.
 
-    Sends nothing itself: the caller (services.tasks.deliver_event) queues one delivery task
-    for each, and each delivery remembers that it was sent, so a second round sends nothing
-    twice.
+    Sends nothing itself: the caller (services.tasks) sends each at once or queues a delivery
+    task for it, and each delivery remembers that it was sent, so a second round sends nothing
+    twice. Pass `event` when it is loaded already (the live push loaded it).
     """
-    event = Event.objects.select_related("request", "request__reporter").filter(pk=event_id).first()
+    if event is None and event_id is not None:
+        event = (
+            Event.objects.select_related("request", "request__reporter")
+            .filter(pk=event_id)
+            .first()
+        )
     if event is None or event.type not in RESIDENT_EVENTS | SUPERVISOR_EVENTS:
         return []
     return [
-        Notification(event_id=event.pk, user_id=user.pk, channel=channel.name)
+        Notification(event_id=event.pk, user_id=user.pk, channel=channel.name, user=user)
         for user in recipients_for(event)
         for channel in CHANNELS.values()
         if channel.available_for(user)
     ]
+
+
+def notification_send_now(*, event: Event, notification: Notification) -> bool:
+    """Send one notification in this process (a worker already). False if it failed: the
+    caller then queues its delivery task, which retries with backoff."""
+    try:
+        _deliver_once(event=event, user=notification.user,
+                      transport=CHANNELS[notification.channel])
+    except Exception:  # noqa: BLE001 - the task retries it with backoff
+        logger.warning(
+            "notification not sent inline; queued",
+            extra={"event_id": event.pk, "channel": notification.channel},
+            exc_info=True,
+        )
+        return False
+    return True
 
 
 def _sent_key(event_id: int, user_id: int, channel: str) -> str:
@@ -298,9 +327,6 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
     Delivery errors propagate (the task retries with backoff); the state change that caused
     the notification was committed long before and is never affected.
     """
-    key = _sent_key(event_id, user_id, channel)
-    if cache.get(key):
-        return False
     transport = CHANNELS.get(channel)
     event = (
         Event.objects.select_related(
@@ -314,13 +340,21 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
         return False
     if user not in recipients_for(event):
         return False  # e.g. no longer a supervisor of that department
+    return _deliver_once(event=event, user=user, transport=transport)
+
+
+def _deliver_once(*, event: Event, user: Any, transport: NotificationChannel) -> bool:
+    """Send to a current recipient, unless it was sent already or consent says no."""
+    key = _sent_key(event.pk, user.pk, transport.name)
+    if cache.get(key):
+        return False
     if not channel_permits(channel=transport, user=user):
         return False
     transport.deliver(user=user, message=event_message(event=event, user=user))
     cache.set(key, 1, SENT_MARK_SECONDS)
     logger.info(
         "notification sent",
-        extra={"event_id": event_id, "channel": channel, "event_type": event.type},
+        extra={"event_id": event.pk, "channel": transport.name, "event_type": event.type},
     )
     return True
 

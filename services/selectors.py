@@ -27,6 +27,7 @@ from services.models import (
     IdempotencyKey,
     ServiceRequest,
 )
+from services.photo_grants import photo_grant_open
 
 
 def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
@@ -155,9 +156,21 @@ def viewer_is_owner_or_staff(*, user: Any, request: ServiceRequest) -> bool:
 
 
 def access_attachment(*, user: Any, reference: str, token: str) -> Attachment:
-    """A photo of a request the user may see in full (reporter or staff); NotFound otherwise."""
+    """A photo of a request the user may see in full; NotFound otherwise.
+
+    The reporter uses the photo's own token. Staff of the request's department need a link
+    made for them by their own logged reveal (`services.photo_grants`): a colleague's link, a
+    plain token or an expired link is NotFound.
+    """
     request = access_request(user=user, reference=reference)
-    if not viewer_is_owner_or_staff(user=user, request=request):
+    if request.reporter_id is not None and request.reporter_id == user.pk:
+        token = photo_grant_open(grant=token, viewer_id=user.pk) or token
+    elif roles_for(user).is_staff_of(request.department_id):
+        granted = photo_grant_open(grant=token, viewer_id=user.pk)
+        if granted is None:
+            raise NotFound("No such attachment.")
+        token = granted
+    else:
         raise NotFound("No such attachment.")
     attachment = Attachment.objects.filter(request=request, token=token).first()
     if attachment is None:

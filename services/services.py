@@ -84,6 +84,7 @@ def event_record(
     bump: bool = True,
     changes: dict[str, Any] | None = None,
     role: str = "",
+    publish: bool = True,
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
 
@@ -91,7 +92,9 @@ def event_record(
     the caller has already written the new version (a request created with its first event).
     `changes` are further columns of the request to write in the same UPDATE as the version
     (the caller has set them on `request` already). `role` names an actor who has no
-    account here (e.g. "open311": someone writing through a client app).
+    account here (e.g. "open311": someone writing through a client app). `publish=False`
+    when the caller's own outbox row delivers the event (a new request's routing message
+    carries it).
     """
     department_id: int | None = None
     if not role:
@@ -116,7 +119,8 @@ def event_record(
         data=data or {},
         version=request.version,
     )
-    outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk})
+    if publish:
+        outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk})
     return event
 
 
@@ -180,14 +184,16 @@ def request_submit(
         due_at=now + timedelta(hours=category.sla_hours),
         version=1,  # the version of its first event
     )
-    event_record(
+    submitted = event_record(
         request=request,
         type=Event.Type.SUBMITTED,
         actor=reporter,
         to_status=Status.SUBMITTED,
         bump=False,
+        publish=False,
     )
-    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk})
+    # One row, one broker message: the routing task pushes the `submitted` event first.
+    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
     return request
 
 

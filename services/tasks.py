@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.db import OperationalError
 
-from outbox.services import outbox_prune, outbox_register, outbox_relay
+from outbox.services import outbox_inline, outbox_prune, outbox_register, outbox_relay
 from services import classifier, live, notifications, routing, services, sla
 
 logger = logging.getLogger(__name__)
@@ -35,14 +35,41 @@ _BACKOFF = {"retry_backoff": 2, "retry_backoff_max": 20, "retry_jitter": True}
 
 @shared_task(
     name="services.tasks.route_request",
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, OSError, ConnectionError, TimeoutError),
     max_retries=5,
     **_BACKOFF,
 )
-def route_request(request_id: int) -> int | None:
-    """Route one request; returns the `routed` event id, or None if nothing was to be done."""
-    event = routing.request_route(request_id=request_id)
+def route_request(request_id: int, event_id: int | None = None) -> int | None:
+    """Route one request; returns the `routed` event id, or None if nothing was to be done.
+
+    `event_id`: the new request's `submitted` event, pushed first (one message per report).
+    The `routed` event is pushed and notified here too, right after routing commits
+    (`outbox_inline`); if that fails its outbox row is left to the relay. A retry pushes the
+    `submitted` event again (clients drop it by version) and routing is a no-op.
+    """
+    with outbox_inline():
+        if event_id is not None:
+            event_deliver(event_id=event_id, inline=True)
+        event = routing.request_route(request_id=request_id)
     return event.pk if event else None
+
+
+def event_deliver(*, event_id: int, inline: bool = False) -> int:
+    """Push one event to the socket groups allowed to see it, then its notifications.
+
+    `inline` (in a worker already): send the notifications here rather than queueing a task
+    for each (one that fails to send is queued after all). Returns how many were sent or
+    queued. A broker error propagates so the outbox keeps the row and the relay tries again.
+    """
+    event = live.push_event(event_id=event_id)
+    if event is None:
+        return 0
+    todo = notifications.notifications_for_event(event=event)
+    for notification in todo:
+        if inline and notifications.notification_send_now(event=event, notification=notification):
+            continue
+        send_notification.delay(notification.event_id, notification.user_id, notification.channel)
+    return len(todo)
 
 
 @shared_task(
@@ -58,14 +85,7 @@ def deliver_event(event_id: int) -> int:
     again: clients drop what they already have by `version`, and each notification task
     remembers that it was delivered.
     """
-    live.push_event(event_id=event_id)
-    queued = 0
-    for notification in notifications.notifications_for_event(event_id=event_id):
-        send_notification.delay(
-            notification.event_id, notification.user_id, notification.channel
-        )
-        queued += 1
-    return queued
+    return event_deliver(event_id=event_id)
 
 
 @shared_task(name="services.tasks.relay_outbox")
@@ -131,7 +151,14 @@ def prune_idempotency_keys() -> int:
 
 
 def _publish_route(payload: dict) -> None:
-    route_request.delay(payload["request_id"])
+    if payload.get("event_id"):
+        route_request.delay(payload["request_id"], payload["event_id"])
+    else:
+        route_request.delay(payload["request_id"])
+
+
+def _handle_event(payload: dict) -> None:
+    event_deliver(event_id=payload["event_id"], inline=True)
 
 
 def _publish_event(payload: dict) -> None:
@@ -141,4 +168,4 @@ def _publish_event(payload: dict) -> None:
 def outbox_publishers_register() -> None:
     """Name this app's outbox publishers (called once at start-up by ServicesConfig.ready)."""
     outbox_register(topic=services.TOPIC_ROUTE, publisher=_publish_route)
-    outbox_register(topic=services.TOPIC_EVENT, publisher=_publish_event)
+    outbox_register(topic=services.TOPIC_EVENT, publisher=_publish_event, inline=_handle_event)

@@ -40,6 +40,20 @@ def _keystore_per_test(tmp_path_factory, settings, monkeypatch):
     monkeypatch.setenv("CIVICDESK_KEYSTORE_DIR", path)
 
 
+@pytest.fixture(autouse=True)
+def _outside_mirror_per_test(tmp_path_factory, settings, monkeypatch):
+    """Each test's outside anchor of the transparency log (consent/anchor.py) starts empty,
+    like its database; servers and workers a test starts inherit it."""
+    path = str(tmp_path_factory.mktemp("tlog-mirror"))
+    storages = dict(settings.STORAGES)
+    storages["tlog_mirror"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": path},
+    }
+    settings.STORAGES = storages
+    monkeypatch.setenv("CIVICDESK_TLOG_MIRROR_DIR", path)
+
+
 @pytest.fixture
 def celery_eager():
     """Run Celery tasks in-process right after commit, whatever the broker.

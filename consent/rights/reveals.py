@@ -21,6 +21,7 @@ from consent.rights.models import (
 from core.errors import Conflict, Forbidden, Invalid
 from core.roles import roles_for
 from core.security_log import security_event
+from services.photo_grants import photo_grant
 from services.selectors import access_request
 
 # Revealable fields → the register categories that cover them (any one suffices).
@@ -150,7 +151,9 @@ def access_event_record(
     return event
 
 
-def _revealed_values(request: Any, reporter: Any, fields: list[str]) -> dict[str, Any]:
+def _revealed_values(
+    request: Any, reporter: Any, fields: list[str], *, viewer: Any
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in fields:
         if f == "name":
@@ -164,13 +167,18 @@ def _revealed_values(request: Any, reporter: Any, fields: list[str]) -> dict[str
                 "lat": request.lat, "lon": request.lon, "address": request.address,
             }
         elif f == "photos":
+            # Links for this viewer only, short-lived: a colleague needs their own reveal.
+            grants = [
+                (a, photo_grant(viewer_id=viewer.pk, attachment_token=a.token))
+                for a in request.attachments.order_by("created_at", "id")
+            ]
             values["photos"] = [
                 {
-                    "token": a.token,
+                    "token": grant,
                     "content_type": a.content_type,
-                    "url": f"/api/v1/requests/{request.reference}/attachments/{a.token}",
+                    "url": f"/api/v1/requests/{request.reference}/attachments/{grant}",
                 }
-                for a in request.attachments.order_by("created_at", "id")
+                for a, grant in grants
             ]
     return values
 
@@ -206,4 +214,4 @@ def contact_details_reveal(
         actor=actor, subject=reporter, fields=chosen, purpose=register_purpose,
         reason=reason or _default_reason(chosen), request=request,
     )
-    return Reveal(event=event, values=_revealed_values(request, reporter, chosen))
+    return Reveal(event=event, values=_revealed_values(request, reporter, chosen, viewer=actor))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -16,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
 from core.errors import NotFound
+from portal.map_tiles import map_start
 from services.models import OPEN_STATUSES, Attachment, District, Follow, ServiceRequest, Status
 from services.open311.public import public_request_data
 from services.open311.selectors import PUBLIC_FIELDS, public_requests
@@ -74,14 +76,33 @@ def reports_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.copy()
     query.pop("page", None)
+    rows = [_row(sr) for sr in page.object_list]
+    districts = list(District.objects.order_by("code"))
+    # A map only when the city has a tile server (docs/map-tiles.md); markers at the same
+    # (for a home, coarsened) position Open311 gives.
+    tile_url = settings.CIVICDESK.get("MAP_TILE_URL", "")
+    placed = [r for r in rows if r["lat"] is not None and r["long"] is not None]
+    start = None
+    if tile_url and placed:
+        start = {
+            "lat": sum(r["lat"] for r in placed) / len(placed),
+            "lon": sum(r["long"] for r in placed) / len(placed),
+            "zoom": 13,
+        }
+    elif tile_url:
+        start = map_start(districts)
     return render(
         request,
         "portal/public/reports.html",
         {
-            "rows": [_row(sr) for sr in page.object_list],
+            "rows": rows,
+            "placed": placed,
+            "map_tile_url": tile_url,
+            "map_start": start,
+            "map_attribution": settings.CIVICDESK.get("MAP_ATTRIBUTION", ""),
             "page": page,
             "query": query.urlencode(),
-            "districts": District.objects.order_by("code"),
+            "districts": districts,
             "filters": {"street": street, "district": district, "status": state},
         },
     )

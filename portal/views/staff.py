@@ -54,6 +54,7 @@ from services.models import (
     OPEN_STATUSES,
     Department,
     DepartmentMembership,
+    Outcome,
     Priority,
     ServiceRequest,
     Status,
@@ -463,7 +464,8 @@ def team(request: HttpRequest) -> HttpResponse:
             item.total += 1
             item.resolved += 1
             item.hours.append((resolved_at - row.created_at).total_seconds() / 3600)
-            if row.due_at is None or resolved_at <= row.due_at:
+            # Only a resolution that fixed the problem meets a deadline.
+            if row.outcome == Outcome.FIXED and (row.due_at is None or resolved_at <= row.due_at):
                 item.sla_met += 1
         chart_rows = sorted(per_category.values(), key=lambda r: r.label)
         sections.append(

@@ -598,7 +598,7 @@ class AttachmentFileApi(APIView):
             filename=f"{attachment.token}.{attachment.extension}",
         )
         response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, max-age=3600"
+        response["Cache-Control"] = "private, no-store"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
 

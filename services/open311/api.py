@@ -35,6 +35,7 @@ from rest_framework.views import APIView
 
 from core import city
 from core.errors import DomainError, NotFound, RateLimited
+from core.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
 from services.attachments import photos_prepare
 from services.models import ServiceRequest
 from services.open311 import selectors
@@ -121,6 +122,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 def open311_exception_handler(exc: Exception, context: dict) -> Response | None:
     """Every error as the spec's `errors` list, with the status code the spec asks for."""
     headers: dict[str, str] = {}
+    if database_is_down(exc):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return Open311Response(
+            _error_list(503, unavailable_detail(), {}), root="errors", status=503, headers=headers
+        )
     if isinstance(exc, Http404):
         exc = NotFound(_("Not found."))
     elif isinstance(exc, PermissionDenied):

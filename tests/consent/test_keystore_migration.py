@@ -12,8 +12,8 @@ from consent.keystore import keystore
 from portal.dbroles import as_owner
 from tests.factories import UserFactory
 
-BEFORE = [("consent", "0004_truncate_guard")]
-AFTER = [("consent", "0005_subject_keys_to_keystore")]
+BEFORE = [("consent", "0006_cosignature_truncate_guard")]
+AFTER = [("consent", "0007_subject_keys_to_keystore")]
 
 
 def migrate(targets: list[tuple[str, str]]) -> object:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from consent.models import ConsentEvent, LogEntry, MerkleNode, Notice, TreeHead, TreeHeadCosignature
@@ -101,6 +102,12 @@ def test_the_runtime_role_cannot_disable_or_drop_the_trigger(statement) -> None:
     refused(statement, match="must be owner")
 
 
+def test_the_runtime_role_cannot_create_tables_or_functions() -> None:
+    refused("CREATE TABLE shadow_log (id bigint)")
+    refused("CREATE FUNCTION _pgtrigger_should_ignore(name) RETURNS boolean "
+            "LANGUAGE sql AS 'SELECT true'")
+
+
 def test_the_runtime_role_cannot_switch_triggers_off_for_its_session() -> None:
     refused("SET session_replication_role = replica")
 
@@ -140,3 +147,13 @@ def test_db_roles_check_confirms_select_and_insert_only(capsys) -> None:
     out = capsys.readouterr().out
     assert "consent_logentry: INSERT, SELECT" in out
     assert f"SELECT/INSERT only on {len(LOG_TABLES)} append-only tables" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_outside_the_test_suite_stops_at_the_truncate_guard(log_rows, settings) -> None:
+    settings.TESTING = False
+
+    with pytest.raises(CommandError, match="couldn't be flushed") as refused_flush:
+        call_command("flush", interactive=False, verbosity=0)
+    assert "append-only, TRUNCATE is refused" in str(refused_flush.value.__cause__)
+    assert LogEntry.objects.count() == 2

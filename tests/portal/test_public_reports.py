@@ -176,3 +176,26 @@ def test_a_signed_in_resident_follows_from_the_public_page_and_unfollows_back_to
                            {"next": url})
     assert response["Location"] == url
     assert not Follow.objects.filter(user=other_resident, request=sr).exists()
+
+
+def test_without_a_tile_server_the_list_has_no_map(file, settings):
+    settings.CIVICDESK = {**settings.CIVICDESK, "MAP_TILE_URL": ""}
+    file()
+    page = browser().get(reverse("portal:reports")).content.decode()
+    assert "data-map" not in page
+    assert "map.js" not in page
+
+
+def test_with_a_tile_server_the_list_has_a_map_with_a_link_per_located_report(file, settings):
+    settings.CIVICDESK = {**settings.CIVICDESK,
+                          "MAP_TILE_URL": "https://tiles.example.city/{z}/{x}/{y}.png"}
+    located = file("On the map", lat=39.0512, lon=116.0568)
+    at_home = file("At home", lat=39.0534567, lon=116.0523456, private=True)
+    page = browser().get(reverse("portal:reports")).content.decode()
+    assert "data-map data-map-view" in page
+    marker = (f'href="{reverse("portal:report", args=[located.reference])}" data-map-report '
+              'data-lat="39.051200" data-lon="116.056800"')
+    assert marker in page
+    # A home is placed where Open311 places it: rounded to about 100 m.
+    assert 'data-lat="39.053000" data-lon="116.052000"' in page
+    assert at_home.reference in page

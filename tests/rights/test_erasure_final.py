@@ -91,6 +91,7 @@ def test_the_key_lives_in_the_configured_key_store_directory(consenting):
 
     assert [p.name for p in files] == [f"{consenting.pk}.key"]
     assert files[0].stat().st_mode & 0o777 == 0o600
+    assert files[0].parent.stat().st_mode & 0o777 == 0o700
     assert files[0].read_bytes() == keystore().get(consenting.pk)
 
 

@@ -196,7 +196,7 @@ def prepare(world: World, name: str, row: Row) -> None:
         world.export_job_id = _export_job(world)
     elif name in ("api:officer-dsr-detail", "portal:dpo-dsr-update"):
         world.dsr_reference = _dsr(world)
-    elif name == "api:me-consents-receipt":
+    elif name in ("api:me-consents-receipt", "portal:receipt"):
         world.receipt_event_id = _receipt(world)
     if row.setup is not None:
         row.setup(world)

@@ -8,8 +8,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
 
 from outbox.models import OutboxMessage
+from services.live import event_for_delivery
 from services.models import Event, Follow, Status
 from services.notifications import notification_deliver, notifications_for_event, recipients_for
 from services.services import event_record, request_transition
@@ -264,3 +266,27 @@ def test_a_follower_is_not_told_of_internal_notes(request_in_roads, clerk_roads)
 
     assert not notification_deliver(event_id=note.pk, user_id=follower.pk, channel="email")
     assert mail.outbox == []
+
+
+def _routed_event(request):
+    with transaction.atomic():
+        return event_record(request=request, type=Event.Type.ROUTED, text="Sent to Roads.")
+
+
+def test_an_event_loaded_for_its_push_finds_its_followers_recipients(db):
+    request = ServiceRequestFactory()
+    follower = UserFactory()
+    Follow.objects.create(user=follower, request=request)
+    event = event_for_delivery(_routed_event(request).pk)
+
+    assert recipients_for(event) == [request.reporter, follower]
+
+
+def test_without_followers_an_event_loaded_for_its_push_needs_no_query_for_recipients(
+    db, django_assert_num_queries
+):
+    request = ServiceRequestFactory()
+    event = event_for_delivery(_routed_event(request).pk)
+
+    with django_assert_num_queries(0):
+        assert recipients_for(event) == [request.reporter]
