@@ -6,20 +6,16 @@ and the next request is anonymous (the API answers 401, pages redirect to login)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
-from core.roles import roles_for, session_bind
+from core.roles import session_bind
 from core.security_log import security_event
 from core.session_activity import session_activity_track
-
-STARTED = "_civicdesk_session_started"
-SEEN = "_civicdesk_session_seen"
+from core.session_limits import session_limit_reached, token_session_check
 
 
 class SessionRolesMiddleware:
@@ -35,46 +31,6 @@ class SessionRolesMiddleware:
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             session_bind(user, request.session)
         return self.get_response(request)
-
-
-def session_limit_reached(session: Any, user: Any) -> str:
-    """"idle" or "absolute" when the session is past a limit, else "" (and the session is
-    stamped as seen, at most once a minute). The same limits for web sessions and app tokens
-    (an app token *is* a session): staff accounts idle out sooner than residents'."""
-    limits = settings.CIVICDESK
-    now = int(time.time())
-    started = session.get(STARTED)
-    seen = session.get(SEEN)
-    if started is None:
-        session[STARTED] = now
-        session[SEEN] = now
-        return ""
-    roles = roles_for(user)
-    idle_limit = (
-        limits["STAFF_IDLE_TIMEOUT"] if roles.privileged_account
-        else limits["RESIDENT_IDLE_TIMEOUT"]
-    )
-    expired = now - started > limits["SESSION_ABSOLUTE_TIMEOUT"]
-    idle = seen is not None and now - seen > idle_limit
-    if expired or idle:
-        return "absolute" if expired else "idle"
-    # Write at most once a minute, not on every request.
-    if seen is None or now - seen >= 60:
-        session[SEEN] = now
-    return ""
-
-
-def token_session_check(session: Any, user: Any) -> bool:
-    """Apply the session limits to an app token's session: False (and the token deleted) when
-    it is past one; saves the "seen" stamp when it changed."""
-    reason = session_limit_reached(session, user)
-    if reason:
-        security_event("auth.session.expired", user_id=user.pk, reason=reason, client="app")
-        session.delete()
-        return False
-    if session.modified:
-        session.save()
-    return True
 
 
 def _token_user(request: HttpRequest) -> tuple[Any, Any] | None:

@@ -22,7 +22,7 @@ from django.conf import settings
 from core.errors import NotFound
 from core.json_limits import json_too_deep
 from core.roles import roles_for, session_bind
-from portal.middleware import token_session_check
+from core.session_limits import session_limit_reached, token_session_check
 from services import live
 from services.selectors import access_request
 
@@ -95,7 +95,6 @@ def session_user(session_key: str | None, user_id: int) -> Any:
     if not roles_for(user).authenticated:
         return None
     # Idle and absolute limits (an open socket is not activity: a session past a limit ends).
-    from portal.middleware import session_limit_reached
 
     if session_limit_reached(session, user):
         return None

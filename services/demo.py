@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.models import Category, Department, District, RoutingRule
+from services.models import (
+    Category,
+    Department,
+    District,
+    Event,
+    Outcome,
+    RoutingRule,
+    ServiceRequest,
+    Status,
+)
 from services.services import request_submit
 
 DEPARTMENTS = [
@@ -350,7 +359,6 @@ def seed_history(*, now: Any = None) -> int:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from services.models import Event, Outcome, ServiceRequest, Status
 
     residents = _history_residents()
     if ServiceRequest.objects.filter(reporter__in=residents).exists():

@@ -27,6 +27,7 @@ from services.models import (
     IdempotencyKey,
     ServiceRequest,
 )
+from services.photo_grants import photo_grant_open
 
 
 def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
@@ -161,8 +162,6 @@ def access_attachment(*, user: Any, reference: str, token: str) -> Attachment:
     made for them by their own logged reveal (`services.photo_grants`): a colleague's link, a
     plain token or an expired link is NotFound.
     """
-    from services.photo_grants import photo_grant_open
-
     request = access_request(user=user, reference=reference)
     if request.reporter_id is not None and request.reporter_id == user.pk:
         token = photo_grant_open(grant=token, viewer_id=user.pk) or token

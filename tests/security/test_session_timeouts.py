@@ -7,7 +7,7 @@ import time
 import pytest
 from django.test import Client
 
-from portal.middleware import SEEN, STARTED
+from core.session_limits import SEEN, STARTED
 from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
