@@ -420,6 +420,7 @@ def seed_history(*, now: Any = None) -> int:
                 to_status=Status.CLOSED, actor_role="system",
                 created_at=resolved + timedelta(days=7),
                 data={"move": "close", "auto_closed": True}))
+        request.version = len(events)  # each event of the timeline is one version
         rows.append((request, events))
 
     for code, (count, fixed, could_not, not_city, late) in HISTORY.items():
@@ -454,9 +455,9 @@ def seed_history(*, now: Any = None) -> int:
     requests = ServiceRequest.objects.bulk_create([r for r, _ in rows])
     events = []
     for request, (_, timeline) in zip(requests, rows, strict=True):
-        for event in timeline:
+        for version, event in enumerate(timeline, start=1):
             event.request = request
-            event.version = 1
+            event.version = version
         events += timeline
     created = Event.objects.bulk_create(events)
     # auto_now_add stamped the events "now": put them back where they happened.

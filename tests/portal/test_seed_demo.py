@@ -56,3 +56,23 @@ def test_the_demo_city_has_a_history_every_chart_and_queue_shows() -> None:
         assert ServiceRequest.objects.filter(
             assignee__email=email, status=Status.IN_PROGRESS
         ).exists(), email
+
+
+def test_the_demo_history_numbers_each_timeline_one_version_per_event() -> None:
+    # Clients re-sync by version and the chaos bench counts (request, version) pairs twice:
+    # an invented history must look like one the workflow wrote.
+    from django.db.models import Count, Max
+
+    from services.models import Event, ServiceRequest
+
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    assert not (
+        Event.objects.values("request", "version").annotate(n=Count("id")).filter(n__gt=1)
+    ).exists()
+    latest = dict(Event.objects.values_list("request").annotate(Max("version")))
+    assert all(
+        latest.get(pk) == version
+        for pk, version in ServiceRequest.objects.values_list("pk", "version")
+        if pk in latest
+    )
