@@ -106,12 +106,14 @@ def test_clerk_sees_it_arrive_live_resolves_it_and_the_resident_page_updates_liv
     )
     clerk.click(f"tr[data-ref='{reference}'] a")
     clerk.click("button[data-move='start']")
-    clerk.wait_for_selector("text=Done: the request is now in progress.")
+    # The Roads clerk reads the portal in Chinese (their account language): look at the
+    # status badge, not the English words.
+    clerk.wait_for_selector("main [data-status].badge-in_progress")
     resolve = clerk.locator("form:has(button[data-move='resolve'])")
     resolve.locator("select[name=outcome]").select_option("fixed")
     resolve.locator("textarea[name=text]").fill("We filled the hole this morning.")
     resolve.locator("button[data-move='resolve']").click()
-    clerk.wait_for_selector("text=Done: the request is now resolved.")
+    clerk.wait_for_selector("main [data-status].badge-resolved")
     shot(clerk, "workbench")
 
     # The resident's open page shows the resolution without a reload.
@@ -227,7 +229,9 @@ def test_without_websockets_the_request_page_falls_back_to_polling(new_context, 
     sign_in(clerk, CLERK_ROADS)
     clerk.goto(f"/staff/requests/{reference}/")
     clerk.click("button[data-move='start']")
-    clerk.wait_for_selector("text=Done: the request is now in progress.")
+    # The Roads clerk reads the portal in Chinese (their account language): look at the
+    # status badge, not the English words.
+    clerk.wait_for_selector("main [data-status].badge-in_progress")
 
     resident.wait_for_selector("[data-status]:has-text('In progress')", timeout=20_000)
     assert resident.evaluate("window.__sameDocument") is True
