@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck venv messages bench chaos clean
+.PHONY: run test lint imports typecheck venv messages bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,14 @@ run: $(STAMP) messages
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-typecheck: $(STAMP)
-	$(PY) -m mypy services consent portal
+# The floors (docs/architecture.md): import-linter contracts in pyproject.toml.
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
 
-test: $(STAMP) messages lint
+typecheck: $(STAMP)
+	$(PY) -m mypy core outbox services consent portal
+
+test: $(STAMP) messages lint imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

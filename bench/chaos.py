@@ -21,9 +21,11 @@ Afterwards, from the database:
   - every request is routed exactly once (one `routed` event, `routed_at` set);
   - the outbox is empty (no unpublished rows);
   - no duplicate events (no (request, version) twice, no second `submitted`);
-  - every WebSocket client's view equals the database.
-Reported: the 5xx answers (allowed only for submissions whose client never got a 2xx for that
-attempt — i.e. retried and later succeeded), and the time to recover after each fault:
+  - every WebSocket client's view equals the database;
+  - faults answer honestly: no 500 at all; with Redis down submissions are still filed (2xx,
+    the outbox is in PostgreSQL); a 503 comes only while PostgreSQL is down or within 15 s of
+    its restart, and always with Retry-After in the problem format.
+Reported: the 5xx answers, and the time to recover after each fault:
   api_recovered_after_s     from the fault to the first 2xx answered after the restart
   routing_resumed_after_s   from the fault to the routed_at of the first request filed after
                             the restart (database clock)
@@ -71,6 +73,8 @@ class Submission:
     category: str
     description: str
     attempts: list[tuple[float, int]] = field(default_factory=list)  # (time, status)
+    # 5xx answers that were not an honest 503 (Retry-After + problem details): (time, what)
+    dishonest: list[tuple[float, str]] = field(default_factory=list)
     reference: str | None = None
     ok: bool = False
     first_at: float = 0.0
@@ -240,6 +244,12 @@ class Chaos:
             )
             now = time.monotonic()
             sub.attempts.append((now, status))
+            if status >= 500:
+                retry_after = client.last_headers.get("Retry-After")
+                problem = isinstance(data, dict) and data.get("status") == status
+                if status != 503 or not retry_after or not problem:
+                    sub.dishonest.append((now, f"{status} retry-after={retry_after} "
+                                               f"body={str(data)[:120]}"))
             if 200 <= status < 300:
                 sub.ok = True
                 sub.latency_ms = elapsed
@@ -479,6 +489,7 @@ class Chaos:
             violations.append(f"DUPLICATE EVENTS: {dup_submitted} requests submitted twice")
 
         five_xx = [s for s in self.submissions if any(st >= 500 for _, st in s.attempts)]
+        violations += self.honest_answer_violations()
         conn_errors = [s for s in self.submissions if any(st == 0 for _, st in s.attempts)]
         latencies = [s.latency_ms for s in ok_subs if s.latency_ms is not None]
         lags = [float(r[0]) for r in self.sql(
@@ -512,6 +523,39 @@ class Chaos:
         report["violations"] = violations
         report["passed"] = not violations
         return report
+
+    def honest_answer_violations(self) -> list[str]:
+        """Faults answer honestly: never a 500; a 503 (with Retry-After, problem details) only
+        while PostgreSQL is down or just back (its pool drops the connections the restart
+        cut, one failed statement each); with Redis down a submission is still filed (2xx)."""
+        out: list[str] = []
+        dishonest = [(s.index, t, what) for s in self.submissions for t, what in s.dishonest]
+        if dishonest:
+            out.append(f"NOT HONEST: {len(dishonest)} 5xx answers were not 503 + Retry-After "
+                       f"+ problem details, e.g. {dishonest[0][2]}")
+        grace = {"postgres": 15.0}
+        windows = {
+            f.name: (f.injected_at, (f.restarted_at or f.injected_at) + grace.get(f.name, 1.0))
+            for f in self.faults
+        }
+        pg = windows.get("postgres")
+        stray = [
+            (s.index, status) for s in self.submissions for t, status in s.attempts
+            if status == 503 and not (pg and pg[0] <= t <= pg[1])
+        ]
+        if stray:
+            out.append(f"503 WITHOUT A DATABASE OUTAGE: {len(stray)} answers, e.g. submission "
+                       f"{stray[0][0]}")
+        redis = windows.get("redis")
+        if redis:
+            refused = [
+                (s.index, status) for s in self.submissions for t, status in s.attempts
+                if redis[0] <= t <= redis[1] and status >= 500
+            ]
+            if refused:
+                out.append(f"REDIS DOWN REFUSED A SUBMISSION: {len(refused)} answers "
+                           f"{sorted({st for _, st in refused})} while Redis was down")
+        return out
 
     def run(self) -> int:
         common.install_signal_handlers()

@@ -41,6 +41,7 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,6 +262,7 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self.last_headers: dict[str, str] = {}  # of the last answer (e.g. Retry-After)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -291,10 +293,12 @@ class ApiClient:
             resp = conn.getresponse()
             raw = resp.read()
             status = resp.status
+            self.last_headers = dict(resp.getheaders())
             if resp.getheader("Connection", "").lower() == "close":
                 self.close()
         except (OSError, http.client.HTTPException):
             self.close()
+            self.last_headers = {}
             return 0, None, (time.perf_counter() - start) * 1000
         elapsed = (time.perf_counter() - start) * 1000
         try:
@@ -667,6 +671,23 @@ def prepare_database(database_url: str, redis_url: str, fresh: bool = False) -> 
     manage(env, "seed_demo")
 
 
+def session_record_second_factor(session: Any, user: Any) -> None:
+    """Write into `session` what a password + TOTP login records (allauth's own function):
+    staff powers need the session's sign-in to have passed the second factor."""
+    from allauth.account.internal.flows.login import record_authentication
+    from allauth.mfa.models import Authenticator
+    from django.http import HttpRequest
+
+    authenticator = Authenticator.objects.filter(
+        user=user, type=Authenticator.Type.TOTP
+    ).first()
+    request = HttpRequest()
+    request.session = session
+    record_authentication(request, user, "password")
+    if authenticator is not None:
+        record_authentication(request, user, "mfa", id=authenticator.pk, type="totp")
+
+
 def seed_clients(
     database_url: str, redis_url: str, residents: int = 10, clerks: int = 2, prefix: str = "bench"
 ) -> dict:
@@ -707,7 +728,7 @@ def _seed_inprocess(prefix: str, residents: int, clerks: int) -> dict:
 
     user_model = get_user_model()
 
-    def user_with_token(email: str) -> tuple[object, str]:
+    def user_with_token(email: str, *, second_factor: bool = False) -> tuple[object, str]:
         user, _ = user_model.objects.get_or_create(
             email=email, defaults={"display_name": email.split("@")[0]}
         )
@@ -718,6 +739,12 @@ def _seed_inprocess(prefix: str, residents: int, clerks: int) -> dict:
         session[SESSION_KEY] = str(user.pk)
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        if second_factor:
+            if not Authenticator.objects.filter(
+                user=user, type=Authenticator.Type.TOTP
+            ).exists():
+                TOTP.activate(user, "BENCHTOTPSECRETAAAAAAAAAAAAAAAAA")  # staff need TOTP
+            session_record_second_factor(session, user)
         session.create()
         return user, session.session_key
 
@@ -727,9 +754,7 @@ def _seed_inprocess(prefix: str, residents: int, clerks: int) -> dict:
         user, token = user_with_token(f"{prefix}.resident{i}@bench.invalid")
         out["residents"].append({"id": user.pk, "token": token})
     for i in range(clerks):
-        user, token = user_with_token(f"{prefix}.clerk{i}@bench.invalid")
-        if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
-            TOTP.activate(user, "BENCHTOTPSECRETAAAAAAAAAAAAAAAAA")  # staff roles need TOTP
+        user, token = user_with_token(f"{prefix}.clerk{i}@bench.invalid", second_factor=True)
         for dept in departments:
             DepartmentMembership.objects.get_or_create(
                 user=user, department=dept,

@@ -39,6 +39,7 @@ from bench.common import (  # noqa: E402
     emit_result,
     free_port,
     percentile,
+    session_record_second_factor,
     wait_port,
 )
 
@@ -151,6 +152,7 @@ def _seed(n_clients: int) -> tuple:
         session[SESSION_KEY] = str(u.pk)
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         session[HASH_SESSION_KEY] = u.get_session_auth_hash()
+        session_record_second_factor(session, u)  # after TOTP.activate for clerks
         session.create()
         return session.session_key
 

@@ -87,6 +87,7 @@ else:
         session[SESSION_KEY] = str(clerk.pk)
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         session[HASH_SESSION_KEY] = clerk.get_session_auth_hash()
+        common.session_record_second_factor(session, clerk)
         session.create()
 
         existing = ServiceRequest.objects.filter(reference__startswith=PREFIX).count()

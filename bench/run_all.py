@@ -45,7 +45,7 @@ SKIP = {"common.py", "run_all.py", "chaos.py"}
 TEMPLATE_DB = "civic_h_bench_template"
 # Order (cheap first) and per-benchmark limits; unknown benchmarks run last with the default.
 ORDER = ["intake", "routing_latency", "push_latency", "queue", "ledger", "mixed_load",
-         "open311", "retention"]
+         "open311", "retention", "report_cost"]
 TIMEOUT_S = {
     "intake": 120,
     "routing_latency": 140,
@@ -55,6 +55,7 @@ TIMEOUT_S = {
     "mixed_load": 110,
     "open311": 70,
     "retention": 60,
+    "report_cost": 420,
 }
 DEFAULT_TIMEOUT_S = 120
 # Flags passed to a benchmark when its --help lists them: bounded sizes, so that the suite
@@ -69,6 +70,7 @@ BOUNDED_FLAGS = {
     "mixed_load": {"--duration": "30"},
     "open311": {"--rounds": "15"},
     "retention": {"--requests": "1000"},
+    "report_cost": {"--rounds": "2", "--seconds": "6"},
 }
 FALLBACK_TEXT = re.compile(
     r"(?P<label>[\w .:/-]*?)\s*p50[=: ]+(?P<p50>[\d.]+)\s*(?P<unit>ms|s|us)?.*?"

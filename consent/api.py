@@ -20,12 +20,11 @@ from rest_framework.views import APIView
 from consent import ledger, register, selectors, services
 from consent.models import EventType, LogEntry, Method, Notice, TreeHead
 from consent.receipts import receipt_document
-from portal.api.schema import problems
-from portal.api.streaming import export_response
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.roles import roles_for
-from portal.security_log import security_event
-from services.api.common import name_nested_serializers
+from core.api.schema import name_nested_serializers, problems
+from core.api.streaming import export_response
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
+from core.security_log import security_event
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -136,8 +135,12 @@ class PurposeNoticeApi(APIView):
         responses={200: NoticeSerializer(many=True), **problems(404)},
         auth=[],
     )
-    def get(self, request: Request, code: str, version: int) -> Response:
-        notices = list(Notice.objects.filter(purpose__code=code, version=version)
+    def get(self, request: Request, code: str, version: str) -> Response:
+        # Any text reaches here (a problem-format 404, never the HTML page); versions are small
+        # positive integers.
+        if not (version.isascii() and version.isdigit() and len(version) <= 9):
+            raise NotFound("No such notice version.")
+        notices = list(Notice.objects.filter(purpose__code=code, version=int(version))
                        .order_by("language"))
         if not notices:
             raise NotFound("No such notice version.")
@@ -658,10 +661,8 @@ class OfficerIntegrityApi(APIView):
                    **problems(401, 403)},
     )
     def post(self, request: Request) -> Response:
-        from consent.tasks import verify_log_task
-
         selectors.require_data_officer(request.user)
-        verify_log_task.delay()
+        services.log_verification_request()
         return Response({"detail": "Verification started."}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from consent import policy
+from consent.models import Notice
 from consent.register import DPV
+from consent.services import notice_publish, purpose_upsert
+from services.models import Department
 
 # code, title en, title zh, description en, description zh, dpv purpose, basis, legal reference,
 # categories, departments ("*" = all), recipients, retention days, trigger, end action
@@ -144,9 +147,6 @@ def _notice_text(description: str, code: str, basis: str, retention_days: int) -
 
 def seed_register() -> None:
     """Create the demo city's purposes and notices; idempotent."""
-    from consent.models import Notice
-    from consent.services import notice_publish, purpose_upsert
-    from services.models import Department
 
     for (code, ten, tzh, den, dzh, dpv, basis, ref, cats, depts, recips, days, trigger,
          action) in PURPOSES:

@@ -40,7 +40,7 @@ from consent.models import (
     TreeHead,
     TreeHeadCosignature,
 )
-from portal.security_log import security_event
+from core.security_log import security_event
 
 APPEND_LOCK_KEY = 0x6C6F67_617070  # "log" "app"
 PUBLISH_LOCK_KEY = 0x6C6F67_707562  # "log" "pub"
@@ -639,7 +639,7 @@ def _root_after_integration(size: int) -> bytes:
 
 
 def tree_head_json(head: TreeHead) -> dict[str, Any]:
-    from consent import witnessing
+    from consent import witnessing  # lazy: witnessing imports ledger (consistency proofs)
 
     witnesses = witnessing.configured_witnesses()
     lines = witnessing.cosignature_lines(head.tree_size)
@@ -759,7 +759,7 @@ def verify_log(*, record: bool = True, now: datetime | None = None) -> VerifyRes
             acc = v.node_hash(hash_at(*p), acc)
         return acc
 
-    from consent import witnessing
+    from consent import witnessing  # lazy: witnessing imports ledger (consistency proofs)
 
     witnesses = witnessing.configured_witnesses()
     witness_keys = [w.key for w in witnesses]
@@ -830,7 +830,7 @@ def _check_outside(
 ) -> None:
     """Compare the database log with the heads kept outside it: the mirror and the witnesses'
     own state. Names rollback, truncation, forks and heads no witness cosigned."""
-    from consent import witnessing
+    from consent import witnessing  # lazy: witnessing imports ledger (consistency proofs)
 
     outside: dict[tuple[int, bytes], str] = {}
     notes = anchor.mirrored_notes(key.origin)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from portal.i18n import localized
+from core.i18n import localized
 
 APPEND_ONLY = pgtrigger.Protect(
     name="append_only", operation=pgtrigger.Update | pgtrigger.Delete

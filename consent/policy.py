@@ -14,6 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from consent.models import ConsentRecord, Notice, Purpose, RefusalCount
+
 # Purpose codes of the demo city's register (consent/demo.py seeds them).
 PURPOSE_SERVICE_DELIVERY = "service-delivery"
 PURPOSE_STATUS_EMAILS = "status-emails"
@@ -73,8 +75,6 @@ def _decide(*, subject: Any, purpose: Any, record: Any, latest_material_version:
 
 
 def _latest_material_version(purpose: Any) -> int:
-    from consent.models import Notice
-
     version = (
         Notice.objects.filter(purpose=purpose, requires_reconsent=True)
         .order_by("-version")
@@ -86,8 +86,6 @@ def _latest_material_version(purpose: Any) -> int:
 
 def permits(*, subject: Any, purpose: str) -> Decision:
     """May `purpose` process `subject`'s data right now? Counts the refusal if not."""
-    from consent.models import ConsentRecord, Purpose
-
     purpose_obj = Purpose.objects.filter(code=purpose).first()
     record = None
     latest = 0
@@ -117,8 +115,6 @@ def permitted_subject_ids(*, purpose: str, subject_ids: Iterable[int]) -> set[in
 
     Same rules as `permits`; refusals are counted in one increment per reason.
     """
-    from consent.models import ConsentRecord, Purpose
-
     ids = set(subject_ids)
     purpose_obj = Purpose.objects.filter(code=purpose).first()
     if purpose_obj is None or not purpose_obj.is_active:
@@ -146,8 +142,6 @@ def permitted_subject_ids(*, purpose: str, subject_ids: Iterable[int]) -> set[in
 
 def count_refusal(*, purpose: str, reason: str, n: int = 1) -> None:
     """Add `n` to today's refusal counter for (purpose, reason)."""
-    from consent.models import RefusalCount
-
     if n <= 0:
         return
     day = timezone.localdate()

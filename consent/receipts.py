@@ -15,11 +15,11 @@ from typing import Any
 
 from django.urls import reverse
 
-from consent import ledger, register
+from consent import ledger, register, witnessing
 from consent import verify as v
 from consent.models import ConsentEvent, ConsentReceipt, EventType, LogEntry, Notice, Purpose
-from portal import city
-from portal.security_log import security_event
+from core import city
+from core.security_log import security_event
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 SCHEMA_VERSION = "civicdesk/consent-receipt/v2"
@@ -164,8 +164,6 @@ def receipt_row(
 
 
 def _log_section(stored: ConsentReceipt) -> dict[str, Any]:
-    from consent import witnessing
-
     key = ledger.log_key()
     witnesses = witnessing.configured_witnesses()
     log: dict[str, Any] = {
@@ -222,8 +220,6 @@ def receipt_for_event(event: ConsentEvent) -> dict[str, Any]:
 
 def verify_document(document: dict[str, Any]) -> v.ReceiptResult:
     """The same checks the resident's verifier makes, with this log's keys."""
-    from consent import witnessing
-
     witnesses = witnessing.configured_witnesses()
     return v.verify_receipt(document, key=ledger.log_key().verifier,
                             witnesses=[w.key for w in witnesses], quorum=0)

@@ -10,8 +10,9 @@ from typing import Any
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from portal import city
-from portal.errors import Invalid
+from consent.models import LegalBasis
+from core import city
+from core.errors import Invalid
 
 DPV = "https://w3id.org/dpv#"
 PD = "https://w3id.org/dpv/pd#"
@@ -58,7 +59,7 @@ RETENTION_ACTIONS = {"delete": DPV + "Erase", "anonymise": DPV + "Anonymise"}
 
 def controller() -> dict[str, Any]:
     """The controller and its data protection officer (Art. 30(1)(a)), from the city settings
-    (portal.city). `jurisdiction` is the controller's country (ISO 3166-1 alpha-2)."""
+    (core.city). `jurisdiction` is the controller's country (ISO 3166-1 alpha-2)."""
     ctrl = city.party("CONTROLLER")
     dpo = city.party("DPO")
     return {
@@ -123,8 +124,6 @@ def category_json(code: str) -> dict[str, str]:
 
 
 def basis_json(basis: str) -> dict[str, str]:
-    from consent.models import LegalBasis
-
     core, gdpr = LEGAL_BASES.get(basis, ("", ""))
     return {"code": basis, "label": str(LegalBasis(basis).label), "dpv": core, "gdpr": gdpr}
 

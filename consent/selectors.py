@@ -21,8 +21,9 @@ from consent.models import (
     Purpose,
     RefusalCount,
 )
-from portal.errors import Forbidden, NotFound
-from portal.roles import roles_for
+from consent.services import notice_json
+from core.errors import Forbidden, NotFound
+from core.roles import roles_for
 
 
 def register_purposes(*, include_inactive: bool = False) -> QuerySet[Purpose]:
@@ -50,8 +51,6 @@ def pick_language(notices: dict[str, Notice], language: str) -> Notice | None:
 
 
 def purpose_json(purpose: Purpose, notice: Notice | None) -> dict[str, Any]:
-    from consent.services import notice_json
-
     return {
         "code": purpose.code,
         "title": purpose.title,
@@ -70,8 +69,6 @@ def purpose_json(purpose: Purpose, notice: Notice | None) -> dict[str, Any]:
 
 def my_consents(*, user: Any, language: str) -> list[dict[str, Any]]:
     """Every active purpose with my state and the notice I saw (and the current one)."""
-    from consent.services import notice_json
-
     purposes = list(register_purposes())
     notices = current_notices(purposes)
     records = {

@@ -31,7 +31,19 @@ from consent.models import (
     Notice,
     Purpose,
 )
-from portal.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
+from outbox.services import outbox_enqueue
+
+# Outbox topic this app publishes (consent/tasks.py registers its publisher).
+TOPIC_LOG_VERIFY = "log.verify"  # {}: verify the whole transparency log in a worker
+
+
+def log_verification_request() -> None:
+    """Ask for a full verification of the log in the background (after commit, through the
+    outbox, so a broker outage delays it rather than losing it)."""
+    with transaction.atomic():
+        outbox_enqueue(topic=TOPIC_LOG_VERIFY, payload={})
+
 
 DECISIONS = {
     "give": EventType.GIVEN,

@@ -8,6 +8,7 @@ from typing import Any
 from celery import shared_task
 
 from consent import ledger, services, witnessing
+from outbox.services import outbox_register
 
 
 def publish_cycle() -> dict[str, Any]:
@@ -37,3 +38,12 @@ def expire_consents() -> int:
 @shared_task(name="consent.tasks.verify_log", soft_time_limit=600, time_limit=660)
 def verify_log_task() -> bool:
     return ledger.verify_log(record=True).ok
+
+
+def _publish_log_verify(payload: dict) -> None:
+    verify_log_task.delay()
+
+
+def outbox_publishers_register() -> None:
+    """Name this app's outbox publishers (called once at start-up by ConsentConfig.ready)."""
+    outbox_register(topic=services.TOPIC_LOG_VERIFY, publisher=_publish_log_verify)

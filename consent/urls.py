@@ -6,7 +6,7 @@ from consent import api
 
 urlpatterns = [
     path("register/purposes", api.PurposeListApi.as_view(), name="register-purposes"),
-    path("register/purposes/<slug:code>/notices/<int:version>", api.PurposeNoticeApi.as_view(),
+    path("register/purposes/<str:code>/notices/<str:version>", api.PurposeNoticeApi.as_view(),
          name="register-purpose-notice"),
     path("register/processing-records", api.ProcessingRecordsApi.as_view(),
          name="register-processing-records"),

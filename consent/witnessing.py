@@ -21,7 +21,7 @@ from django.utils import timezone
 from consent import anchor, ledger
 from consent import verify as v
 from consent.models import TreeHead, TreeHeadCosignature
-from portal.security_log import security_event
+from core.security_log import security_event
 
 
 class WitnessError(Exception):

@@ -1,8 +1,20 @@
-"""The Django admin for city administrators: staff accounts need TOTP enrolled, like staff pages."""
+"""The Django admin for city administrators: only a session that passed the second factor.
 
+Django's own admin login form (password only) is not used: /admin/login/ sends people to the
+allauth login (password, then TOTP), and `has_permission` asks whether *this* session passed
+TOTP (`core.roles.session_passed_mfa`), not merely whether one is enrolled.
+"""
+
+from typing import Any
+
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 class CivicAdminSite(admin.AdminSite):
@@ -10,9 +22,32 @@ class CivicAdminSite(admin.AdminSite):
     site_title = "CivicDesk admin"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        from portal.roles import has_mfa  # the app registry is not ready at import time
+        # The app registry is not ready when this module is imported.
+        from core.roles import has_mfa, session_passed_mfa  # lazy: app registry
 
-        return super().has_permission(request) and has_mfa(request.user)
+        if not super().has_permission(request):
+            return False
+        if not settings.CIVICDESK["STAFF_MFA_REQUIRED"]:
+            return True
+        return has_mfa(request.user) and session_passed_mfa(request.session, request.user)
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """No password-only admin login: allauth's login (with TOTP) or a 403."""
+        from django.contrib.auth.views import redirect_to_login
+
+        next_url = request.GET.get(REDIRECT_FIELD_NAME, "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = ""
+        next_url = next_url or reverse("admin:index", current_app=self.name)
+        if request.user.is_authenticated:
+            if self.has_permission(request):
+                return HttpResponseRedirect(next_url)
+            # Signed in without the admin's rights in this session (no TOTP step, or not an
+            # administrator): sending them to the login page would loop.
+            raise PermissionDenied
+        return redirect_to_login(next_url, settings.LOGIN_URL)
 
 
 class CivicAdminConfig(AdminConfig):

@@ -1,4 +1,7 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+
+from core import security_log
+from portal import checks  # noqa: F401  (importing it registers the deploy checks)
 
 
 class PortalConfig(AppConfig):
@@ -6,6 +9,10 @@ class PortalConfig(AppConfig):
     verbose_name = "CivicDesk portal"
 
     def ready(self) -> None:
-        from portal import checks, security_log  # noqa: F401  (checks: registers them)
+        from allauth.mfa.signals import authenticator_added  # lazy: app registry
 
-        security_log.connect()
+        from core.roles import on_second_factor_added  # lazy: app registry
+
+        # The kernel's security log is told which model holds staff roles (it imports no app).
+        security_log.connect(membership_model=apps.get_model("services", "DepartmentMembership"))
+        authenticator_added.connect(on_second_factor_added, dispatch_uid="roles.mfa_added")

@@ -1,4 +1,4 @@
-"""Deploy checks of our own: production must name its city (portal/city.py).
+"""Deploy checks of our own: production must name its city (core/city.py).
 
 `manage.py check --deploy` reports civicdesk.E101 for every city setting still at the demo's
 value and civicdesk.E102/E103 for a portal URL the outside world cannot use.
@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.http.request import validate_host
 
-from portal import city
+from core import city
 
 
 @register(Tags.security, deploy=True)

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from portal.roles import roles_for
+from core.roles import roles_for
 
 
 def roles(request: HttpRequest) -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from consent.models import EventType, Method
 from portal.views.common import FORM_TOKEN_FIELD, new_form_token
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
 
@@ -319,8 +320,6 @@ class ConsentLogFilterForm(TimeRangeMixin, AccessibleForm):
     )
 
     def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
-        from consent.models import EventType, Method
-
         super().__init__(*args, **kwargs)
         _set_choices(self, "purpose", [("", _("Any"))] + [(p.code, p.title) for p in purposes])
         _set_choices(self, "decision", [("", _("Any"))] + list(EventType.choices))
@@ -351,8 +350,27 @@ class RevealForm(AccessibleForm):
     reason = forms.ChoiceField(label=_("Why"), choices=REASON_CHOICES)
 
     def __init__(self, *args: Any, purposes: Iterable[Any] = (), **kwargs: Any) -> None:
+        from consent.rights.services import REVEAL_FIELDS
+
         super().__init__(*args, **kwargs)
-        _set_choices(self, "purpose", [(p.code, p.title) for p in purposes])
+        purposes = list(purposes)
+        labels = dict(self.FIELD_CHOICES)
+
+        def permitted(purpose: Any) -> list[str]:
+            declared = set(purpose.data_categories or [])
+            return [f for f, _label in self.FIELD_CHOICES if REVEAL_FIELDS[f] & declared]
+
+        # Each purpose says which fields it permits, so a clerk need not guess and fail.
+        _set_choices(self, "purpose", [
+            (p.code, _("%(title)s — may show: %(fields)s")
+             % {"title": p.title, "fields": ", ".join(str(labels[f]) for f in permitted(p))})
+            for p in purposes
+        ])
+        # The default is the purpose that permits the most (contacting the resident first).
+        best = max(purposes, key=lambda p: (len(permitted(p)), "name" in permitted(p)),
+                   default=None)
+        if best is not None and not self.is_bound:
+            self.initial.setdefault("purpose", best.code)
 
 
 class AccessLogFilterForm(TimeRangeMixin, AccessibleForm):

@@ -8,17 +8,91 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
-from portal.roles import roles_for
-from portal.security_log import security_event
-from portal.session_activity import session_activity_track
+from core.roles import roles_for, session_bind
+from core.security_log import security_event
+from core.session_activity import session_activity_track
 
 STARTED = "_civicdesk_session_started"
 SEEN = "_civicdesk_session_seen"
+
+
+class SessionRolesMiddleware:
+    """Binds the signed-in user to the session it came from, so `roles_for` can ask whether
+    this session passed the second factor (staff powers need it). Right after Django's
+    AuthenticationMiddleware, before anything asks for roles."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            session_bind(user, request.session)
+        return self.get_response(request)
+
+
+def session_limit_reached(session: Any, user: Any) -> str:
+    """"idle" or "absolute" when the session is past a limit, else "" (and the session is
+    stamped as seen, at most once a minute). The same limits for web sessions and app tokens
+    (an app token *is* a session): staff accounts idle out sooner than residents'."""
+    limits = settings.CIVICDESK
+    now = int(time.time())
+    started = session.get(STARTED)
+    seen = session.get(SEEN)
+    if started is None:
+        session[STARTED] = now
+        session[SEEN] = now
+        return ""
+    roles = roles_for(user)
+    idle_limit = (
+        limits["STAFF_IDLE_TIMEOUT"] if roles.privileged_account
+        else limits["RESIDENT_IDLE_TIMEOUT"]
+    )
+    expired = now - started > limits["SESSION_ABSOLUTE_TIMEOUT"]
+    idle = seen is not None and now - seen > idle_limit
+    if expired or idle:
+        return "absolute" if expired else "idle"
+    # Write at most once a minute, not on every request.
+    if seen is None or now - seen >= 60:
+        session[SEEN] = now
+    return ""
+
+
+def token_session_check(session: Any, user: Any) -> bool:
+    """Apply the session limits to an app token's session: False (and the token deleted) when
+    it is past one; saves the "seen" stamp when it changed."""
+    reason = session_limit_reached(session, user)
+    if reason:
+        security_event("auth.session.expired", user_id=user.pk, reason=reason, client="app")
+        session.delete()
+        return False
+    if session.modified:
+        session.save()
+    return True
+
+
+def _token_user(request: HttpRequest) -> tuple[Any, Any] | None:
+    """(session, user) of the X-Session-Token the request carries, if valid."""
+    from allauth.core.internal.sessionkit import get_session_user
+    from allauth.headless import app_settings as headless_settings
+
+    token = request.headers.get("X-Session-Token", "")
+    if not token or len(token) > 128 or not token.isascii() or not token.isprintable():
+        return None
+    session = headless_settings.TOKEN_STRATEGY.lookup_session(token)
+    if session is None or not session.session_key:
+        return None
+    user = get_session_user(session)
+    if user is None:
+        return None
+    session_bind(user, session)
+    return session, user
 
 
 class SessionTimeoutMiddleware:
@@ -26,6 +100,12 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "X-Session-Token" in request.headers:
+            # App tokens (our API, allauth's headless app endpoints): a token past a limit is
+            # deleted here, so whatever authenticates it next finds no session (401).
+            found = _token_user(request)
+            if found is not None:
+                token_session_check(*found)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             self._enforce(request)
@@ -34,31 +114,7 @@ class SessionTimeoutMiddleware:
         return self.get_response(request)
 
     def _enforce(self, request: HttpRequest) -> None:
-        limits = settings.CIVICDESK
-        now = int(time.time())
-        session = request.session
-        started = session.get(STARTED)
-        seen = session.get(SEEN)
-        if started is None:
-            session[STARTED] = now
-            session[SEEN] = now
-            return
-        roles = roles_for(request.user)
-        idle_limit = (
-            limits["STAFF_IDLE_TIMEOUT"]
-            if roles.staff or roles.data_officer or roles.administrator
-            else limits["RESIDENT_IDLE_TIMEOUT"]
-        )
-        expired = now - started > limits["SESSION_ABSOLUTE_TIMEOUT"]
-        idle = seen is not None and now - seen > idle_limit
-        if expired or idle:
-            security_event(
-                "auth.session.expired",
-                user_id=request.user.pk,
-                reason="absolute" if expired else "idle",
-            )
+        reason = session_limit_reached(request.session, request.user)
+        if reason:
+            security_event("auth.session.expired", user_id=request.user.pk, reason=reason)
             logout(request)
-            return
-        # Write at most once a minute, not on every request.
-        if seen is None or now - seen >= 60:
-            session[SEEN] = now

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from portal.views import consent_rates, photos, privacy, public, resident, rights, staff, statistics
+from portal.views import (
+    consent_rates,
+    guided,
+    photos,
+    privacy,
+    public,
+    reports,
+    resident,
+    rights,
+    staff,
+    statistics,
+)
 
 app_name = "portal"
 
@@ -12,10 +23,19 @@ urlpatterns = [
     # Public
     path("", public.home, name="home"),
     path("statistics/", statistics.statistics_page, name="statistics"),
+    path("statistics/open-data.json", statistics.statistics_json, name="statistics-json"),
+    path("statistics/open-data.csv", statistics.statistics_csv, name="statistics-csv"),
+    path("reports/", reports.reports_list, name="reports"),
+    path(f"reports/{REF}/", reports.report_detail, name="report"),
+    path(f"reports/{REF}/photos/<str:token>", reports.report_photo, name="report-photo"),
     path("data-use/", privacy.register_page, name="register"),
     path("log/", privacy.log_page, name="log"),
+    path("log/civicdesk_verify.py", privacy.verifier_download, name="verifier-download"),
     # Residents
     path("report/", resident.request_new, name="request-new"),
+    path("report/steps/", guided.guided_start, name="guided-start"),
+    path("report/steps/thanks/<str:reference>/", guided.guided_thanks, name="guided-thanks"),
+    path("report/steps/<slug:step>/", guided.guided_step, name="guided"),
     path("my/requests/", resident.my_requests, name="my-requests"),
     path("my/requests/versions.json", resident.my_request_versions, name="my-request-versions"),
     path(f"my/requests/{REF}/", resident.request_detail, name="request-detail"),
@@ -31,6 +51,7 @@ urlpatterns = [
     path(f"requests/{REF}/photos/<str:token>", photos.photo, name="photo"),
     path("my/data/", privacy.my_data, name="my-data"),
     path("my/data/consents/<slug:purpose>", privacy.consent_change, name="consent-change"),
+    path("my/data/receipts/<str:event_id>", privacy.receipt_page, name="receipt"),
     path("my/data/export", rights.export_request, name="export-request"),
     path("my/data/delete/", rights.delete_account, name="delete-account"),
     # Clerks and supervisors
@@ -44,7 +65,7 @@ urlpatterns = [
     path(f"staff/requests/{REF}/assign", staff.workbench_assign, name="wb-assign"),
     path(f"staff/requests/{REF}/release", staff.workbench_release, name="wb-release"),
     path(f"staff/requests/{REF}/priority", staff.workbench_priority, name="wb-priority"),
-    path(f"staff/requests/{REF}/reveal", rights.reveal, name="wb-reveal"),
+    path(f"staff/requests/{REF}/reveal", staff.reveal, name="wb-reveal"),
     path(f"staff/requests/{REF}/duplicate", staff.workbench_duplicate, name="wb-duplicate"),
     path("staff/data-requests/new", rights.counter_dsr_new, name="counter-dsr"),
     path("staff/team/", staff.team, name="team"),

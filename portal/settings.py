@@ -16,7 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from portal.city import city_from_env
+from core.city import city_from_env
 from portal.map_tiles import tile_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 TESTING = env.bool("CIVICDESK_TESTING", default="pytest" in sys.modules)
 
-# The city this deployment serves (portal/city.py; docs/deployment.md "The city"). The portal
+# The city this deployment serves (core/city.py; docs/deployment.md "The city"). The portal
 # URL defaults to the local server on PORT, which `make run` passes on.
 CITY = city_from_env(env, port=env.int("PORT", default=8000))
 _portal_host = urlsplit(CITY["PORTAL_URL"]).hostname or "127.0.0.1"
@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "portal.accounts",
     "portal",
+    "outbox",
     "services",
     "services.open311",
     "consent",
@@ -79,13 +80,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.json_limits.JsonLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.account_language.AccountLanguageMiddleware",
+    "portal.middleware.SessionRolesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -128,7 +133,9 @@ if DATABASE_URL:
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),
                 "max_size": env.int("DATABASE_POOL_MAX", default=10),
-                "timeout": 10,
+                # While PostgreSQL is down a request waits this long for a connection,
+                # then answers 503 + Retry-After (core.unavailable).
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
             }
 else:
     DATABASES = {
@@ -319,6 +326,8 @@ LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
+# Swagger UI from our static files (allauth's default loads Redoc from a CDN; the CSP blocks it).
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = "headless/spec/swagger_local.html"
 # Links in allauth's e-mails point at the public portal, whatever Host the request came in on.
 HEADLESS_FRONTEND_URLS = {
     "account_confirm_email": CITY["PORTAL_URL"] + "/accounts/confirm-email/{key}/",
@@ -327,14 +336,14 @@ HEADLESS_FRONTEND_URLS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CivicDesk"
-# Activity is recorded by portal.session_activity at most once a minute per session, not by
+# Activity is recorded by core.session_activity at most once a minute per session, not by
 # allauth on every request (five statements per API call).
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.api.authentication.SessionTokenAuthentication",
+        "core.api.authentication.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -345,7 +354,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "EXCEPTION_HANDLER": "portal.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
     # Every endpoint: per IP for anonymous callers, per account for signed-in ones. Views add
     # scoped limits (submit, comment, upload, export) on top.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -374,12 +383,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: the page loads nothing from other origins.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api.schema.problem_media_types",
+        "core.api.schema.problem_media_types",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "services.models.Status",
@@ -493,7 +504,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        # runserver's access lines (Django's defaults send them to a handler of their own,
+        # unfiltered): through the redacting handler, which drops query strings of routes
+        # that carry search text (portal.logging.QUERY_FREE_PATHS).
+        "django.server": {"level": "WARNING", "handlers": ["console"], "propagate": False},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
     },
@@ -502,11 +516,16 @@ LOGGING = {
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
-    # their staff roles take effect (portal.roles).
+    # their staff roles take effect (core.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),
     "SESSION_ABSOLUTE_TIMEOUT": env.int("CIVICDESK_SESSION_ABSOLUTE_SECONDS", default=12 * 3600),
     "STAFF_IDLE_TIMEOUT": env.int("CIVICDESK_STAFF_IDLE_SECONDS", default=30 * 60),
     "RESIDENT_IDLE_TIMEOUT": env.int("CIVICDESK_RESIDENT_IDLE_SECONDS", default=4 * 3600),
+    # Every JSON body (API, allauth headless, WebSocket frames): core/json_limits.py.
+    "MAX_JSON_DEPTH": env.int("CIVICDESK_MAX_JSON_DEPTH", default=32),
+    "MAX_JSON_BYTES": env.int("CIVICDESK_MAX_JSON_BYTES", default=1024 * 1024),
+    # A staff member's photo link (from their own logged reveal) works this long, for them only.
+    "PHOTO_LINK_SECONDS": env.int("CIVICDESK_PHOTO_LINK_SECONDS", default=10 * 60),
     "MAX_PHOTOS_PER_REQUEST": env.int("CIVICDESK_MAX_PHOTOS", default=5),
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
@@ -533,7 +552,7 @@ CIVICDESK = {
     # https://tiles.example.city/{z}/{x}/{y}.png; empty = no map, the form works without one.
     "MAP_TILE_URL": env.str("CIVICDESK_MAP_TILE_URL", default=""),
     "MAP_ATTRIBUTION": env.str("CIVICDESK_MAP_ATTRIBUTION", default=""),
-    # The city (portal/city.py): names, controller and DPO, public URL, SMS gateway. The flat
+    # The city (core/city.py): names, controller and DPO, public URL, SMS gateway. The flat
     # keys below it are the same values under the names older code reads.
     "CITY": CITY,
     "PORTAL_URL": CITY["PORTAL_URL"],

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.urls import re_path
 
-from portal.city import portal_origin
+from core.city import portal_origin
 from services import consumers
 
 REFERENCE = r"(?P<reference>CD-[23456789BCDFGHJKMNPQRSTVWXYZ]{7})"

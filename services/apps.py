@@ -14,9 +14,10 @@ class ServicesConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_out
         from django.db.models.signals import post_delete, post_save
 
-        from services import live
-        from services.models import DepartmentMembership
+        from services import live, tasks  # lazy: they import models; the registry is ready now
 
+        DepartmentMembership = self.get_model("DepartmentMembership")  # noqa: N806
+        tasks.outbox_publishers_register()
         user_logged_out.connect(live.on_user_logged_out, dispatch_uid="live.logout")
         post_delete.connect(live.on_user_session_deleted, sender=UserSession,
                             dispatch_uid="live.session_deleted")
@@ -24,7 +25,7 @@ class ServicesConfig(AppConfig):
                           dispatch_uid="live.membership_saved")
         post_delete.connect(live.on_roles_changed, sender=DepartmentMembership,
                             dispatch_uid="live.membership_deleted")
-        # Staff roles need TOTP enrolled (portal.roles): enrolling or removing it counts.
+        # Staff roles need TOTP enrolled (core.roles): enrolling or removing it counts.
         post_save.connect(live.on_second_factor_changed, sender=Authenticator,
                           dispatch_uid="live.mfa_saved")
         post_delete.connect(live.on_second_factor_changed, sender=Authenticator,

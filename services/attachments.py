@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from portal.errors import Invalid, TooLarge, UnsupportedMedia
+from core.errors import Invalid, TooLarge, UnsupportedMedia
 
 # Pillow format → (content type, save options). Re-encoding writes no EXIF, XMP, ICC or text
 # chunks unless asked to, so GPS position and camera serial numbers never reach storage.

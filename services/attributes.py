@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from portal.errors import Invalid
+from core.errors import Invalid
 from services.models import Category
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")

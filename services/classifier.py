@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.utils import timezone
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+
+from consent import policy
+from services.models import ServiceRequest, Status
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class Prediction:
 
 
 def _vectorizer(spec: dict[str, Any], vocabulary: dict[str, int] | None = None) -> Any:
+    # scikit-learn is imported where a model is built or loaded (routing and training
+    # workers), so web processes that import this module never load it.
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
     kwargs: dict[str, Any] = {
         "analyzer": spec["analyzer"],
         "ngram_range": tuple(spec["ngram_range"]),
@@ -185,12 +190,8 @@ def seed_rows() -> list[tuple[str, str]]:
 
 
 def _consent_permits(*, subject: Any, purpose: str) -> bool:
-    """Ask consent.policy; if it cannot answer, the answer is no."""
-    try:
-        from consent.policy import permits
-    except ImportError:
-        return False
-    return bool(permits(subject=subject, purpose=purpose).allowed)
+    """Ask consent.policy (the one upward edge from services)."""
+    return bool(policy.permits(subject=subject, purpose=purpose).allowed)
 
 
 def training_rows_select(*, limit: int = 50_000) -> list[tuple[str, str]]:
@@ -201,8 +202,6 @@ def training_rows_select(*, limit: int = 50_000) -> list[tuple[str, str]]:
     kept them, so corrections count), outside Triage, and only where the reporter consented
     to `routing-model-training` at this moment. The consent check is per row's reporter.
     """
-    from services.models import ServiceRequest, Status
-
     candidates = (
         ServiceRequest.objects.filter(
             status__in=[Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
@@ -250,6 +249,7 @@ def model_train(rows: Iterable[tuple[str, str]]) -> dict[str, Any]:
             }
         )
     from scipy.sparse import hstack
+    from sklearn.linear_model import LogisticRegression
 
     features = hstack(blocks).tocsr()
     model = LogisticRegression(C=20.0, max_iter=3000)
@@ -337,3 +337,35 @@ def current_model() -> RouterModel:
 
 def classify(text: str, *, allowed: Collection[str] | None = None) -> Prediction | None:
     return current_model().predict(text, allowed=allowed)
+
+
+# --- Category suggestion for the report form ------------------------------------------------
+
+SUGGEST_MIN_SCORE = 0.35
+
+
+def category_suggest(*, text: str, categories: Iterable[Any]) -> Any | None:
+    """The category a description most likely belongs to, as a suggestion the resident confirms.
+
+    The routing classifier names the likely department (its labels are department codes);
+    among that department's categories, the one whose keywords the text uses most wins. With a
+    weak prediction, a category whose keywords the text uses still counts; otherwise None.
+    """
+    text = (text or "").strip()
+    candidates = [c for c in categories if getattr(c, "department", None) is not None]
+    if not text or not candidates:
+        return None
+    lowered = text.lower()
+
+    def hits(category: Any) -> int:
+        words = [w.strip().lower() for w in (category.keywords or "").split(",")]
+        return sum(1 for w in words if w and w in lowered)
+
+    prediction = classify(text, allowed={c.department.code for c in candidates})
+    if prediction is not None and prediction.score >= SUGGEST_MIN_SCORE:
+        mine = [c for c in candidates if c.department.code == prediction.label]
+        if mine:
+            return max(mine, key=lambda c: (hits(c), not c.uses_classifier, -len(c.name_en)))
+    scored = [(hits(c), c) for c in candidates]
+    best = max(scored, key=lambda pair: pair[0], default=(0, None))
+    return best[1] if best[0] > 0 else None

@@ -19,8 +19,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from portal.errors import NotFound
-from portal.roles import roles_for
+from core.errors import NotFound
+from core.json_limits import json_too_deep
+from core.roles import roles_for, session_bind
+from portal.middleware import token_session_check
 from services import live
 from services.selectors import access_request
 
@@ -70,18 +72,39 @@ def authenticate_token(token: Any) -> tuple[Any, str] | None:
     if session is None or not session.session_key:
         return None
     user = get_session_user(session)
-    if user is None or not roles_for(user).authenticated:
+    if user is None:
+        return None
+    session_bind(user, session)
+    if not roles_for(user).authenticated or not token_session_check(session, user):
         return None
     return user, session.session_key
 
 
-def session_belongs_to(session_key: str, user_id: int) -> bool:
-    """Whether the session still exists and still signs in this (active) user."""
+def session_user(session_key: str | None, user_id: int) -> Any:
+    """The user the session still signs in (active, same user), bound to that session for
+    `roles_for`; None once the session ended or signs in someone else."""
+    if not session_key:
+        return None
     session = lookup_session(session_key)
     if session is None:
-        return False
+        return None
     user = get_session_user(session)
-    return user is not None and user.pk == user_id and roles_for(user).authenticated
+    if user is None or user.pk != user_id:
+        return None
+    session_bind(user, session)
+    if not roles_for(user).authenticated:
+        return None
+    # Idle and absolute limits (an open socket is not activity: a session past a limit ends).
+    from portal.middleware import session_limit_reached
+
+    if session_limit_reached(session, user):
+        return None
+    return user
+
+
+def session_belongs_to(session_key: str, user_id: int) -> bool:
+    """Whether the session still exists and still signs in this (active) user."""
+    return session_user(session_key, user_id) is not None
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -95,6 +118,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.auth_timer: asyncio.Task | None = None
         self.recheck: asyncio.Task | None = None
         self.user: Any = None
+        # The user's department memberships as this socket holds them; every staff delivery
+        # is checked against them (services.live.Delivery.departments).
+        self.departments: frozenset[int] = frozenset()
         self.remember_session(self.scope.get("civicdesk_session_key"))
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -118,11 +144,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         interval = getattr(settings, "CIVICDESK_WS_RECHECK_SECONDS", RECHECK_SECONDS)
         while True:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
-            alive = await database_sync_to_async(session_belongs_to)(
-                self.session_key, self.user.pk
-            )
-            if not alive:
+            user = await database_sync_to_async(session_user)(self.session_key, self.user.pk)
+            if user is None:
                 await self.refuse(CLOSE_UNAUTHENTICATED, "session_ended")
+                return
+            # Also a backstop for a lost "roles changed" message: re-decide the stream.
+            try:
+                await database_sync_to_async(self.subscribe)(user)
+            except Refused:
+                await self.access_lost()
                 return
 
     async def close_unless_authenticated(self) -> None:
@@ -130,9 +160,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.refuse(CLOSE_AUTH_TIMEOUT, "auth_timeout")
 
+    def subscribe_bound(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+        """`subscribe` with the user's roles taken from this socket's own session (staff
+        powers need that session to have passed the second factor)."""
+        session = lookup_session(self.session_key) if self.session_key else None
+        session_bind(user, session)
+        return self.subscribe(user)
+
     async def start(self, user: Any) -> None:
         try:
-            groups, hello = await database_sync_to_async(self.subscribe)(user)
+            groups, hello = await database_sync_to_async(self.subscribe_bound)(user)
         except Refused as refused:
             await self.refuse(refused.code, refused.reason)
             return
@@ -145,8 +182,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.recheck = asyncio.ensure_future(self.recheck_session())
 
     def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
-        """The groups this user's socket joins, and extra fields for the `ready` frame."""
+        """The groups this user's socket joins, and extra fields for the `ready` frame;
+        sets `self.departments`. Raises Refused when the stream is not (or no longer) theirs."""
         raise NotImplementedError
+
+    async def access_lost(self) -> None:
+        """The user may no longer see this stream: close it (docs/live-updates.md)."""
+        await self.refuse(CLOSE_RECONNECT, "access_ended")
 
     async def refuse(self, code: int, reason: str) -> None:
         await self.send_json({"type": "error", "code": reason})
@@ -169,9 +211,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if len(text_data) > MAX_FRAME_CHARS:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        if json_too_deep(text_data):
+            await self.bad_frame("too_deep", "JSON nested too deeply.")
+            return
         try:
             content = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self.bad_frame("invalid_json", "The frame is not valid JSON.")
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
@@ -214,11 +259,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- channel layer → client --------------------------------------------------------
 
     async def live_message(self, message: dict[str, Any]) -> None:
+        allowed = message.get("departments")
+        if allowed is not None and not self.departments.intersection(allowed):
+            # Access ended since connect (the request was returned or re-routed): nothing
+            # more is delivered on this socket.
+            await self.access_lost()
+            return
         await self.send_json(message["message"])
 
     async def live_close(self, message: dict[str, Any]) -> None:
         session = message.get("session")
-        if session is None:
+        ended = message.get("ended")
+        if ended:
+            await self.refuse(CLOSE_UNAUTHENTICATED, str(ended))
+        elif session is None:
             await self.refuse(CLOSE_RECONNECT, "reconnect")
         elif session == self.session_fingerprint:
             await self.refuse(CLOSE_UNAUTHENTICATED, "signed_out")
@@ -256,6 +310,10 @@ class QueueConsumer(LiveConsumer):
         departments = sorted(roles.staff_department_ids)
         if not departments:
             raise Refused(CLOSE_FORBIDDEN, "not_staff")
+        if self.joined and set(departments) != set(self.departments):
+            # Re-checked while connected and the memberships changed: reconnect.
+            raise Refused(CLOSE_RECONNECT, "access_ended")
+        self.departments = roles.staff_department_ids
         return [live.queue_group(d) for d in departments], {"departments": departments}
 
 
@@ -270,9 +328,14 @@ class RequestStaffConsumer(LiveConsumer):
             request = access_request(user=user, reference=reference, as_staff=True)
         except NotFound:
             raise Refused(CLOSE_NOT_FOUND, "not_found") from None
+        self.departments = roles_for(user).staff_department_ids
         hello = {
             "reference": request.reference,
             "status": request.status,
             "version": request.version,
         }
         return [live.request_staff_group(request.pk)], hello
+
+    async def access_lost(self) -> None:
+        # The same answer REST gives that clerk now: the request is not theirs to see.
+        await self.refuse(CLOSE_NOT_FOUND, "access_ended")

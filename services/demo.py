@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.models import Category, Department, District, RoutingRule
+from services.services import request_submit
 
 DEPARTMENTS = [
     ("roads", "Roads", "道路管理处", False),
@@ -256,8 +259,6 @@ def seed_requests() -> int:
     """
     from django.contrib.auth import get_user_model
 
-    from services.services import request_submit
-
     filed = 0
     users = {
         u.email: u for u in get_user_model().objects.filter(email__endswith="@demo.civicdesk")
@@ -279,3 +280,179 @@ def seed_requests() -> int:
         )
         filed += 1
     return filed
+
+
+# --- A year of history, so that every chart, table and queue of the demo shows something ---
+
+# category → (requests over the year, share fixed, could not fix, not the city's, late share)
+HISTORY = {
+    "streetlight": (90, 0.70, 0.12, 0.03, 0.25),
+    "pothole": (110, 0.62, 0.15, 0.05, 0.35),
+    "missed-collection": (80, 0.85, 0.03, 0.02, 0.10),
+    "fallen-tree": (45, 0.75, 0.05, 0.10, 0.20),
+    "water-leak": (55, 0.66, 0.10, 0.12, 0.30),
+    "other": (30, 0.30, 0.10, 0.35, 0.40),
+}
+HISTORY_TEXT = {
+    "streetlight": ("The streetlight is dark.", "路灯不亮。"),
+    "pothole": ("A deep pothole in the road.", "路面有坑。"),
+    "missed-collection": ("The bins were not emptied.", "垃圾没有清运。"),
+    "fallen-tree": ("A branch fell on the path.", "树枝掉在路上。"),
+    "water-leak": ("Water is leaking from the pavement.", "人行道漏水。"),
+    "other": ("Something in the street needs the city.", "街道问题需要处理。"),
+}
+RESOLUTION_TEXT = {
+    "fixed": "Fixed.",
+    "could_not_fix": "We could not fix it.",
+    "not_city_responsibility": "This is not the city's responsibility.",
+}
+HISTORY_RESIDENTS = 12
+HISTORY_DAYS = 330
+# Open work for each demo clerk (department code → how many, of which overdue).
+OPEN_WORK = {"roads": (9, 3), "lighting": (7, 2), "parks": (5, 1), "sanitation": (4, 1),
+             "water": (4, 1), "triage": (3, 1)}
+_CLERKS = {"roads": "clerk.roads@demo.civicdesk", "lighting": "clerk.lighting@demo.civicdesk",
+           "parks": "clerk.parks@demo.civicdesk"}
+
+
+def _history_residents() -> list:
+    from django.contrib.auth import get_user_model
+
+    users = []
+    for n in range(1, HISTORY_RESIDENTS + 1):
+        user, created = get_user_model().objects.get_or_create(
+            email=f"neighbour{n}@demo.civicdesk",
+            defaults={"display_name": f"Neighbour {n}",
+                      "preferred_language": "zh-hans" if n % 2 else "en"},
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        users.append(user)
+    return users
+
+
+def _point_in(district: District, rnd: Any) -> tuple[float, float]:
+    ring = district.boundary["coordinates"][0]
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    lat, lon = rnd.uniform(min(lats), max(lats)), rnd.uniform(min(lons), max(lons))
+    return round(lat, 5), round(lon, 5)
+
+
+def seed_history(*, now: Any = None) -> int:
+    """Back-dated requests of the past year (resolved, fixed or not, some late, in every
+    district) and open work in each demo department's queue. Written as rows with their
+    timeline events (no notifications: these people and events are invented). Idempotent:
+    nothing happens once the history residents have requests. Returns how many were made."""
+    import random
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from services.models import Event, Outcome, ServiceRequest, Status
+
+    residents = _history_residents()
+    if ServiceRequest.objects.filter(reporter__in=residents).exists():
+        return 0
+    now = now or timezone.now()
+    rnd = random.Random(19)  # noqa: S311 - the same invented demo city every time
+    districts = list(District.objects.order_by("code"))
+    categories = {c.code: c for c in Category.objects.filter(code__in=HISTORY)}
+    clerks = {d: get_user_model().objects.filter(email=e).first() for d, e in _CLERKS.items()}
+    rows: list[tuple[ServiceRequest, list[Event]]] = []
+
+    def make(category: Category, *, created: Any, status: str, outcome: str = "",
+             resolved: Any = None, department: Department | None = None,
+             assignee: Any = None) -> None:
+        district = rnd.choice(districts)
+        lat, lon = _point_in(district, rnd)
+        en, zh = HISTORY_TEXT[category.code]
+        reporter = rnd.choice(residents)
+        due = created + timedelta(hours=category.sla_hours)
+        request = ServiceRequest(
+            kind=category.kind, category=category, description=zh if reporter.pk % 2 else en,
+            lat=lat, lon=lon, district=district, status=status, outcome=outcome,
+            department=department or category.department, assignee=assignee,
+            reporter=reporter, due_at=due, created_at=created,
+            routed_at=created + timedelta(minutes=2), resolved_at=resolved,
+            closed_at=resolved + timedelta(days=7) if status == Status.CLOSED else None,
+            sla_breached_at=due if (resolved or now) > due else None,
+            priority=3 if (resolved or now) > due else 2,
+        )
+        to = request.department
+        explanation = {
+            "en": f"Sent to {to.name_en} because you chose '{category.name_en}'.",
+            "zh-hans": f"已转交{to.name_zh_hans or to.name_en}，因为您选择了“"
+                       f"{category.name_zh_hans or category.name_en}”。",
+        } if to is not None else {}
+        language = "zh-hans" if reporter.preferred_language == "zh-hans" else "en"
+        events = [
+            Event(type=Event.Type.SUBMITTED, to_status=Status.SUBMITTED, actor=reporter,
+                  actor_role="resident", created_at=created),
+            Event(type=Event.Type.ROUTED, from_status=Status.SUBMITTED, to_status=Status.ROUTED,
+                  actor_role="system", created_at=created + timedelta(minutes=2),
+                  text=explanation.get(language, ""),
+                  data={"method": "triage" if to is not None and to.is_triage
+                        else "category_default",
+                        "department": {"id": to.pk, "code": to.code} if to else None,
+                        "category": category.code, "district": district.code,
+                        "return_count": 0, "excluded_department_ids": [],
+                        "explanation": explanation}),
+        ]
+        if resolved is not None:
+            events.append(Event(
+                type=Event.Type.STATUS_CHANGED, from_status=Status.IN_PROGRESS,
+                to_status=Status.RESOLVED, actor_role="clerk", created_at=resolved,
+                data={"move": "resolve", "outcome": outcome},
+                text=RESOLUTION_TEXT.get(outcome, "Done.")))
+        if status == Status.CLOSED:
+            events.append(Event(
+                type=Event.Type.STATUS_CHANGED, from_status=Status.RESOLVED,
+                to_status=Status.CLOSED, actor_role="system",
+                created_at=resolved + timedelta(days=7),
+                data={"move": "close", "auto_closed": True}))
+        rows.append((request, events))
+
+    for code, (count, fixed, could_not, not_city, late) in HISTORY.items():
+        category = categories.get(code)
+        if category is None:
+            continue
+        for _ in range(count):
+            created = now - timedelta(days=rnd.uniform(10, HISTORY_DAYS))
+            draw = rnd.random()
+            outcome = (Outcome.FIXED if draw < fixed else Outcome.COULD_NOT_FIX
+                       if draw < fixed + could_not else Outcome.NOT_CITY_RESPONSIBILITY
+                       if draw < fixed + could_not + not_city else Outcome.NO_ACTION_NEEDED)
+            sla = category.sla_hours
+            hours = rnd.uniform(sla * 1.1, sla * 4) if rnd.random() < late else \
+                rnd.uniform(sla * 0.1, sla * 0.9)
+            make(category, created=created, status=Status.CLOSED, outcome=outcome,
+                 resolved=created + timedelta(hours=hours))
+    by_department = {c.department.code: c for c in categories.values() if c.department}
+    if "other" in categories:  # no department of its own: it waits in Triage
+        by_department.setdefault("triage", categories["other"])
+    triage = Department.objects.filter(is_triage=True).first()
+    for dept, (count, overdue) in OPEN_WORK.items():
+        category = by_department.get(dept)
+        if category is None:
+            continue
+        for i in range(count):
+            hours = category.sla_hours * (1.5 if i < overdue else rnd.uniform(0.1, 0.6))
+            make(category, created=now - timedelta(hours=hours),
+                 status=Status.IN_PROGRESS if dept in clerks else Status.ROUTED,
+                 department=triage if dept == "triage" else None,
+                 assignee=clerks.get(dept) if i % 3 != 2 else None)
+    requests = ServiceRequest.objects.bulk_create([r for r, _ in rows])
+    events = []
+    for request, (_, timeline) in zip(requests, rows, strict=True):
+        for event in timeline:
+            event.request = request
+            event.version = 1
+        events += timeline
+    created = Event.objects.bulk_create(events)
+    # auto_now_add stamped the events "now": put them back where they happened.
+    for event, original in zip(created, events, strict=True):
+        event.created_at = original.created_at
+    Event.objects.bulk_update(created, ["created_at"])
+    return len(requests)

@@ -133,6 +133,16 @@ def _queue_item(request: ServiceRequest, department_id: int) -> dict[str, Any]:
 class Delivery:
     group: str
     message: dict[str, Any]
+    # Staff deliveries: the departments whose staff may receive it *now*. Each socket checks
+    # it against the memberships it holds before sending (access can end mid-connection:
+    # a request is returned or re-routed). Never sent to the client.
+    departments: tuple[int, ...] | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": MESSAGE, "message": self.message}
+        if self.departments is not None:
+            out["departments"] = list(self.departments)
+        return out
 
 
 def _status_at(event: Event, request: ServiceRequest) -> str:
@@ -174,12 +184,14 @@ def _department_ids(event: Event, request: ServiceRequest) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def deliveries_for_event(*, event_id: int) -> list[Delivery]:
-    """Every (group, message) pair the event produces; empty if the event is gone."""
-    # One query in the common case: the previous public version and whether anyone follows
-    # the request come along as subqueries.
-    event = (
-        Event.objects.select_related("request__category")
+def event_for_delivery(event_id: int) -> Event | None:
+    """The event with what its pushes and e-mails need (request, category, department,
+    reporter), in one query: the previous public version and whether anyone follows the
+    request come along as subqueries."""
+    return (
+        Event.objects.select_related(
+            "request__category", "request__department", "request__reporter"
+        )
         .annotate(
             previous_public_version=_previous_public_version(),
             has_followers=Exists(Follow.objects.filter(request_id=OuterRef("request_id"))),
@@ -187,8 +199,16 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
         .filter(pk=event_id)
         .first()
     )
-    if event is None:
-        return []
+
+
+def deliveries_for_event(*, event_id: int) -> list[Delivery]:
+    """Every (group, message) pair the event produces; empty if the event is gone."""
+    event = event_for_delivery(event_id)
+    return [] if event is None else deliveries_of(event)
+
+
+def deliveries_of(event: Event) -> list[Delivery]:
+    """Every (group, message) pair an event loaded by `event_for_delivery` produces."""
     request = event.request
     base = {
         "reference": request.reference,
@@ -202,7 +222,8 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
         resident_message = {
             "type": REQUEST_EVENT,
             **base,
-            "previous_version": event.previous_public_version or 0,
+            # Annotations of event_for_delivery.
+            "previous_version": getattr(event, "previous_public_version", None) or 0,
         }
         if request.reporter_id is not None:
             out.append(
@@ -211,7 +232,7 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
                     {**resident_message, "event": event_public_view(event)},
                 )
             )
-        if event.has_followers:
+        if getattr(event, "has_followers", True):
             followers = Follow.objects.filter(request_id=request.pk).values_list(
                 "user_id", flat=True
             )
@@ -233,13 +254,18 @@ def deliveries_for_event(*, event_id: int) -> list[Delivery]:
                 "event": queue_event,
                 "item": _queue_item(request, department_id),
             },
+            departments=(department_id,),
         )
         for department_id in sorted(_department_ids(event, request))
     )
+    # The full timeline goes only to staff of the department that holds the request now
+    # (as `access_request` decides for REST): after a return or re-route, sockets of the
+    # department it left are closed by the consumer instead of hearing on.
     out.append(
         Delivery(
             request_staff_group(request.pk),
             {"type": REQUEST_EVENT, **staff_base, "event": event_staff_view(event)},
+            departments=(request.department_id,) if request.department_id else (),
         )
     )
     return out
@@ -289,28 +315,39 @@ def group_send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
     future.result(timeout=SEND_TIMEOUT_SECONDS)
 
 
-def push_event(*, event_id: int) -> None:
+def push_event(*, event_id: int) -> Event | None:
     """Send the event to the groups allowed to see it. Idempotent for clients (by version).
 
     Called after commit only. Raises if the channel layer is down, so the outbox retries.
+    Returns the event as loaded (for its notifications), or None if it is gone.
     """
-    deliveries = deliveries_for_event(event_id=event_id)
+    event = event_for_delivery(event_id)
+    if event is None:
+        return None
+    deliveries = deliveries_of(event)
     if deliveries:
-        group_send_all([(d.group, {"type": MESSAGE, "message": d.message}) for d in deliveries])
+        group_send_all([(d.group, d.envelope()) for d in deliveries])
+    return event
 
 
 # --- Closing sockets ------------------------------------------------------------------------
 
 
-def live_disconnect_user(*, user_id: int, session_key: str | None = None) -> None:
+def live_disconnect_user(
+    *, user_id: int, session_key: str | None = None, ended: str = ""
+) -> None:
     """Close the user's open sockets once the current transaction commits.
 
     Without `session_key` every socket of the user closes with 4409 (reconnect: roles or the
     account changed, the server decides again what it may see; a deactivated user then gets
-    4401). With it, only the sockets of that session close, with 4401 (signed out).
+    4401). With it, only the sockets of that session close, with 4401 (signed out). With
+    `ended` (a reason code, e.g. "password_changed") every socket closes with 4401: all the
+    user's sessions have ended.
     Call after a role change, deactivation or logout; calling it twice does no harm.
     """
-    message = {"type": CLOSE, "session": session_fingerprint(session_key)}
+    message: dict[str, Any] = {"type": CLOSE, "session": session_fingerprint(session_key)}
+    if ended:
+        message["ended"] = ended
     transaction.on_commit(lambda: group_send_all([(user_group(user_id), message)]), robust=True)
 
 
@@ -339,7 +376,29 @@ def on_second_factor_changed(
         live_disconnect_user(user_id=instance.user_id)
 
 
-def on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """A deactivated account keeps no socket open."""
+def on_user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """A deactivated account keeps no socket open; a new password ends every session."""
     if not instance.is_active:
         live_disconnect_user(user_id=instance.pk)
+    # Django keeps the new raw password on `_password` from set_password() until save()
+    # returns: it is set exactly when this save changed the password (any path: allauth's
+    # change and reset, the admin, manage.py changepassword).
+    elif not created and getattr(instance, "_password", None) is not None:
+        user_sessions_end(user_id=instance.pk, reason="password_changed")
+
+
+def user_sessions_end(*, user_id: int, reason: str) -> int:
+    """End every session of the user (web sessions and app tokens) and close their sockets.
+
+    Django's session hash already refuses the old sessions after a password change; this
+    also deletes them (and allauth's UserSession rows) so no stale session lingers.
+    """
+    from allauth.usersessions.models import UserSession
+
+    # First, so the sockets hear why (each ended session also sends its own "signed out").
+    live_disconnect_user(user_id=user_id, ended=reason)
+    ended = 0
+    for user_session in UserSession.objects.filter(user_id=user_id):
+        user_session.end()
+        ended += 1
+    return ended

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
-from portal.i18n import localized
+from core.i18n import localized
 
 # Unambiguous alphabet: no 0/O, 1/I/L, no vowels that spell words.
 REFERENCE_ALPHABET = "23456789BCDFGHJKMNPQRSTVWXYZ"
@@ -412,26 +412,3 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key for {self.request_id}"
-
-
-class OutboxMessage(models.Model):
-    """Work to publish after commit; the relay republishes rows the fast path missed."""
-
-    topic = models.CharField(max_length=60)
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [
-            models.Index(
-                fields=["id"],
-                name="outbox_unpublished",
-                condition=models.Q(published_at__isnull=True),
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"outbox #{self.pk} {self.topic}"

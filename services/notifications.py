@@ -2,14 +2,16 @@
 
 One small channel interface: email now (Django mail, templates in the recipient's language);
 SMS later, only where `consent.policy.permits` says yes at the moment of sending.
-`notify_event` runs after commit (outbox) and queues one `send_notification` task per
-recipient and channel; `notification_deliver` (the task's body) renders and sends once.
+`notifications_for_event` says what to send for one event (one `Notification` per recipient
+and channel); the `deliver_event` task (after commit, through the outbox) queues one
+`send_notification` task for each, and `notification_deliver` (that task's body) renders and
+sends once.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -21,7 +23,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from portal import city
+from consent import policy
+from core import city
 from services.models import DepartmentMembership, Event, Follow
 from services.notification_texts import FOLLOWER, FOOTER, REPORTER, TEXTS, event_kind
 
@@ -116,11 +119,7 @@ class SmsChannel:
 
     @property
     def purpose(self) -> str:
-        try:
-            from consent.policy import PURPOSE_SMS
-        except ImportError:
-            return "status-notifications-sms"
-        return PURPOSE_SMS
+        return policy.PURPOSE_SMS
 
     def available_for(self, user: Any) -> bool:
         return bool(user.is_active and user.phone and settings.CIVICDESK.get("SMS_BACKEND"))
@@ -134,14 +133,10 @@ CHANNELS: dict[str, NotificationChannel] = {"email": EmailChannel(), "sms": SmsC
 
 
 def channel_permits(*, channel: NotificationChannel, user: Any) -> bool:
-    """Consent-gated channels ask consent.policy; if it cannot answer, the answer is no."""
+    """Consent-gated channels ask consent.policy (the one upward edge from services)."""
     if channel.purpose is None:
         return True
-    try:
-        from consent.policy import permits
-    except ImportError:
-        return False
-    return bool(permits(subject=user, purpose=channel.purpose).allowed)
+    return bool(policy.permits(subject=user, purpose=channel.purpose).allowed)
 
 
 def _language(user: Any) -> str:
@@ -229,13 +224,17 @@ def recipients_for(event: Event) -> list[Any]:
     request = event.request
     if event.type in RESIDENT_EVENTS and event.visibility == Event.Visibility.PUBLIC:
         people = [request.reporter] if request.reporter is not None else []
-        people += [
-            follow.user
-            for follow in _follows_at(event)
-            .exclude(user_id=request.reporter_id or 0)
-            .select_related("user")
-            .order_by("user_id")
-        ]
+        # An event loaded for its push (live.event_for_delivery) knows whether anyone
+        # follows the request: no query when nobody does (a duplicate's are the original's).
+        nobody = getattr(event, "has_followers", True) is False
+        if not nobody or event.type == Event.Type.MARKED_DUPLICATE:
+            people += [
+                follow.user
+                for follow in _follows_at(event)
+                .exclude(user_id=request.reporter_id or 0)
+                .select_related("user")
+                .order_by("user_id")
+            ]
         return [person for person in people if person.pk != event.actor_id]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
         return list(supervisors_of(department_id=request.department_id))
@@ -266,24 +265,56 @@ def supervisors_of(*, department_id: int) -> Any:
     )
 
 
-def notify_event(*, event_id: int) -> int:
-    """Queue the notifications for one event (after commit). Returns how many were queued.
+@dataclass(frozen=True)
+class Notification:
+    """One message to send: an event's news to one user over one channel."""
 
-    A broker error propagates so the outbox keeps the row and the relay tries again; the
-    delivery task is idempotent, so a second round sends nothing twice.
+    event_id: int
+    user_id: int
+    channel: str
+    # The recipient as already loaded, for sending at once in a worker (not part of equality).
+    user: Any = field(default=None, compare=False, repr=False)
+
+
+def notifications_for_event(
+    *, event_id: int | None = None, event: Event | None = None
+) -> list[Notification]:
+    """What to send for one event: one notification per recipient and available channel.
+
+    Sends nothing itself: the caller (services.tasks) sends each at once or queues a delivery
+    task for it, and each delivery remembers that it was sent, so a second round sends nothing
+    twice. Pass `event` when it is loaded already (the live push loaded it).
     """
-    from services.tasks import send_notification
-
-    event = Event.objects.select_related("request", "request__reporter").filter(pk=event_id).first()
+    if event is None and event_id is not None:
+        event = (
+            Event.objects.select_related("request", "request__reporter")
+            .filter(pk=event_id)
+            .first()
+        )
     if event is None or event.type not in RESIDENT_EVENTS | SUPERVISOR_EVENTS:
-        return 0
-    queued = 0
-    for user in recipients_for(event):
-        for channel in CHANNELS.values():
-            if channel.available_for(user):
-                send_notification.delay(event.pk, user.pk, channel.name)
-                queued += 1
-    return queued
+        return []
+    return [
+        Notification(event_id=event.pk, user_id=user.pk, channel=channel.name, user=user)
+        for user in recipients_for(event)
+        for channel in CHANNELS.values()
+        if channel.available_for(user)
+    ]
+
+
+def notification_send_now(*, event: Event, notification: Notification) -> bool:
+    """Send one notification in this process (a worker already). False if it failed: the
+    caller then queues its delivery task, which retries with backoff."""
+    try:
+        _deliver_once(event=event, user=notification.user,
+                      transport=CHANNELS[notification.channel])
+    except Exception:  # noqa: BLE001 - the task retries it with backoff
+        logger.warning(
+            "notification not sent inline; queued",
+            extra={"event_id": event.pk, "channel": notification.channel},
+            exc_info=True,
+        )
+        return False
+    return True
 
 
 def _sent_key(event_id: int, user_id: int, channel: str) -> str:
@@ -296,9 +327,6 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
     Delivery errors propagate (the task retries with backoff); the state change that caused
     the notification was committed long before and is never affected.
     """
-    key = _sent_key(event_id, user_id, channel)
-    if cache.get(key):
-        return False
     transport = CHANNELS.get(channel)
     event = (
         Event.objects.select_related(
@@ -312,13 +340,21 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
         return False
     if user not in recipients_for(event):
         return False  # e.g. no longer a supervisor of that department
+    return _deliver_once(event=event, user=user, transport=transport)
+
+
+def _deliver_once(*, event: Event, user: Any, transport: NotificationChannel) -> bool:
+    """Send to a current recipient, unless it was sent already or consent says no."""
+    key = _sent_key(event.pk, user.pk, transport.name)
+    if cache.get(key):
+        return False
     if not channel_permits(channel=transport, user=user):
         return False
     transport.deliver(user=user, message=event_message(event=event, user=user))
     cache.set(key, 1, SENT_MARK_SECONDS)
     logger.info(
         "notification sent",
-        extra={"event_id": event_id, "channel": channel, "event_type": event.type},
+        extra={"event_id": event.pk, "channel": transport.name, "event_type": event.type},
     )
     return True
 

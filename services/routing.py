@@ -20,8 +20,9 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from services import workflow
+from services import classifier, workflow
 from services.models import Department, Event, RoutingRule, ServiceRequest, Status
+from services.services import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -243,9 +244,7 @@ def _excluded_department_ids(request: ServiceRequest) -> frozenset[int]:
 
 
 def _classify(text: str, allowed: frozenset[str]) -> Any:
-    from services.classifier import classify
-
-    return classify(text, allowed=allowed)
+    return classifier.classify(text, allowed=allowed)
 
 
 def facts_for(request: ServiceRequest) -> Facts:
@@ -295,15 +294,12 @@ def request_route(*, request_id: int) -> Event | None:
     The row is locked for the whole decision, so two workers handed the same message
     produce one `routed` event.
     """
-    from services.classifier import current_model, model_is_loaded
-    from services.services import event_record
-
-    if not model_is_loaded() and (
+    if not classifier.model_is_loaded() and (
         ServiceRequest.objects.filter(pk=request_id)
         .values_list("category__uses_classifier", flat=True)
         .first()
     ):
-        current_model()  # load (or, the first time, train) it before taking the row lock
+        classifier.current_model()  # load (or, the first time, train) it before taking the row lock
     with transaction.atomic():
         request = (
             ServiceRequest.objects.select_for_update(of=("self",))

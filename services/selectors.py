@@ -13,13 +13,14 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Left
 from django.utils import timezone
 
-from portal.errors import Invalid, NotFound
-from portal.roles import roles_for
+from core.errors import Invalid, NotFound
+from core.roles import roles_for
 from services import workflow
 from services.models import (
     OPEN_STATUSES,
     Attachment,
     Category,
+    Department,
     District,
     Event,
     Follow,
@@ -154,9 +155,23 @@ def viewer_is_owner_or_staff(*, user: Any, request: ServiceRequest) -> bool:
 
 
 def access_attachment(*, user: Any, reference: str, token: str) -> Attachment:
-    """A photo of a request the user may see in full (reporter or staff); NotFound otherwise."""
+    """A photo of a request the user may see in full; NotFound otherwise.
+
+    The reporter uses the photo's own token. Staff of the request's department need a link
+    made for them by their own logged reveal (`services.photo_grants`): a colleague's link, a
+    plain token or an expired link is NotFound.
+    """
+    from services.photo_grants import photo_grant_open
+
     request = access_request(user=user, reference=reference)
-    if not viewer_is_owner_or_staff(user=user, request=request):
+    if request.reporter_id is not None and request.reporter_id == user.pk:
+        token = photo_grant_open(grant=token, viewer_id=user.pk) or token
+    elif roles_for(user).is_staff_of(request.department_id):
+        granted = photo_grant_open(grant=token, viewer_id=user.pk)
+        if granted is None:
+            raise NotFound("No such attachment.")
+        token = granted
+    else:
         raise NotFound("No such attachment.")
     attachment = Attachment.objects.filter(request=request, token=token).first()
     if attachment is None:
@@ -249,8 +264,6 @@ def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]
     departments = sorted(roles.staff_department_ids)
     qs = ServiceRequest.objects.all()
     if filters.department:
-        from services.models import Department
-
         department_id = (
             Department.objects.filter(code=filters.department, id__in=departments)
             .values_list("id", flat=True)
@@ -283,10 +296,12 @@ def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]
         qs = qs.filter(assignee__isnull=True)
     if filters.q:
         term = filters.q.strip()
+        # Only what the queue shows may match: a withheld (private) home address is not
+        # searchable, or the search would confirm a guessed address without a logged reveal.
         qs = qs.filter(
             Q(reference=term.upper())
             | Q(description__icontains=term)
-            | Q(address__icontains=term)
+            | Q(address__icontains=term, is_private_address=False)
         )
     return qs
 

@@ -15,9 +15,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
-from portal.roles import roles_for
+from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from core.roles import roles_for
+from outbox.services import outbox_enqueue
 from services import workflow
+from services.attachments import max_photos
+from services.attributes import validate_attribute_values
 from services.geo import district_for
 from services.models import (
     OPEN_STATUSES,
@@ -33,11 +36,14 @@ from services.models import (
     ServiceRequest,
     Status,
 )
-from services.outbox import EVENT, ROUTE, outbox_enqueue
 from services.selectors import actor_kinds, idempotency_cutoff
 
 if TYPE_CHECKING:
     from services.attachments import PreparedPhoto
+
+# Outbox topics this app publishes (services/tasks.py registers their publishers).
+TOPIC_ROUTE = "request.route"  # {"request_id"}: route (again) after commit
+TOPIC_EVENT = "request.event"  # {"event_id"}: live push and notifications after commit
 
 MAX_TEXT = 5000
 AS_RESIDENT = frozenset({workflow.RESIDENT})
@@ -73,6 +79,7 @@ def event_record(
     bump: bool = True,
     changes: dict[str, Any] | None = None,
     role: str = "",
+    publish: bool = True,
 ) -> Event:
     """Append an event, bump the request's version, and queue the live push/notification.
 
@@ -80,7 +87,9 @@ def event_record(
     the caller has already written the new version (a request created with its first event).
     `changes` are further columns of the request to write in the same UPDATE as the version
     (the caller has set them on `request` already). `role` names an actor who has no
-    account here (e.g. "open311": someone writing through a client app).
+    account here (e.g. "open311": someone writing through a client app). `publish=False`
+    when the caller's own outbox row delivers the event (a new request's routing message
+    carries it).
     """
     department_id: int | None = None
     if not role:
@@ -105,7 +114,8 @@ def event_record(
         data=data or {},
         version=request.version,
     )
-    outbox_enqueue(topic=EVENT, payload={"event_id": event.pk})
+    if publish:
+        outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk})
     return event
 
 
@@ -139,8 +149,6 @@ def request_submit(
     is_private_address: bool = False,
 ) -> ServiceRequest:
     """File a service request or complaint; routing follows after commit (outbox)."""
-    from services.attributes import validate_attribute_values
-
     if not category.is_active:
         raise Invalid(
             _("This category is no longer available."),
@@ -171,14 +179,16 @@ def request_submit(
         due_at=now + timedelta(hours=category.sla_hours),
         version=1,  # the version of its first event
     )
-    event_record(
+    submitted = event_record(
         request=request,
         type=Event.Type.SUBMITTED,
         actor=reporter,
         to_status=Status.SUBMITTED,
         bump=False,
+        publish=False,
     )
-    outbox_enqueue(topic=ROUTE, payload={"request_id": request.pk})
+    # One row, one broker message: the routing task pushes the `submitted` event first.
+    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
     return request
 
 
@@ -291,7 +301,7 @@ def request_transition(
         data={"move": move.name, **({"outcome": outcome} if outcome else {}), **(data or {})},
     )
     if to_status == Status.RETURNED:
-        outbox_enqueue(topic=ROUTE, payload={"request_id": locked.pk})
+        outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": locked.pk})
     return locked
 
 
@@ -443,8 +453,6 @@ def request_attach(
     *, request: ServiceRequest, actor: Any, photos: list[PreparedPhoto]
 ) -> list[Attachment]:
     """Add checked photos (reporter or staff of the department), within the per-request limit."""
-    from services.attachments import max_photos
-
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     _require(kinds, frozenset({workflow.RESIDENT}) | workflow.STAFF)

@@ -22,6 +22,8 @@ from services.models import (
     ServiceRequest,
     Status,
 )
+from services.notifications import CHANNELS, digest_message
+from services.services import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ def request_mark_breached(*, request_id: int, now: datetime | None = None) -> Ev
     The row lock plus `sla_breached_at` make a second sweep (or a second worker given the
     same task) a no-op. A row another transaction holds is skipped; the next sweep gets it.
     """
-    from services.services import event_record
-
     now = now or timezone.now()
     with transaction.atomic():
         request = (
@@ -105,8 +105,6 @@ def department_digest(*, department: Any, now: datetime) -> dict[str, Any]:
 
 def supervisor_digests_send(*, now: datetime | None = None) -> int:
     """Email each supervisor one digest of their departments, at most once a day."""
-    from services.notifications import CHANNELS, digest_message
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     by_user: dict[int, tuple[Any, list[Any]]] = {}

@@ -14,16 +14,17 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.db import OperationalError
 
+from outbox.services import outbox_inline, outbox_prune, outbox_register, outbox_relay
+from services import classifier, live, notifications, routing, services, sla
+
 logger = logging.getLogger(__name__)
 
 
 @worker_process_init.connect
 def load_router_model(**_: object) -> None:
     """Each worker process loads the routing model once, before its first request."""
-    from services.classifier import current_model
-
     try:
-        current_model()
+        classifier.current_model()
     except Exception:  # noqa: BLE001 - routing loads it again on first use
         logger.warning("router model not loaded at worker start", exc_info=True)
 
@@ -34,16 +35,41 @@ _BACKOFF = {"retry_backoff": 2, "retry_backoff_max": 20, "retry_jitter": True}
 
 @shared_task(
     name="services.tasks.route_request",
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, OSError, ConnectionError, TimeoutError),
     max_retries=5,
     **_BACKOFF,
 )
-def route_request(request_id: int) -> int | None:
-    """Route one request; returns the `routed` event id, or None if nothing was to be done."""
-    from services.routing import request_route
+def route_request(request_id: int, event_id: int | None = None) -> int | None:
+    """Route one request; returns the `routed` event id, or None if nothing was to be done.
 
-    event = request_route(request_id=request_id)
+    `event_id`: the new request's `submitted` event, pushed first (one message per report).
+    The `routed` event is pushed and notified here too, right after routing commits
+    (`outbox_inline`); if that fails its outbox row is left to the relay. A retry pushes the
+    `submitted` event again (clients drop it by version) and routing is a no-op.
+    """
+    with outbox_inline():
+        if event_id is not None:
+            event_deliver(event_id=event_id, inline=True)
+        event = routing.request_route(request_id=request_id)
     return event.pk if event else None
+
+
+def event_deliver(*, event_id: int, inline: bool = False) -> int:
+    """Push one event to the socket groups allowed to see it, then its notifications.
+
+    `inline` (in a worker already): send the notifications here rather than queueing a task
+    for each (one that fails to send is queued after all). Returns how many were sent or
+    queued. A broker error propagates so the outbox keeps the row and the relay tries again.
+    """
+    event = live.push_event(event_id=event_id)
+    if event is None:
+        return 0
+    todo = notifications.notifications_for_event(event=event)
+    for notification in todo:
+        if inline and notifications.notification_send_now(event=event, notification=notification):
+            continue
+        send_notification.delay(notification.event_id, notification.user_id, notification.channel)
+    return len(todo)
 
 
 @shared_task(
@@ -59,26 +85,18 @@ def deliver_event(event_id: int) -> int:
     again: clients drop what they already have by `version`, and each notification task
     remembers that it was delivered.
     """
-    from services.live import push_event
-    from services.notifications import notify_event
-
-    push_event(event_id=event_id)
-    return notify_event(event_id=event_id)
+    return event_deliver(event_id=event_id)
 
 
 @shared_task(name="services.tasks.relay_outbox")
 def relay_outbox() -> int:
-    from services.outbox import outbox_relay
-
     return outbox_relay()
 
 
 @shared_task(name="services.tasks.reroute_stranded")
 def reroute_stranded() -> int:
     """Publish routing again for requests still unrouted 30 s after filing (lost messages)."""
-    from services.routing import requests_awaiting_routing
-
-    ids = requests_awaiting_routing()
+    ids = routing.requests_awaiting_routing()
     for request_id in ids:
         route_request.delay(request_id)
     return len(ids)
@@ -86,15 +104,11 @@ def reroute_stranded() -> int:
 
 @shared_task(name="services.tasks.mark_overdue")
 def mark_overdue() -> int:
-    from services.sla import requests_mark_overdue
-
-    return requests_mark_overdue()
+    return sla.requests_mark_overdue()
 
 
 @shared_task(name="services.tasks.auto_close_resolved")
 def auto_close_resolved() -> int:
-    from services import services
-
     close = getattr(services, "requests_auto_close", None)
     if close is None:  # not written yet: nothing to do rather than a crash every hour
         logger.warning("requests_auto_close is not available")
@@ -109,16 +123,12 @@ def auto_close_resolved() -> int:
     **_BACKOFF,
 )
 def send_notification(event_id: int, user_id: int, channel: str = "email") -> bool:
-    from services.notifications import notification_deliver
-
-    return notification_deliver(event_id=event_id, user_id=user_id, channel=channel)
+    return notifications.notification_deliver(event_id=event_id, user_id=user_id, channel=channel)
 
 
 @shared_task(name="services.tasks.send_supervisor_digest")
 def send_supervisor_digest() -> int:
-    from services.sla import supervisor_digests_send
-
-    return supervisor_digests_send()
+    return sla.supervisor_digests_send()
 
 
 # Not acks_late: a weekly job lost in a crash waits a week; redelivering a 15-minute job
@@ -127,20 +137,35 @@ def send_supervisor_digest() -> int:
     name="services.tasks.train_router", acks_late=False, time_limit=900, soft_time_limit=840
 )
 def train_router() -> str:
-    from services.classifier import router_train
-
-    return router_train().version
+    return classifier.router_train().version
 
 
 @shared_task(name="services.tasks.prune_outbox")
 def prune_outbox() -> int:
-    from services.outbox import outbox_prune
-
     return outbox_prune()
 
 
 @shared_task(name="services.tasks.prune_idempotency_keys")
 def prune_idempotency_keys() -> int:
-    from services.services import idempotency_keys_prune
+    return services.idempotency_keys_prune()
 
-    return idempotency_keys_prune()
+
+def _publish_route(payload: dict) -> None:
+    if payload.get("event_id"):
+        route_request.delay(payload["request_id"], payload["event_id"])
+    else:
+        route_request.delay(payload["request_id"])
+
+
+def _handle_event(payload: dict) -> None:
+    event_deliver(event_id=payload["event_id"], inline=True)
+
+
+def _publish_event(payload: dict) -> None:
+    deliver_event.delay(payload["event_id"])
+
+
+def outbox_publishers_register() -> None:
+    """Name this app's outbox publishers (called once at start-up by ServicesConfig.ready)."""
+    outbox_register(topic=services.TOPIC_ROUTE, publisher=_publish_route)
+    outbox_register(topic=services.TOPIC_EVENT, publisher=_publish_event, inline=_handle_event)

@@ -19,6 +19,19 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _own_outside_log_mirror(tmp_path, settings):
+    """Each test's outside copy of the transparency log's heads starts empty, like its database
+    (otherwise heads mirrored by an earlier test in the same process make a later full
+    verification report a truncated log)."""
+    storages = dict(settings.STORAGES)
+    storages["tlog_mirror"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "tlog-mirror")},
+    }
+    settings.STORAGES = storages
+
+
+@pytest.fixture(autouse=True)
 def _keystore_per_test(tmp_path_factory, settings, monkeypatch):
     """Each test has its own, empty key store (per-resident pseudonym keys live outside the
     database, consent/keystore.py); servers and workers a test starts inherit it."""
@@ -28,16 +41,17 @@ def _keystore_per_test(tmp_path_factory, settings, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _own_outside_mirror_everywhere(tmp_path_factory, settings):
-    """Each test's outside anchor of the log starts empty, like its database (heads mirrored
-    by an earlier test would otherwise make verify_log report a rolled-back log)."""
+def _outside_mirror_per_test(tmp_path_factory, settings, monkeypatch):
+    """Each test's outside anchor of the transparency log (consent/anchor.py) starts empty,
+    like its database; servers and workers a test starts inherit it."""
+    path = str(tmp_path_factory.mktemp("tlog-mirror"))
     storages = dict(settings.STORAGES)
     storages["tlog_mirror"] = {
-        **storages["tlog_mirror"],
-        "OPTIONS": {**storages["tlog_mirror"].get("OPTIONS", {}),
-                    "location": str(tmp_path_factory.mktemp("tlog-mirror"))},
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": path},
     }
     settings.STORAGES = storages
+    monkeypatch.setenv("CIVICDESK_TLOG_MIRROR_DIR", path)
 
 
 @pytest.fixture

@@ -21,12 +21,11 @@ from rest_framework.views import APIView
 
 from consent.rights import selectors, services
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
-from portal.api.errors import problem
-from portal.api.schema import problems
-from portal.api.streaming import export_response
-from portal.errors import Forbidden
-from portal.roles import roles_for
-from services.api.common import name_nested_serializers
+from core.api.problems import problem
+from core.api.schema import name_nested_serializers, problems
+from core.api.streaming import export_response
+from core.errors import Forbidden
+from core.roles import roles_for
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -261,9 +260,7 @@ def recently_reauthenticated(request: Request) -> bool:
     """allauth's own check, on the session behind this call (app token or browser cookie)."""
     from allauth.account.internal.flows.reauthentication import did_recently_reauthenticate
 
-    from consent.rights.services import _current_sessions
-
-    for session in _current_sessions(request):
+    for session in services.current_sessions(request):
         if did_recently_reauthenticate(SimpleNamespace(user=request.user, session=session)):
             return True
     return False

@@ -14,12 +14,15 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from consent import pseudonyms, register
+from consent import ledger, pseudonyms, register
 from consent.keystore import keystore
 from consent.models import Purpose
+from consent.receipts import receipt_for_event
 from consent.rights.models import AccessEvent, DataSubjectRequest, ErasureReceipt, ExportJob
-from portal.errors import Forbidden, NotFound
-from portal.roles import roles_for
+from consent.selectors import my_consent_events, my_consents
+from core.errors import Forbidden, NotFound
+from core.roles import roles_for
+from services.models import Event, Follow, ServiceRequest
 
 EXPORT_SCHEMA = "https://civicdesk.example.city/schemas/data-export/v1"
 
@@ -277,8 +280,6 @@ def access_export_job(*, user: Any, job_id: Any) -> ExportJob:
 
 
 def erasure_receipt_json(receipt: ErasureReceipt) -> dict[str, Any]:
-    from consent import ledger
-
     return {
         "receipt_id": str(receipt.pk),
         "erased_at": receipt.erased_at,
@@ -340,8 +341,6 @@ def _profile(user: Any) -> dict[str, Any]:
 
 
 def _requests(user: Any) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
-    from services.models import Event, ServiceRequest
-
     photos: list[tuple[str, Any]] = []
     out = []
     qs = (
@@ -409,8 +408,6 @@ def _requests(user: Any) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
 
 
 def _consents(user: Any) -> dict[str, Any]:
-    from consent.receipts import receipt_for_event
-    from consent.selectors import my_consent_events, my_consents
 
     history = [
         {
@@ -449,8 +446,6 @@ def _notifications(user: Any) -> dict[str, Any]:
 
 def export_document(*, user: Any) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """Everything CivicDesk holds about `user`, and the photo files to put next to it."""
-    from services.models import Follow
-
     requests, photos = _requests(user)
     consents = _consents(user)
     states = {c["code"]: c.get("state") for c in consents["current"]}

@@ -38,9 +38,16 @@ from consent.rights.models import (
     ExportJob,
     RetentionRun,
 )
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.roles import roles_for
-from portal.security_log import security_event
+from consent.rights.selectors import export_document
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
+from core.security_log import security_event
+from outbox.services import outbox_enqueue
+from services.live import live_disconnect_user
+from services.models import Attachment, Event, Follow, ServiceRequest
+from services.open311.models import Open311Submission
+from services.photo_grants import photo_grant
+from services.selectors import access_request
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,9 @@ REVEAL_REASONS = ("contact_resident", "locate_problem", "review_photos", "coordi
 FINAL_STATUSES = ("closed", "rejected", "withdrawn")
 EXPORT_SCHEMA_PATH = Path(__file__).resolve().parent / "export_schema.json"
 STALE_EXPORT_AFTER = timedelta(minutes=30)
+
+# Outbox topic this app publishes (consent/rights/tasks.py registers its publisher).
+TOPIC_EXPORT = "rights.export"  # {"job_id"}: build one resident's export
 
 
 def _conf(name: str) -> Any:
@@ -186,7 +196,9 @@ def access_event_record(
     return event
 
 
-def _revealed_values(request: Any, reporter: Any, fields: list[str]) -> dict[str, Any]:
+def _revealed_values(
+    request: Any, reporter: Any, fields: list[str], *, viewer: Any
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in fields:
         if f == "name":
@@ -200,13 +212,18 @@ def _revealed_values(request: Any, reporter: Any, fields: list[str]) -> dict[str
                 "lat": request.lat, "lon": request.lon, "address": request.address,
             }
         elif f == "photos":
+            # Links for this viewer only, short-lived: a colleague needs their own reveal.
+            grants = [
+                (a, photo_grant(viewer_id=viewer.pk, attachment_token=a.token))
+                for a in request.attachments.order_by("created_at", "id")
+            ]
             values["photos"] = [
                 {
-                    "token": a.token,
+                    "token": grant,
                     "content_type": a.content_type,
-                    "url": f"/api/v1/requests/{request.reference}/attachments/{a.token}",
+                    "url": f"/api/v1/requests/{request.reference}/attachments/{grant}",
                 }
-                for a in request.attachments.order_by("created_at", "id")
+                for a, grant in grants
             ]
     return values
 
@@ -222,8 +239,6 @@ def contact_details_reveal(
     purposes also need the resident's consent at this moment (consent.policy.permits).
     Each call is one access event, visible to the resident and in the transparency log.
     """
-    from services.selectors import access_request
-
     chosen = _clean_reveal_input(fields, purpose, reason)
     request = access_request(user=actor, reference=reference, as_staff=True)
     register_purpose = _register_purpose(str(purpose), chosen)
@@ -244,7 +259,7 @@ def contact_details_reveal(
         actor=actor, subject=reporter, fields=chosen, purpose=register_purpose,
         reason=reason or _default_reason(chosen), request=request,
     )
-    return Reveal(event=event, values=_revealed_values(request, reporter, chosen))
+    return Reveal(event=event, values=_revealed_values(request, reporter, chosen, viewer=actor))
 
 
 # --- Data-subject requests -------------------------------------------------------------------
@@ -368,10 +383,8 @@ def export_root() -> Path:
 def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
     """Queue an export of everything about `user`; a queued or running one is returned instead.
 
-    Returns (job, created). The Celery job is sent after commit.
+    Returns (job, created). The build is queued after commit through the outbox.
     """
-    from consent.rights import tasks
-
     if channel not in ("web", "mobile", "counter"):
         channel = "web"
     with transaction.atomic():
@@ -397,17 +410,15 @@ def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
                 export_job=job, status=DataSubjectRequest.Status.IN_PROGRESS
             )
         job_id = str(job.pk)
-        # robust: a broker outage must not turn the 202 into a 500; a job never picked up is
-        # replaced by the next request after STALE_EXPORT_AFTER.
-        transaction.on_commit(lambda: tasks.build_export.delay(job_id), robust=True)
+        # Through the outbox: a broker outage neither turns the 202 into a 500 nor loses the
+        # job (the relay publishes it when the broker is back).
+        outbox_enqueue(topic=TOPIC_EXPORT, payload={"job_id": job_id})
     security_event("data_export.requested", user_id=user.pk, export_job=job_id)
     return job, True
 
 
 def export_build(*, job_id: str | uuid.UUID) -> ExportJob | None:
     """Build the export zip for a queued job (the Celery task calls this). Idempotent."""
-    from consent.rights.selectors import export_document
-
     job_id = uuid.UUID(str(job_id))
     with transaction.atomic():
         job = (
@@ -563,8 +574,6 @@ def erasure_plan(*, user: Any) -> ErasurePlan:
     from allauth.mfa.models import Authenticator
     from allauth.usersessions.models import UserSession
 
-    from services.models import Attachment, Event, Follow, ServiceRequest
-
     now = timezone.now()
     privileged = user.is_data_officer or user.is_superuser or user.memberships.exists()
     if privileged or roles_for(user).staff:
@@ -699,9 +708,6 @@ def _requests_anonymise(
     """
     from django.db.models import F
 
-    from services.models import Attachment, Event, ServiceRequest
-    from services.open311.models import Open311Submission
-
     counts = AnonymiseCounts()
     rows = list(
         ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
@@ -757,7 +763,7 @@ def _requests_anonymise(
     return counts
 
 
-def _current_sessions(http_request: Any) -> list[Any]:
+def current_sessions(http_request: Any) -> list[Any]:
     """The session objects behind this API call (cookie session and/or app token session)."""
     from django.contrib.sessions.backends.base import SessionBase
 
@@ -777,13 +783,11 @@ def _current_sessions(http_request: Any) -> list[Any]:
 def _sessions_end(user: Any, http_request: Any) -> int:
     from allauth.usersessions.models import UserSession
 
-    from services.live import live_disconnect_user
-
     ended = 0
     for s in UserSession.objects.filter(user_id=user.pk):
         s.end()
         ended += 1
-    for session in _current_sessions(http_request):
+    for session in current_sessions(http_request):
         if session.session_key:
             session.delete()
             ended += 1
@@ -800,8 +804,6 @@ def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
     Sessions end, the pseudonym key is destroyed (the log needs no rewrite) and a signed
     erasure receipt is returned. Re-authentication is checked by the API.
     """
-    from services.models import Attachment, Event, ServiceRequest
-
     plan = erasure_plan(user=user)
     if dry_run:
         return ErasureResult(plan=plan, dry_run=True)
@@ -919,8 +921,6 @@ def _keyset(qs: Any, batch: int) -> Iterable[list[Any]]:
 
 def retention_candidates(*, now: datetime) -> dict[str, Any]:
     """Querysets of what is past its retention period (shared by the run and the dry run)."""
-    from services.models import ServiceRequest
-
     out: dict[str, Any] = {}
     purpose = _service_purpose()
     if purpose is not None:
@@ -940,8 +940,6 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None,
     """Apply each purpose's retention from the register: anonymise closed requests past it,
     release legal holds that ended, delete expired export files. Idempotent and batched;
     a real run appends a counts-only summary to the transparency log."""
-    from services.models import Attachment, Event
-
     now = now or timezone.now()
     batch = batch_size or _conf("RETENTION_BATCH_SIZE")
     found = retention_candidates(now=now)
@@ -1009,8 +1007,6 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None,
 
 
 def _reporter_terms(request_ids: list[int]) -> dict[int, list[str]]:
-    from services.models import ServiceRequest
-
     reporter_ids = set(
         ServiceRequest.objects.filter(pk__in=request_ids).exclude(reporter=None)
         .values_list("reporter_id", flat=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from consent.rights import services
+from outbox.services import outbox_register
+
 
 @shared_task(
     name="consent.rights.tasks.build_export",
@@ -17,15 +20,20 @@ from django.db import OperationalError
 )
 def build_export(job_id: str) -> str | None:
     """Build one resident's export; a job that is no longer queued/running is left alone."""
-    from consent.rights.services import export_build
-
-    job = export_build(job_id=job_id)
+    job = services.export_build(job_id=job_id)
     return job.state if job else None
 
 
 @shared_task(name="consent.rights.tasks.apply_retention", soft_time_limit=3000, time_limit=3300)
 def apply_retention() -> dict[str, int]:
     """Nightly: apply each purpose's retention period from the register."""
-    from consent.rights.services import apply_retention as run
+    return services.apply_retention().counts
 
-    return run().counts
+
+def _publish_export(payload: dict) -> None:
+    build_export.delay(payload["job_id"])
+
+
+def outbox_publishers_register() -> None:
+    """Name this app's outbox publishers (called once at start-up by RightsConfig.ready)."""
+    outbox_register(topic=services.TOPIC_EXPORT, publisher=_publish_export)

@@ -14,8 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.schema import problems
-from portal.roles import roles_for
+from core.api.schema import problems
+from core.roles import roles_for
+from services.models import Department
 
 
 class MeApi(APIView):
@@ -38,8 +39,6 @@ class MeApi(APIView):
         responses={200: OutputSerializer, **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        from services.models import Department
-
         user: Any = request.user
         roles = roles_for(user)
         codes = dict(
@@ -92,6 +91,15 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _log_integrity_alarms() -> list[str]:
+    from consent.selectors import integrity_alarms
+
+    try:
+        return integrity_alarms()
+    except Exception:  # noqa: BLE001 - the database check reports the failure
+        return []
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _check_database(),
@@ -99,10 +107,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "broker": _check_broker(),
     }
     healthy = all(v == "ok" for v in checks.values())
+    # Integrity alarms of the transparency log (failed verification, broken promise of
+    # inclusion) are reported here for monitoring; they do not take the server out of a load
+    # balancer (the service still works), so they do not change the status code.
+    alarms = _log_integrity_alarms()
     return JsonResponse(
         {
             "status": "ok" if healthy else "failing",
             "checks": checks,
+            "integrity": {"transparency_log": "alarm" if alarms else "ok", "alarms": alarms},
             "mode": {
                 "database": connection.vendor,
                 "tasks": "eager" if settings.CELERY_TASK_ALWAYS_EAGER else "celery",

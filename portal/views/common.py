@@ -16,8 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext as _
 
-from portal.errors import DomainError, NotFound
-from portal.roles import Roles, roles_for
+from core.errors import DomainError, NotFound
+from core.roles import Roles, roles_for
 
 RoleCheck = Callable[[Roles], bool]
 
@@ -104,7 +104,12 @@ def submit_once(
     key = _token_key(request, token)
     if not cache.add(key, _PENDING, timeout=_TOKEN_TTL):
         earlier = cache.get(key)
-        if earlier and earlier != _PENDING:
+        if earlier is None:
+            # Not added, yet not there: the cache is unreachable. Do the work rather than
+            # refuse every form during an outage (a report is still filed once: its
+            # Idempotency-Key lives in the database).
+            return work()
+        if earlier != _PENDING:
             messages.info(request, _("That form was already sent; here is the result."))
             return HttpResponseRedirect(earlier)
         messages.info(request, _("That form is already being sent; please wait a moment."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_GET
 
-from portal.errors import NotFound
+from core.errors import NotFound
 from portal.views.common import role_required
 from services.selectors import access_attachment
 
@@ -15,11 +15,12 @@ from services.selectors import access_attachment
 def photo(request: HttpRequest, reference: str, token: str) -> FileResponse:
     try:
         attachment = access_attachment(
-            user=request.user, reference=reference[:16], token=token[:64]
+            user=request.user, reference=reference[:16], token=token[:300]
         )
     except NotFound as error:
         raise Http404(error.detail) from error
     response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
-    response["Cache-Control"] = "private, max-age=3600"
+    # Staff links expire within minutes; the browser must not keep the photo longer.
+    response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

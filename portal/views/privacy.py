@@ -3,25 +3,29 @@ data officer's consent log, integrity status and records of processing."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from consent import ledger, register
+from consent import ledger, register, verify, witnessing
 from consent import selectors as consent_selectors
 from consent.models import EventType, LegalBasis, Method, RetentionEndAction
-from consent.services import consent_decide
-from portal.errors import Conflict, Invalid, NotFound
+from consent.receipts import receipt_document, verify_document
+from consent.services import consent_decide, log_verification_request
+from core.errors import Conflict, Invalid, NotFound
+from core.i18n import current_language
 from portal.forms import ConsentLogFilterForm
-from portal.i18n import current_language
 from portal.views.common import (
     is_data_officer,
     is_resident,
@@ -29,9 +33,11 @@ from portal.views.common import (
     role_required,
     submit_once,
 )
+from portal.views.rights import my_rights_context
 from portal.views.statistics import Row, bar_chart
 
 LOG_PAGE_SIZE = 50
+VERIFIER_FILE = Path(settings.BASE_DIR) / "tools" / "civicdesk_verify.py"
 
 
 def _language() -> str:
@@ -67,15 +73,87 @@ def register_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def log_page(request: HttpRequest) -> HttpResponse:
     head = ledger.latest_head()
+    key = ledger.log_key()
     return render(
         request,
         "portal/privacy/log.html",
         {
             "head": ledger.tree_head_json(head) if head else None,
             "log_size": ledger.log_size(),
-            "origin": settings.CIVICDESK.get("LOG_ORIGIN", ""),
+            "origin": key.origin,
+            "is_dev": key.origin.endswith(verify.DEV_ORIGIN_SUFFIX),
+            "verifier_key": str(key.verifier),
+            "witnesses": witnessing.configured_witnesses(),
+            "quorum": witnessing.quorum(),
         },
     )
+
+
+@require_GET
+def verifier_download(request: HttpRequest) -> FileResponse:
+    """The residents' standalone verifier (one file, standard library only)."""
+    return FileResponse((VERIFIER_FILE).open("rb"), as_attachment=True,
+                        filename="civicdesk_verify.py", content_type="text/x-python")
+
+
+def _plain_checks(document: dict[str, Any], result: Any) -> list[str]:
+    """What was verified, in plain words, from the verifier's result."""
+    log = document["log"]
+    index = log.get("index")
+    lines = [
+        _("Every detail of this receipt (the purpose, your decision, its time, the notice you "
+          "saw, who receives your data, the controller) is sealed into entry %(n)s of the "
+          "public log: changing any of them afterwards would break the seal.") % {"n": index},
+        _("The entry shows the decision is yours without naming you: only your receipt holds "
+          "the secret code that links you to it."),
+    ]
+    promise = json.loads(log["promise"]["statement"])
+    lines.append(
+        _("The city signed, when you decided (%(time)s), a promise to publish this entry within "
+          "%(minutes)s minutes. It cannot take that promise back.")
+        % {"time": promise["timestamp"],
+           "minutes": max(1, int(promise["max_merge_delay_seconds"]) // 60)})
+    if result is not None and result.status == "included":
+        lines.append(
+            _("The entry is in the published log: it is one of the %(size)s entries of a log "
+              "state signed by the city.") % {"size": result.checkpoint.tree_size})
+        if result.checkpoint.cosigned_by:
+            lines.append(
+                _("That log state is also signed by %(count)s independent witness(es) "
+                  "(%(names)s), who refuse to sign if the city ever rewrites or hides part of "
+                  "its past.") % {"count": len(result.checkpoint.cosigned_by),
+                                  "names": ", ".join(sorted(result.checkpoint.cosigned_by))})
+        else:
+            lines.append(_("No independent witness has signed that log state yet."))
+    return lines
+
+
+@login_required
+@require_GET
+def receipt_page(request: HttpRequest, event_id: str) -> HttpResponse:
+    try:
+        stored = consent_selectors.access_consent_receipt(user=request.user, event_id=event_id)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    document = receipt_document(stored)
+    problem = None
+    result = None
+    try:
+        result = verify_document(document)
+    except verify.VerificationError as exc:
+        problem = str(exc)
+    status = document["log"].get("status")
+    return render(request, "portal/privacy/receipt.html", {
+        "document": document,
+        "purpose": document["services"][0]["purposes"][0],
+        "status": status,
+        "checks": _plain_checks(document, result) if problem is None else [],
+        "problem": problem,
+        "verifier_key": document["log"]["verifier_key"],
+        "witness_keys": document["log"].get("witness_keys", []),
+        "quorum": document["log"].get("witness_quorum", 0),
+        "event_id": str(stored.event_id),
+    })
 
 
 # --- Residents ---------------------------------------------------------------------------------
@@ -86,8 +164,6 @@ def log_page(request: HttpRequest) -> HttpResponse:
 def my_data(request: HttpRequest) -> HttpResponse:
     consents = consent_selectors.my_consents(user=request.user, language=_language())
     events = list(consent_selectors.my_consent_events(user=request.user)[:50])
-    from portal.views.rights import my_rights_context
-
     return render(
         request,
         "portal/privacy/my_data.html",
@@ -233,10 +309,8 @@ def officer_records(request: HttpRequest) -> HttpResponse:
 @require_POST
 def officer_verify(request: HttpRequest) -> HttpResponse:
     """Start a full verification of the log in the background; the overview shows progress."""
-    from consent.tasks import verify_log_task
-
     def work() -> HttpResponse:
-        verify_log_task.delay()
+        log_verification_request()
         messages.success(
             request,
             _("Verification started. The result appears under “Last full verification”."),

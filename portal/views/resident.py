@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from shapely.geometry import shape
 
-from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
 from portal.map_tiles import map_start
 from portal.views.common import (
@@ -53,21 +53,21 @@ from services.selectors import (
 MY_REQUESTS_PAGE = 50
 
 
-def _categories() -> list[Category]:
+def form_categories() -> list[Category]:
     return list(Category.objects.filter(is_active=True).select_related("department"))
 
 
-def _districts() -> list[District]:
+def form_districts() -> list[District]:
     return list(District.objects.all())
 
 
-def _body_hash(form: RequestForm, files: list[Any]) -> str:
+def form_body_hash(form: RequestForm, files: list[Any]) -> str:
     data = {k: v for k, v in form.cleaned_data.items() if k not in ("photos", "form_token")}
     data["photos"] = [(f.name, f.size) for f in files]
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _location(form: RequestForm) -> tuple[float | None, float | None, str]:
+def form_location(form: RequestForm) -> tuple[float | None, float | None, str]:
     """Coordinates if given; otherwise a point inside the chosen district so routing by
     district works; the address text as typed (or the district's name)."""
     lat, lon = form.cleaned_data.get("lat"), form.cleaned_data.get("lon")
@@ -80,7 +80,7 @@ def _location(form: RequestForm) -> tuple[float | None, float | None, str]:
     return lat, lon, address
 
 
-def _map_errors(form: RequestForm, category: Category | None, error: DomainError) -> None:
+def form_errors_map(form: RequestForm, category: Category | None, error: DomainError) -> None:
     if category is not None and error.errors:
         renamed = {}
         for key, texts in error.errors.items():
@@ -96,7 +96,7 @@ def _map_errors(form: RequestForm, category: Category | None, error: DomainError
 @role_required(is_resident)
 @require_http_methods(["GET", "POST"])
 def request_new(request: HttpRequest) -> HttpResponse:
-    categories, districts = _categories(), _districts()
+    categories, districts = form_categories(), form_districts()
     own = requests_of_resident(user=request.user).select_related("category")[:20]
     if request.method != "POST":
         initial = {}
@@ -124,11 +124,11 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     user=request.user, reference=form.cleaned_data["related_request"]
                 )
             photos = photos_prepare(uploads=files) if files else []
-            lat, lon, address = _location(form)
+            lat, lon, address = form_location(form)
             submitted, _created = request_services.request_submit_once(
                 reporter=request.user,
                 idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
-                body_hash=_body_hash(form, files),
+                body_hash=form_body_hash(form, files),
                 photos=photos,
                 category=category,
                 description=form.cleaned_data["description"],
@@ -145,7 +145,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
             form.add_error("related_request", _("Choose one of your own requests."))
             return _render_new(request, form, status=400)
         except DomainError as error:
-            _map_errors(form, category, error)
+            form_errors_map(form, category, error)
             return _render_new(request, form, status=400)
         messages.success(
             request,

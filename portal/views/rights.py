@@ -1,6 +1,7 @@
-"""Residents' rights in the portal: who looked at my data, export, delete my account; staff
-reveal of contact details with a purpose; the data officer's access log and data-subject
-requests. All decisions and writes are consent.rights' services."""
+"""Residents' rights in the portal: who looked at my data, export, delete my account; the
+data officer's access log and data-subject
+requests. All decisions and writes are consent.rights' services. (The staff reveal of
+contact details is part of the workbench: portal/views/staff.py.)"""
 
 from __future__ import annotations
 
@@ -23,18 +24,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consent.rights import selectors as rights_selectors
 from consent.rights import services as rights_services
 from consent.rights.models import AccessEvent, DataSubjectRequest, ExportJob
-from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from portal.forms import AccessLogFilterForm, CounterDsrForm, RevealForm
-from portal.i18n import current_language
-from portal.roles import roles_for
+from consent.selectors import register_purposes
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.i18n import current_language
+from core.roles import roles_for
+from portal.forms import AccessLogFilterForm, CounterDsrForm
 from portal.views.common import (
     apply_errors,
     is_data_officer,
     is_resident,
-    is_staff,
     role_required,
     submit_once,
 )
+from services.models import Department
 
 ACCESS_PAGE_SIZE = 50
 
@@ -107,52 +109,6 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     )
 
 
-# --- Staff: show contact details only with a purpose --------------------------------------------
-
-
-def reveal_form_for(purposes: list[Any], data: Any = None) -> RevealForm:
-    return RevealForm(data, purposes=purposes)
-
-
-def revealable_purposes() -> list[Any]:
-    from consent.selectors import register_purposes
-
-    covered = set().union(*rights_services.REVEAL_FIELDS.values())
-    return [p for p in register_purposes() if covered & set(p.data_categories)]
-
-
-@role_required(is_staff)
-@require_POST
-def reveal(request: HttpRequest, reference: str) -> HttpResponse:
-    from portal.views.staff import _access_staff, _workbench_context
-
-    sr = _access_staff(request, reference)
-    form = reveal_form_for(revealable_purposes(), request.POST)
-    revealed = None
-    status = 400
-    if form.is_valid():
-        try:
-            result = rights_services.contact_details_reveal(
-                actor=request.user,
-                reference=sr.reference,
-                fields=form.cleaned_data["show"],
-                purpose=form.cleaned_data["purpose"],
-                reason=form.cleaned_data.get("reason") or "",
-            )
-        except NotFound as error:
-            raise Http404(error.detail) from error
-        except (Invalid, Forbidden, Conflict) as error:
-            apply_errors(form, error)
-        else:
-            revealed = result.values
-            status = 200
-    context = _workbench_context(request, sr)
-    context.update(reveal_form=form, revealed=revealed)
-    response = render(request, "portal/staff/workbench.html", context, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 # --- Data officers --------------------------------------------------------------------------------
 
 
@@ -162,9 +118,6 @@ def officer_access_log(request: HttpRequest) -> HttpResponse:
     """Staff access to personal data, filtered like the API: actor, kind, department,
     purpose and time range. Bad filter values are shown on their field; the list then
     shows everything rather than guessing."""
-    from consent.selectors import register_purposes
-    from services.models import Department
-
     form = AccessLogFilterForm(
         request.GET or None,
         purposes=register_purposes(include_inactive=True),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import (
@@ -15,23 +18,26 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from consent.rights import services as rights_services
+from consent.selectors import register_purposes
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import roles_for
 from portal.forms import (
     DuplicateForm,
     NoteForm,
     PriorityForm,
     QueueFilterForm,
     ReplyForm,
+    RevealForm,
     TransitionForm,
 )
-from portal.roles import roles_for
 from portal.views.common import (
     apply_errors,
     is_staff,
@@ -48,6 +54,7 @@ from services.models import (
     OPEN_STATUSES,
     Department,
     DepartmentMembership,
+    Outcome,
     Priority,
     ServiceRequest,
     Status,
@@ -103,9 +110,51 @@ def _cursor_of(row: ServiceRequest) -> str:
     return f"{row.priority}~{row.due_at.isoformat() if row.due_at else ''}~{row.pk}"
 
 
+# Search text never travels in a URL (URLs land in access and proxy logs): the filter form is
+# POSTed, kept in the session under a short random id for a while, and the page is shown at
+# ?f=<id>. Only the id appears in URLs.
+SAVED_FILTERS_KEY = "_civicdesk_queue_filters"
+SAVED_FILTER_SECONDS = 30 * 60
+SAVED_FILTERS_MAX = 10
+FILTER_FIELDS = ("status", "category", "district", "priority", "overdue", "q")
+
+
+def _saved_filters(request: HttpRequest) -> dict[str, Any]:
+    now = time.time()
+    saved = request.session.get(SAVED_FILTERS_KEY) or {}
+    return {
+        k: v for k, v in saved.items()
+        if isinstance(v, dict) and now - float(v.get("at", 0)) < SAVED_FILTER_SECONDS
+    }
+
+
+def _filter_save(request: HttpRequest, data: dict[str, str]) -> str:
+    saved = _saved_filters(request)
+    key = secrets.token_urlsafe(9)
+    saved[key] = {"data": data, "at": time.time()}
+    newest = sorted(saved.items(), key=lambda item: item[1]["at"])[-SAVED_FILTERS_MAX:]
+    request.session[SAVED_FILTERS_KEY] = dict(newest)
+    return key
+
+
+def _form_data(request: HttpRequest) -> dict[str, str]:
+    """The filter form's data: plain filters from the query string (never `q`), the rest
+    from the saved filter named by `f`."""
+    data = {
+        k: request.GET[k] for k in FILTER_FIELDS if k != "q" and k in request.GET
+    }
+    key = request.GET.get("f", "")[:20]
+    if key:
+        saved = _saved_filters(request).get(key)
+        if saved is not None:
+            data.update({k: str(v) for k, v in saved["data"].items() if k in FILTER_FIELDS})
+    return data
+
+
 def _queue_rows(request: HttpRequest) -> tuple[QueueFilterForm, list[ServiceRequest], bool]:
+    data = _form_data(request)
     form = QueueFilterForm(
-        request.GET or None, categories=categories_active(), districts=districts_all()
+        data or None, categories=categories_active(), districts=districts_all()
     )
     filters = _filters(form, request) if form.is_bound else QueueFilters()
     after = _cursor(request.GET.get("after", "")[:80])
@@ -114,17 +163,33 @@ def _queue_rows(request: HttpRequest) -> tuple[QueueFilterForm, list[ServiceRequ
 
 
 @role_required(is_staff)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def queue(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = QueueFilterForm(
+            request.POST, categories=categories_active(), districts=districts_all()
+        )
+        params: dict[str, str] = {}
+        if form.is_valid():
+            data = {k: request.POST[k] for k in FILTER_FIELDS if request.POST.get(k)}
+            if data:
+                params["f"] = _filter_save(request, data)
+        assigned = request.POST.get("assigned", "")
+        if assigned in ("me", "unassigned"):
+            params["assigned"] = assigned
+        target = reverse("portal:queue")
+        return redirect(f"{target}?{urlencode(params)}" if params else target)
     form, rows, more = _queue_rows(request)
     now = timezone.now()
     for row in rows:
         row.overdue = bool(row.due_at and row.due_at < now and row.status in OPEN_STATUSES)  # type: ignore[attr-defined]
     next_query = None
+    query = request.GET.copy()
+    query.pop("q", None)
     if more and rows:
-        params = request.GET.copy()
-        params["after"] = _cursor_of(rows[-1])
-        next_query = params.urlencode()
+        params_next = query.copy()
+        params_next["after"] = _cursor_of(rows[-1])
+        next_query = params_next.urlencode()
     roles = roles_for(request.user)
     departments = list(Department.objects.filter(pk__in=roles.staff_department_ids))
     return render(
@@ -137,7 +202,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "counts": queue_counts(user=request.user),
             "departments": departments,
             "assigned": request.GET.get("assigned", ""),
-            "poll_query": request.GET.urlencode(),
+            "poll_query": query.urlencode(),
         },
     )
 
@@ -213,8 +278,6 @@ def _reveal_form(sr: ServiceRequest) -> Any:
     """The "show contact details" form, when there is a reporter to show."""
     if sr.reporter_id is None:
         return None
-    from portal.views.rights import reveal_form_for, revealable_purposes
-
     return reveal_form_for(revealable_purposes())
 
 
@@ -401,7 +464,8 @@ def team(request: HttpRequest) -> HttpResponse:
             item.total += 1
             item.resolved += 1
             item.hours.append((resolved_at - row.created_at).total_seconds() / 3600)
-            if row.due_at is None or resolved_at <= row.due_at:
+            # Only a resolution that fixed the problem meets a deadline.
+            if row.outcome == Outcome.FIXED and (row.due_at is None or resolved_at <= row.due_at):
                 item.sla_met += 1
         chart_rows = sorted(per_category.values(), key=lambda r: r.label)
         sections.append(
@@ -417,3 +481,44 @@ def team(request: HttpRequest) -> HttpResponse:
         )
     return render(request, "portal/staff/team.html", {"sections": sections, "now": now})
 
+
+# --- Staff: show contact details only with a purpose --------------------------------------------
+
+
+def reveal_form_for(purposes: list[Any], data: Any = None) -> RevealForm:
+    return RevealForm(data, purposes=purposes)
+
+
+def revealable_purposes() -> list[Any]:
+    covered = set().union(*rights_services.REVEAL_FIELDS.values())
+    return [p for p in register_purposes() if covered & set(p.data_categories)]
+
+
+@role_required(is_staff)
+@require_POST
+def reveal(request: HttpRequest, reference: str) -> HttpResponse:
+    sr = _access_staff(request, reference)
+    form = reveal_form_for(revealable_purposes(), request.POST)
+    revealed = None
+    status = 400
+    if form.is_valid():
+        try:
+            result = rights_services.contact_details_reveal(
+                actor=request.user,
+                reference=sr.reference,
+                fields=form.cleaned_data["show"],
+                purpose=form.cleaned_data["purpose"],
+                reason=form.cleaned_data.get("reason") or "",
+            )
+        except NotFound as error:
+            raise Http404(error.detail) from error
+        except (Invalid, Forbidden, Conflict) as error:
+            apply_errors(form, error)
+        else:
+            revealed = result.values
+            status = 200
+    context = _workbench_context(request, sr)
+    context.update(reveal_form=form, revealed=revealed)
+    response = render(request, "portal/staff/workbench.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response

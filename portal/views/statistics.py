@@ -1,28 +1,26 @@
-"""Public service statistics: per category and district, with small counts suppressed.
+"""Public service statistics: the page, its charts and the open data (CSV, JSON).
 
-Only aggregates leave this module; a group with fewer than SUPPRESS_BELOW requests shows
-"fewer than 5" instead of numbers, so no one can be singled out in a small street or category.
+The aggregates and their small-cell suppression are selectors in services/statistics.py; `Row`
+stays for the supervisors' team page (their own department's figures, not public).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics as pystats
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import get_language
-from django.utils.translation import gettext as _
 
-from services.models import Category, District, ServiceRequest, Status
+from services import statistics
+from services.statistics import StatRow, StatTable
 
-SUPPRESS_BELOW = 5
-PERIOD_DAYS = 365
-DONE = (Status.RESOLVED, Status.CLOSED)
+SUPPRESS_BELOW = statistics.SUPPRESS_BELOW
 
 
 @dataclass
@@ -51,49 +49,18 @@ class Row:
         return round(100 * self.sla_met / self.resolved)
 
 
-def _rows(key: str, labels: dict[int | None, str]) -> list[Row]:
-    since = timezone.now() - timedelta(days=PERIOD_DAYS)
-    base = ServiceRequest.objects.filter(created_at__gte=since, category__is_public=True)
-    rows: dict[int | None, Row] = {pk: Row(label=label) for pk, label in labels.items()}
-    counts = base.values(key).annotate(
-        total=Count("id"),
-        open=Count("id", filter=~Q(status__in=[*DONE, Status.REJECTED, Status.WITHDRAWN])),
-    )
-    for item in counts:
-        row = rows.setdefault(item[key], Row(label=labels.get(item[key], "—")))
-        row.total, row.open = item["total"], item["open"]
-    done = base.filter(status__in=DONE, resolved_at__isnull=False).values_list(
-        key, "created_at", "resolved_at", "due_at"
-    )
-    for pk, created, resolved, due in done.iterator():
-        row = rows[pk]
-        row.resolved += 1
-        row.hours.append((resolved - created).total_seconds() / 3600)
-        if due is None or resolved <= due:
-            row.sla_met += 1
-    return sorted(
-        (r for r in rows.values() if r.total), key=lambda r: (r.suppressed, -r.total, r.label)
-    )
-
-
-def service_statistics() -> dict[str, list[Row]]:
-    """Aggregates for the public page, cached for a few minutes per language."""
+def service_statistics() -> dict[str, StatTable]:
+    """The public aggregates (services.statistics), cached for a few minutes per language."""
     cache_key = f"portal:statistics:{get_language()}"
     cached = cache.get(cache_key)
     if cached is not None:
         return cached
-    categories = {c.pk: c.name for c in Category.objects.filter(is_public=True)}
-    districts: dict[int | None, str] = {d.pk: d.name for d in District.objects.all()}
-    districts[None] = _("No district given")
-    result = {
-        "categories": _rows("category_id", categories),  # type: ignore[arg-type]
-        "districts": _rows("district_id", districts),
-    }
+    result = statistics.service_statistics()
     cache.set(cache_key, result, timeout=300)
     return result
 
 
-def bar_chart(rows: list[Row], *, value: str, unit: str = "") -> dict:
+def bar_chart(rows: Sequence[Row | StatRow], *, value: str, unit: str = "") -> dict:
     """Geometry for a horizontal SVG bar chart (drawn by the template, no script needed)."""
     points = [(r.label, getattr(r, value)) for r in rows if not r.suppressed]
     points = [(label, v) for label, v in points if v is not None]
@@ -111,15 +78,36 @@ def bar_chart(rows: list[Row], *, value: str, unit: str = "") -> dict:
 
 def statistics_page(request: HttpRequest) -> HttpResponse:
     stats = service_statistics()
+    categories, districts = stats["categories"], stats["districts"]
     return render(
         request,
         "portal/public/statistics.html",
         {
             "stats": stats,
-            "suppress_below": SUPPRESS_BELOW,
-            "period_days": PERIOD_DAYS,
-            "count_chart": bar_chart(stats["categories"], value="total"),
-            "median_chart": bar_chart(stats["categories"], value="median_hours", unit="h"),
-            "sla_chart": bar_chart(stats["districts"], value="sla_percent", unit="%"),
+            "cells": [(c, statistics.CELL_LABELS[c]) for c in statistics.CELLS],
+            "definitions": statistics.DEFINITIONS,
+            "suppress_below": statistics.SUPPRESS_BELOW,
+            "period_days": statistics.PERIOD_DAYS,
+            "count_chart": bar_chart(categories.rows, value="total"),
+            "fixed_chart": bar_chart(categories.rows, value="fixed_percent", unit="%"),
+            "median_chart": bar_chart(categories.rows, value="median_days_to_fix", unit=""),
+            "sla_chart": bar_chart(districts.rows, value="fixed_by_deadline_percent", unit="%"),
         },
     )
+
+
+def statistics_json(request: HttpRequest) -> JsonResponse:
+    """Open data: the page's aggregates, suppression applied (CC BY 4.0 like the page)."""
+    response = JsonResponse(statistics.open_data(service_statistics()),
+                            json_dumps_params={"ensure_ascii": False})
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def statistics_csv(request: HttpRequest) -> HttpResponse:
+    out = io.StringIO()
+    csv.writer(out).writerows(statistics.open_data_rows(service_statistics()))
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="civicdesk-statistics.csv"'
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.i18n import current_language
+from core.i18n import current_language
 from services.models import Event, Outcome
 
 

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from services.api.common import name_nested_serializers
+from core.api.schema import name_nested_serializers
 from services.selectors import categories_active, districts_all
 
 LANGUAGE_HEADER = OpenApiParameter(

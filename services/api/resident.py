@@ -19,26 +19,22 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from portal.api.authentication import SessionTokenAuthentication
-from portal.api.schema import problems
-from portal.errors import Forbidden, Invalid
+from core.api.authentication import SessionTokenAuthentication
+from core.api.cursors import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from core.api.schema import forbidden_response, name_nested_serializers, problems
+from core.api.serializers import StrictSerializer
+from core.errors import Forbidden, Invalid
 from services import services as svc
 from services.api.common import (
-    DEFAULT_LIMIT,
     PRIORITY_NAMES,
     REFERENCE_PARAM,
     AttachmentOutputSerializer,
     CodeNameSerializer,
     PublicEventSerializer,
-    StrictSerializer,
     attachment_data,
     code_name,
     conflict_response,
-    decode_cursor,
-    encode_cursor,
-    forbidden_response,
     json_datetime,
-    name_nested_serializers,
     public_event_data,
 )
 from services.attachments import photos_prepare
@@ -602,7 +598,7 @@ class AttachmentFileApi(APIView):
             filename=f"{attachment.token}.{attachment.extension}",
         )
         response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, max-age=3600"
+        response["Cache-Control"] = "private, no-store"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
 

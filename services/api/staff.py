@@ -16,25 +16,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.schema import problems
-from portal.errors import Forbidden, Invalid, NotFound
-from portal.i18n import localized
-from portal.roles import roles_for
+from core.api.cursors import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from core.api.schema import forbidden_response, name_nested_serializers, problems
+from core.api.serializers import StrictSerializer
+from core.errors import Forbidden, Invalid, NotFound
+from core.i18n import localized
+from core.roles import roles_for
 from services import services as svc
 from services.api.common import (
-    DEFAULT_LIMIT,
     PRIORITY_NAMES,
     PRIORITY_VALUES,
     REFERENCE_PARAM,
     CodeNameSerializer,
-    StrictSerializer,
     code_name,
     conflict_response,
-    decode_cursor,
-    encode_cursor,
-    forbidden_response,
     json_datetime,
-    name_nested_serializers,
 )
 from services.models import OPEN_STATUSES, Event, Outcome, ServiceRequest, Status
 from services.selectors import (
@@ -118,63 +114,94 @@ def queue_item(row: dict[str, Any], now: Any) -> dict[str, Any]:
     }
 
 
-class QueueApi(APIView):
-    class FilterSerializer(StrictSerializer):
-        status = serializers.MultipleChoiceField(
-            choices=Status.choices, required=False, help_text="Default: all open statuses."
-        )
-        department = serializers.CharField(max_length=50, required=False)
-        category = serializers.CharField(max_length=50, required=False)
-        district = serializers.CharField(max_length=50, required=False)
-        priority = serializers.ChoiceField(choices=list(PRIORITY_VALUES), required=False)
-        overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
-        assigned = serializers.ChoiceField(choices=["me", "unassigned"], required=False)
-        q = serializers.CharField(max_length=100, required=False, help_text="Text search.")
-        cursor = serializers.CharField(required=False)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=100)
+class QueueFilterSerializer(StrictSerializer):
+    status = serializers.MultipleChoiceField(
+        choices=Status.choices, required=False, help_text="Default: all open statuses."
+    )
+    department = serializers.CharField(max_length=50, required=False)
+    category = serializers.CharField(max_length=50, required=False)
+    district = serializers.CharField(max_length=50, required=False)
+    priority = serializers.ChoiceField(choices=list(PRIORITY_VALUES), required=False)
+    overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
+    assigned = serializers.ChoiceField(choices=["me", "unassigned"], required=False)
+    cursor = serializers.CharField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
-    class OutputSerializer(serializers.Serializer):
-        results = QueueItemSerializer(many=True)
-        next_cursor = serializers.CharField(allow_null=True)
+
+class QueueSearchSerializer(QueueFilterSerializer):
+    q = serializers.CharField(
+        max_length=100, required=False,
+        help_text="Text search (reference, description, a non-private address). In the body, "
+        "never in the URL: search terms are personal data and URLs end up in access logs.",
+    )
+
+
+class QueueOutputSerializer(serializers.Serializer):
+    results = QueueItemSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+def _queue_response(request: Request, f: dict[str, Any]) -> Response:
+    filters = QueueFilters(
+        statuses=sorted(f.get("status", [])),
+        department=f.get("department", ""),
+        category=f.get("category", ""),
+        district=f.get("district", ""),
+        priority=PRIORITY_VALUES[f["priority"]] if f.get("priority") else None,
+        overdue=f.get("overdue"),
+        assigned=f.get("assigned", ""),
+        q=f.get("q", ""),
+    )
+    after = decode_cursor(f.get("cursor"), ("int", "datetime?", "int"))
+    rows, more = queue_page_rows(
+        user=request.user,
+        filters=filters,
+        after=(after[0], after[1], after[2]) if after else None,
+        limit=f.get("limit", DEFAULT_LIMIT),
+    )
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = encode_cursor([last["priority"], last["due_at"], last["id"]])
+    now = timezone.now()
+    # Plain rows built JSON-ready: model instances and the serializer machinery would cost
+    # more than the query (bench/queue.py).
+    return Response({"results": [queue_item(r, now) for r in rows], "next_cursor": next_cursor})
+
+
+class QueueApi(APIView):
+    FilterSerializer = QueueFilterSerializer
+    OutputSerializer = QueueOutputSerializer
 
     @extend_schema(
         operation_id="queue_list",
         summary="My departments' work: priority (highest first), then deadline; keyset pages",
-        parameters=[FilterSerializer],
-        responses={200: OutputSerializer, **problems(400, 401), **forbidden_response()},
+        description="Filters in the query string; text search only by POST (queue_search).",
+        parameters=[QueueFilterSerializer],
+        responses={200: QueueOutputSerializer, **problems(400, 401), **forbidden_response()},
     )
     def get(self, request: Request) -> Response:
         _require_staff(request.user)
-        params = self.FilterSerializer(data=request.query_params)
+        if "q" in request.query_params:
+            raise Invalid(
+                _("Search text goes in the body of POST /api/v1/queue, never in the URL."),
+                errors={"q": [_("Send the search by POST.")]},
+            )
+        params = QueueFilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        f = params.validated_data
-        filters = QueueFilters(
-            statuses=sorted(f.get("status", [])),
-            department=f.get("department", ""),
-            category=f.get("category", ""),
-            district=f.get("district", ""),
-            priority=PRIORITY_VALUES[f["priority"]] if f.get("priority") else None,
-            overdue=f.get("overdue"),
-            assigned=f.get("assigned", ""),
-            q=f.get("q", ""),
-        )
-        after = decode_cursor(f.get("cursor"), ("int", "datetime?", "int"))
-        rows, more = queue_page_rows(
-            user=request.user,
-            filters=filters,
-            after=(after[0], after[1], after[2]) if after else None,
-            limit=f.get("limit", DEFAULT_LIMIT),
-        )
-        next_cursor = None
-        if more:
-            last = rows[-1]
-            next_cursor = encode_cursor([last["priority"], last["due_at"], last["id"]])
-        now = timezone.now()
-        # Plain rows built JSON-ready: model instances and the serializer machinery would cost
-        # more than the query (bench/queue.py).
-        return Response(
-            {"results": [queue_item(r, now) for r in rows], "next_cursor": next_cursor}
-        )
+        return _queue_response(request, params.validated_data)
+
+    @extend_schema(
+        operation_id="queue_search",
+        summary="The queue with a text search: the same filters and pages, in a JSON body",
+        request=QueueSearchSerializer,
+        responses={200: QueueOutputSerializer, **problems(400, 401), **forbidden_response()},
+    )
+    def post(self, request: Request) -> Response:
+        _require_staff(request.user)
+        params = QueueSearchSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        return _queue_response(request, params.validated_data)
 
 
 class QueueCountsApi(APIView):

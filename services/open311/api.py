@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -34,11 +33,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from portal import city
-from portal.errors import DomainError, NotFound, RateLimited
+from core import city
+from core.errors import DomainError, NotFound, RateLimited
+from core.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
 from services.attachments import photos_prepare
 from services.models import ServiceRequest
 from services.open311 import selectors
+from services.open311.public import public_request_data, service_notice, w3c
 from services.open311.renderers import Open311JSONRenderer, Open311XMLRenderer
 from services.open311.services import (
     Contact,
@@ -57,7 +58,6 @@ CHANGESET = "2026-12-03T00:00:00Z"
 MAX_RESULTS = 1000
 MAX_SPAN_DAYS = 90
 # A private address is shown to about 100 m (0.001° of latitude is 111 m).
-PRIVATE_PRECISION = 3
 
 # Our field names → the names the Open311 client sent.
 _FIELD_NAMES = {"lon": "long", "category": "service_code", "photos": "media"}
@@ -122,6 +122,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 def open311_exception_handler(exc: Exception, context: dict) -> Response | None:
     """Every error as the spec's `errors` list, with the status code the spec asks for."""
     headers: dict[str, str] = {}
+    if database_is_down(exc):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return Open311Response(
+            _error_list(503, unavailable_detail(), {}), root="errors", status=503, headers=headers
+        )
     if isinstance(exc, Http404):
         exc = NotFound(_("Not found."))
     elif isinstance(exc, PermissionDenied):
@@ -187,19 +192,6 @@ class Open311Api(APIView):
             raise NotFound(
                 _("jurisdiction_id %(id)s was not found.") % {"id": jurisdiction[:100]}
             )
-
-
-def w3c(value: datetime | None) -> str | None:
-    """W3C datetime (ISO 8601 with the offset), in the city's time zone."""
-    if value is None:
-        return None
-    return timezone.localtime(value).isoformat(timespec="seconds")
-
-
-def _service_notice(request: ServiceRequest) -> str:
-    return _("We aim to resolve this within %(hours)d hours.") % {
-        "hours": request.category.sla_hours
-    }
 
 
 class W3CDateTimeField(serializers.Field):
@@ -270,37 +262,7 @@ class RequestOutput(serializers.Serializer):
     """One request as the public may see it: the privacy rules live here."""
 
     def to_representation(self, instance: ServiceRequest) -> dict[str, Any]:
-        request = instance
-        submission = getattr(request, "open311_submission", None)
-        private = request.is_private_address
-        lat, lon = request.lat, request.lon
-        if private and lat is not None and lon is not None:
-            lat, lon = round(lat, PRIVATE_PRECISION), round(lon, PRIVATE_PRECISION)
-        media_url = submission.media_url if submission is not None else ""
-        address_id = submission.address_id if submission is not None else ""
-        return {
-            "service_request_id": request.reference,
-            "status": selectors.open311_status(request.status),
-            "status_notes": getattr(request, "status_notes", None) or None,
-            "service_name": request.category.name,
-            "service_code": request.category.code,
-            "description": request.description if request.is_public else None,
-            "agency_responsible": request.department.name if request.department else None,
-            "service_notice": _service_notice(request),
-            "requested_datetime": w3c(request.created_at),
-            # The latest public update, not the row's own clock: a rating or an internal
-            # note after closure changes nothing a client app can see.
-            "updated_datetime": w3c(
-                getattr(request, "public_updated_at", None) or request.created_at
-            ),
-            "expected_datetime": w3c(request.due_at),
-            "address": (request.address or None) if not private else None,
-            "address_id": (address_id or None) if not private else None,
-            "zipcode": None,
-            "lat": lat,
-            "long": lon,
-            "media_url": (media_url or None) if request.is_public else None,
-        }
+        return public_request_data(instance)
 
 
 def _attribute_values(data: Any) -> dict[str, Any]:
@@ -465,7 +427,7 @@ class RequestListCreateApi(Open311Api):
         account_id = serializers.SerializerMethodField()
 
         def get_service_notice(self, obj: ServiceRequest) -> str:
-            return _service_notice(obj)
+            return service_notice(obj)
 
         def get_account_id(self, obj: ServiceRequest) -> str | None:
             # We create no accounts; echo the client's own id back, as clients expect.

@@ -13,7 +13,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.errors import Forbidden, NotFound
+from core.errors import Forbidden, NotFound
 from services.models import OPEN_STATUSES, Category, Event, Outcome, ServiceRequest, Status
 from services.open311.models import ApiKey, hash_key
 

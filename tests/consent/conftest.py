@@ -23,17 +23,6 @@ def register(db):
 
 
 @pytest.fixture(autouse=True)
-def _own_outside_mirror(tmp_path, settings):
-    """Each test's outside anchor starts empty, like its database."""
-    storages = dict(settings.STORAGES)
-    storages["tlog_mirror"] = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(tmp_path / "tlog-mirror")},
-    }
-    settings.STORAGES = storages
-
-
-@pytest.fixture(autouse=True)
 def _log_indexes_start_after_the_stored_entries(request):
     """Each test's log starts at index 0, as in a fresh database.
 

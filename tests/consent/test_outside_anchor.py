@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from consent import anchor, ledger, policy, services
@@ -130,6 +131,8 @@ def test_a_deletion_inside_the_merge_delay_is_named_by_the_promise_check(
     assert "missing" in check.problems[0]["problem"]
     assert any(getattr(r, "event", "") == "tlog.integrity.alarm" for r in caplog.records)
     assert integrity_alarms()
+    health = Client().get("/healthz").json()
+    assert health["integrity"]["transparency_log"] == "alarm"
     assert any("broken promise" in p for p in problems(now=after_the_merge_delay()))
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from consent import policy, register, services
 from consent.models import Purpose
-from portal.errors import Invalid
+from core.errors import Invalid
 
 
 def test_art_30_records_are_generated_from_the_register(api, register) -> None:

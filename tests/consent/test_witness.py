@@ -162,3 +162,34 @@ def test_an_unreachable_witness_is_logged_and_publishing_goes_on(settings, caplo
     assert outcome["tree_size"] == 2
     assert outcome["witnesses"]["w.example"].startswith("unreachable")
     assert any(getattr(r, "event", "") == "tlog.witness.unreachable" for r in caplog.records)
+
+
+@pytest.mark.django_db
+def test_the_receipt_page_tells_the_resident_in_plain_words_what_was_verified(
+        witness, resident, register) -> None:
+    from django.test import Client
+
+    from consent import policy, services
+
+    change = services.consent_decide(subject=resident, purpose_code=policy.PURPOSE_SMS,
+                                     decision="give", notice_version=1)
+    publish_cycle()
+    client = Client()
+    client.force_login(resident)
+    page = client.get(f"/my/data/receipts/{change.event.event_id}").content.decode()
+    assert "sealed into entry 0 of the public log" in page
+    assert "also signed by 1 independent witness(es) (witness.test.example)" in page
+    assert "--witness-key" in page
+
+
+@pytest.mark.django_db
+def test_another_resident_s_receipt_page_is_404(resident, other_resident, register) -> None:
+    from django.test import Client
+
+    from consent import policy, services
+
+    change = services.consent_decide(subject=resident, purpose_code=policy.PURPOSE_SMS,
+                                     decision="give", notice_version=1)
+    client = Client()
+    client.force_login(other_resident)
+    assert client.get(f"/my/data/receipts/{change.event.event_id}").status_code == 404

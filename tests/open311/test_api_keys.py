@@ -6,11 +6,12 @@ import re
 
 import pytest
 
-from portal.errors import RateLimited
+from core.errors import RateLimited
 from services.open311.models import ApiKey, hash_key
 from services.open311.services import api_key_issue, api_key_throttle
 from tests.factories import UserFactory, enroll_totp
 from tests.open311.conftest import parse
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_every_issued_key_is_different():
 def admin_client(client):
     admin = UserFactory(is_staff=True, is_superuser=True)
     enroll_totp(admin)
-    client.force_login(admin)
+    mfa_login(client, admin)
     return client
 
 

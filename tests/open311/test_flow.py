@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.models import Channel, OutboxMessage, ServiceRequest, Status
+from outbox.models import OutboxMessage
+from services.models import Channel, ServiceRequest, Status
 from tests.open311.conftest import both
 
 pytestmark = pytest.mark.django_db

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from PIL import Image
 
 from services.models import Channel, ServiceRequest
+from services.open311.models import ApiKey as Open311ApiKey
 from services.open311.models import Open311Submission
 from tests.open311.conftest import parse
 
@@ -229,3 +231,23 @@ def test_an_impossible_attribute_datetime_is_a_400_not_a_500(api, client_app, st
                     long="116.05", **{"attribute[pole]": "P-1",
                                       "attribute[seen_at]": "2026-02-30T21:00:00+08:00"})
     assert response.status_code == 400
+
+
+def test_a_keys_last_use_is_stamped_to_the_minute_not_rewritten_by_every_submission(
+    api, client_app, pothole
+):
+    fields = {"api_key": client_app.raw, "service_code": "pothole", "lat": 39.05, "long": 116.05}
+    assert post(api, **fields).status_code == 200
+    client_app.refresh_from_db()
+    first = client_app.last_used_at
+
+    assert post(api, **fields).status_code == 200
+    client_app.refresh_from_db()
+    assert client_app.last_used_at == first
+
+    Open311ApiKey.objects.filter(pk=client_app.pk).update(
+        last_used_at=first - timedelta(minutes=2)
+    )
+    assert post(api, **fields).status_code == 200
+    client_app.refresh_from_db()
+    assert client_app.last_used_at > first

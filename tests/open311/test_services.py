@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from portal.city import portal_url
+from core.city import portal_url
 from tests.open311.conftest import both, parse
 
 pytestmark = pytest.mark.django_db

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from portal.cache import TolerantRedisCache
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_a_signed_in_resident_keeps_working_while_the_session_cache_is_down(
     resident, dead_redis_cache
 ) -> None:
     client = Client()
-    client.force_login(resident)
+    mfa_login(client, resident)
     assert client.get("/api/v1/me").status_code == 200
 
 

@@ -46,7 +46,7 @@ def city(settings):
     """The settings section as the real city's environment above produces it."""
     import environ
 
-    from portal.city import city_from_env
+    from core.city import city_from_env
 
     conf = deepcopy(settings.CIVICDESK)
     env = environ.Env()
@@ -131,7 +131,7 @@ def test_a_portal_host_outside_allowed_hosts_fails_the_deploy_check(settings, ci
 
 @pytest.mark.slow
 def test_the_portal_url_follows_port_when_the_city_set_none():
-    code = "from portal.city import portal_url; print(portal_url('/requests/CD-X/'))"
+    code = "from core.city import portal_url; print(portal_url('/requests/CD-X/'))"
 
     result = manage("shell", "-c", code, PORT="8123")
 

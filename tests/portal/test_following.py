@@ -11,14 +11,13 @@ from services import services as request_services
 from services.models import Follow
 from services.routing import request_route
 from tests.factories import CategoryFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
 
 def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return mfa_login(Client(), user)
 
 
 @pytest.fixture

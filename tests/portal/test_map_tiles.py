@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from portal.map_tiles import map_start, tile_origin
 from tests.factories import DistrictFactory
+from tests.sessions import mfa_login
 
 ROOT = Path(__file__).resolve().parents[2]
 TILES = "https://tiles.example.city/osm/{z}/{x}/{y}.png"
@@ -24,7 +25,7 @@ TILES = "https://tiles.example.city/osm/{z}/{x}/{y}.png"
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 

@@ -20,6 +20,7 @@ from portal.views.consent_rates import Point, bucket_starts, line_chart
 from services import services as request_services
 from services.routing import request_route
 from tests.factories import CategoryFactory, UserFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ SMS = "status-notifications-sms"
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 

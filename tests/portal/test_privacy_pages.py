@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from consent.demo import seed_register
 from consent.models import ConsentEvent, ConsentRecord
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ SMS = "status-notifications-sms"
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 

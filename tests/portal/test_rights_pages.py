@@ -18,6 +18,7 @@ from portal.accounts.models import User
 from services import services as request_services
 from services.routing import request_route
 from tests.factories import PASSWORD, CategoryFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.django_db
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 
@@ -197,3 +198,23 @@ def test_data_officer_moves_a_counter_request_on_and_a_refusal_needs_reasons(
     dsr.refresh_from_db()
     assert dsr.status == "in_progress"
     assert browser(resident).post(url, {"status": "completed"}).status_code == 403
+
+
+def test_the_reveal_form_defaults_to_a_purpose_that_works_and_says_what_each_permits(
+    filed, clerk_roads, resident
+):
+    import re
+
+    client = browser(clerk_roads)
+    page = client.get(reverse("portal:workbench", args=[filed.reference])).content.decode()
+    select = page.split('name="purpose"', 1)[1].split("</select>", 1)[0]
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", select)
+    assert options
+    assert all("may show:" in label for label in options)
+    default = re.search(r'<option value="([^"]+)"[^>]*selected', select).group(1)
+    response = client.post(
+        reverse("portal:wb-reveal", args=[filed.reference]),
+        {"show": ["name", "email", "phone"], "purpose": default, "reason": "contact_resident"},
+    )
+    assert response.status_code == 200
+    assert resident.phone in response.content.decode()

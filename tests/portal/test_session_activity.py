@@ -7,12 +7,14 @@ from allauth.usersessions.models import UserSession
 from django.core.cache import cache
 from django.test import Client
 
+from tests.sessions import mfa_login
+
 pytestmark = pytest.mark.django_db
 
 
 def _signed_in(user) -> Client:
     client = Client(REMOTE_ADDR="192.0.2.10")
-    client.force_login(user)
+    mfa_login(client, user)
     return client
 
 

@@ -12,6 +12,7 @@ from services import services as request_services
 from services.models import Follow, ServiceRequest, Status
 from services.routing import request_route
 from tests.factories import CategoryFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def browser(user=None) -> Client:
     client = Client()
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 

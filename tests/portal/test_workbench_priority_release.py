@@ -8,13 +8,14 @@ from django.urls import reverse
 
 from services.models import Event, ServiceRequest
 from tests.factories import CategoryFactory, MembershipFactory, ServiceRequestFactory
+from tests.sessions import mfa_login
 
 pytestmark = pytest.mark.django_db
 
 
 def browser(user) -> Client:
     client = Client()
-    client.force_login(user)
+    mfa_login(client, user)
     return client
 
 

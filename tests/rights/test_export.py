@@ -13,8 +13,9 @@ from django.utils import timezone
 
 import consent.rights
 from consent.rights.models import DataSubjectRequest, ExportJob
-from consent.rights.services import contact_details_reveal, export_build
+from consent.rights.services import TOPIC_EXPORT, contact_details_reveal, export_build
 from consent.services import consent_decide
+from outbox import services as outbox_services
 from services.models import Follow
 from tests.rights.conftest import file_request
 
@@ -196,3 +197,22 @@ def test_an_expired_download_link_is_gone(client_for, resident,
 
     assert client.get(f"/api/v1/me/export/{job_id}/download").status_code == 410
     assert client.get(f"/api/v1/me/export/{job_id}").json()["download_url"] is None
+
+
+def test_an_export_asked_for_while_the_broker_is_down_is_built_when_the_relay_runs(
+    client_for, resident, django_capture_on_commit_callbacks, monkeypatch
+):
+    # The publisher rights/tasks.py registered at start-up, as it would behave with Redis down.
+    def broker_down(payload):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setitem(outbox_services.PUBLISHERS, TOPIC_EXPORT, broker_down)
+    response = start_export(client_for(resident), django_capture_on_commit_callbacks)
+
+    assert response.status_code == 202
+    job = ExportJob.objects.get()
+    assert job.state == "queued"
+    monkeypatch.undo()  # the broker is back
+    assert outbox_services.outbox_relay(min_age_seconds=0) == 1
+    job.refresh_from_db()
+    assert job.state == "ready"

@@ -10,6 +10,8 @@ from typing import Any
 from PIL import Image
 from rest_framework.test import APIClient
 
+from tests.sessions import mfa_login
+
 OK = "ok"
 ROLES = [
     "anonymous",
@@ -50,7 +52,7 @@ def client_for_role(world: World, role: str) -> APIClient:
     client = APIClient()
     user = world.users[role]
     if user is not None:
-        client.force_login(user)
+        mfa_login(client, user)
     return client
 
 
@@ -194,7 +196,7 @@ def prepare(world: World, name: str, row: Row) -> None:
         world.export_job_id = _export_job(world)
     elif name in ("api:officer-dsr-detail", "portal:dpo-dsr-update"):
         world.dsr_reference = _dsr(world)
-    elif name == "api:me-consents-receipt":
+    elif name in ("api:me-consents-receipt", "portal:receipt"):
         world.receipt_event_id = _receipt(world)
     if row.setup is not None:
         row.setup(world)

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from portal.wsgi import application
 from tests.factories import CategoryFactory
+from tests.sessions import session_record_mfa
 
 CHECKS = [
     not_a_server_error,
@@ -61,6 +62,8 @@ def _app_token(user) -> str:  # type: ignore[no-untyped-def]
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
+    # What allauth records when the login passed password + TOTP (staff powers need it).
+    session_record_mfa(store, user)
     return store.session_key
 
 

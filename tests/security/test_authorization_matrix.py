@@ -69,7 +69,12 @@ MATRIX: dict[str, list[Row]] = {
         Row("post", ref(f"{API}/requests/{{ref}}/attachments"), OWNER_AND_DEPT, fmt="photo"),
     ],
     "api:request-attachment-file": [
-        Row("get", ref(f"{API}/requests/{{ref}}/attachments/{{token}}"), OWNER_AND_DEPT),
+        # The photo's own token: its reporter only. Staff need a link from their own logged
+        # reveal (tests/rights/test_photo_links.py).
+        Row(
+            "get", ref(f"{API}/requests/{{ref}}/attachments/{{token}}"),
+            {**OWNER_AND_DEPT, "clerk_same": 404, "supervisor": 404},
+        ),
     ],
     "api:request-withdraw": [
         Row("post", ref(f"{API}/requests/{{ref}}/withdraw"), OWNER_ONLY_ACTION, body={}),
@@ -131,6 +136,10 @@ MATRIX: dict[str, list[Row]] = {
             body={"fields": ["phone"], "purpose": "service-delivery"}),
     ],
     "api:register-purposes": [Row("get", ref(f"{API}/register/purposes"), everyone(200))],
+    "api:register-purpose-notice": [
+        Row("get", ref(f"{API}/register/purposes/satisfaction-survey/notices/1"), everyone(200),
+            setup=seed_register),
+    ],
     "api:register-processing-records": [
         Row("get", ref(f"{API}/register/processing-records"), everyone(200)),
     ],

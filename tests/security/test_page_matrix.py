@@ -40,7 +40,9 @@ OWNER_POST = {**OWNER_PAGE, "owner": OK, "clerk_same": 400, "supervisor": 400}
 OWNER_VIEW = {**OWNER_PAGE, "clerk_same": 302, "supervisor": 302}
 # Withdraw and confirm by staff: refused with a message, back to the workbench.
 OWNER_MOVE = {**OWNER_POST, "clerk_same": 302, "supervisor": 302}
-PHOTO = {**OWNER_PAGE, "clerk_same": 200, "supervisor": 200}
+# The photo's own token works for its reporter only: staff need a link from their own logged
+# reveal (tests/rights/test_photo_links.py).
+PHOTO = {**OWNER_PAGE, "clerk_same": 404, "supervisor": 404}
 STAFF_PAGE = {
     **everyone(403),
     "anonymous": 302,
@@ -69,8 +71,15 @@ COUNTER_POST = {**COUNTER_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor
 PAGE_MATRIX: dict[str, list[Row]] = {
     "portal:home": [Row("get", ref("/"), PUBLIC)],
     "portal:statistics": [Row("get", ref("/statistics/"), PUBLIC)],
+    "portal:statistics-json": [Row("get", ref("/statistics/open-data.json"), PUBLIC)],
+    "portal:statistics-csv": [Row("get", ref("/statistics/open-data.csv"), PUBLIC)],
     "portal:register": [Row("get", ref("/data-use/"), PUBLIC)],
     "portal:log": [Row("get", ref("/log/"), PUBLIC)],
+    "portal:verifier-download": [Row("get", ref("/log/civicdesk_verify.py"), PUBLIC)],
+    "portal:receipt": [
+        Row("get", lambda w: f"/my/data/receipts/{w.receipt_event_id}",
+            {**everyone(404), "anonymous": 302, "owner": 200}),
+    ],
     "portal:request-new": [Row("get", ref("/report/"), SIGNED_IN)],
     "portal:my-requests": [Row("get", ref("/my/requests/"), SIGNED_IN)],
     "portal:my-request-versions": [Row("get", ref("/my/requests/versions.json"), SIGNED_IN)],

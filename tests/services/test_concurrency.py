@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
-from portal.errors import Conflict
+from core.errors import Conflict
 from services.models import Event, Status
 from services.services import request_transition
 

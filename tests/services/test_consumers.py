@@ -30,6 +30,7 @@ from tests.services.test_live import (
     public_reply,
     routed_request,
 )
+from tests.sessions import mfa_login
 
 # Events reach the channel layer through the `deliver_event` task, run in-process here.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_eager")]
@@ -44,7 +45,7 @@ TIMEOUT = 3
 
 def session_cookie(user) -> str:
     client = Client()
-    client.force_login(user)
+    mfa_login(client, user)
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
@@ -439,7 +440,7 @@ def test_web_logout_closes_that_sessions_socket_and_not_the_other_devices(
     configured_layer, resident  # noqa: F811
 ):
     web = Client()
-    web.force_login(resident)
+    mfa_login(web, resident)
     phone_token = app_login(resident)
 
     async def scenario():

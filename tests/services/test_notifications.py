@@ -8,9 +8,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
 
-from services.models import Event, Follow, OutboxMessage, Status
-from services.notifications import notification_deliver, notify_event, recipients_for
+from outbox.models import OutboxMessage
+from services.live import event_for_delivery
+from services.models import Event, Follow, Status
+from services.notifications import notification_deliver, notifications_for_event, recipients_for
 from services.services import event_record, request_transition
 from tests.factories import CategoryFactory, MembershipFactory, ServiceRequestFactory, UserFactory
 
@@ -120,7 +123,7 @@ def test_internal_notes_are_not_sent_to_the_resident(request_in_roads, clerk_roa
         text="Call the contractor.",
     )
 
-    assert notify_event(event_id=event.pk) == 0
+    assert notifications_for_event(event_id=event.pk) == []
     assert not notification_deliver(
         event_id=event.pk, user_id=request_in_roads.reporter_id, channel="email"
     )
@@ -135,7 +138,7 @@ def test_residents_are_not_told_about_their_own_actions(request_in_roads):
         to_status=Status.WITHDRAWN,
     )
 
-    assert notify_event(event_id=event.pk) == 0
+    assert notifications_for_event(event_id=event.pk) == []
 
 
 def test_another_user_cannot_be_sent_someone_elses_update(request_in_roads, clerk_roads):
@@ -213,7 +216,7 @@ def test_email_failure_retries_without_blocking_the_state_change(
     assert mail.outbox == []
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    from services.outbox import outbox_relay
+    from outbox.services import outbox_relay
 
     assert outbox_relay(min_age_seconds=0) >= 1
     assert [m.to for m in mail.outbox] == [[request_in_roads.reporter.email]]
@@ -263,3 +266,27 @@ def test_a_follower_is_not_told_of_internal_notes(request_in_roads, clerk_roads)
 
     assert not notification_deliver(event_id=note.pk, user_id=follower.pk, channel="email")
     assert mail.outbox == []
+
+
+def _routed_event(request):
+    with transaction.atomic():
+        return event_record(request=request, type=Event.Type.ROUTED, text="Sent to Roads.")
+
+
+def test_an_event_loaded_for_its_push_finds_its_followers_recipients(db):
+    request = ServiceRequestFactory()
+    follower = UserFactory()
+    Follow.objects.create(user=follower, request=request)
+    event = event_for_delivery(_routed_event(request).pk)
+
+    assert recipients_for(event) == [request.reporter, follower]
+
+
+def test_without_followers_an_event_loaded_for_its_push_needs_no_query_for_recipients(
+    db, django_assert_num_queries
+):
+    request = ServiceRequestFactory()
+    event = event_for_delivery(_routed_event(request).pk)
+
+    with django_assert_num_queries(0):
+        assert recipients_for(event) == [request.reporter]

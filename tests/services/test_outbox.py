@@ -8,9 +8,20 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from services import outbox
-from services.models import OutboxMessage
-from services.outbox import ROUTE, outbox_enqueue, outbox_prune, outbox_relay
+from outbox import services as outbox
+from outbox.models import OutboxMessage
+from outbox.services import (
+    outbox_enqueue,
+    outbox_inline,
+    outbox_prune,
+    outbox_register,
+    outbox_relay,
+)
+from services.models import Status
+from services.services import TOPIC_EVENT as EVENT
+from services.services import TOPIC_ROUTE as ROUTE
+from services.services import request_submit
+from tests.factories import CategoryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -136,3 +147,82 @@ def test_prune_deletes_only_old_published_rows(published):
 
     assert outbox_prune() == 1
     assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
+
+
+@pytest.fixture
+def event_routes(monkeypatch):
+    """What happens to `request.event` rows: handled in this process, or published."""
+
+    class Routes:
+        fail_inline = False
+        handled: list[dict] = []
+        published: list[dict] = []
+
+        def handle(self, payload):
+            if self.fail_inline:
+                raise ConnectionError("channel layer down")
+            self.handled.append(payload)
+
+    routes = Routes()
+    routes.handled, routes.published = [], []
+    monkeypatch.setitem(outbox.INLINE_HANDLERS, EVENT, routes.handle)
+    monkeypatch.setitem(outbox.PUBLISHERS, EVENT, routes.published.append)
+    return routes
+
+
+def test_a_worker_handles_the_rows_of_its_own_transaction_itself_instead_of_publishing(
+    event_routes, django_capture_on_commit_callbacks
+):
+    with outbox_inline(), django_capture_on_commit_callbacks(execute=True):
+        message = outbox_enqueue(topic=EVENT, payload={"event_id": 1})
+
+    message.refresh_from_db()
+    assert (event_routes.handled, event_routes.published) == ([{"event_id": 1}], [])
+    assert message.published_at is not None
+
+
+def test_a_row_the_worker_fails_to_handle_is_left_to_the_relay_which_publishes_it(
+    event_routes, django_capture_on_commit_callbacks
+):
+    event_routes.fail_inline = True
+    with outbox_inline(), django_capture_on_commit_callbacks(execute=True):
+        message = outbox_enqueue(topic=EVENT, payload={"event_id": 1})
+    message.refresh_from_db()
+    assert message.published_at is None
+    _age(message)
+
+    assert outbox_relay() == 1
+    assert event_routes.published == [{"event_id": 1}]
+
+
+def test_outside_a_worker_rows_are_published_not_handled(
+    event_routes, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox_enqueue(topic=EVENT, payload={"event_id": 1})
+
+    assert (event_routes.handled, event_routes.published) == ([], [{"event_id": 1}])
+
+
+def test_a_second_app_cannot_claim_a_registered_topic(db):
+    with pytest.raises(ValueError, match="already registered"):
+        outbox_register(topic=ROUTE, publisher=lambda payload: None)
+
+
+
+@pytest.mark.usefixtures("celery_eager")
+def test_a_submission_is_routed_through_the_publisher_its_app_registered_at_start_up(
+    resident, roads, triage, django_capture_on_commit_callbacks
+):
+    # No test wiring: ServicesConfig.ready registered services.tasks' publishers, so the
+    # route row written by the submission is published after commit and routes the request.
+    category = CategoryFactory(code="pothole", name_en="Pothole", department=roads)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_submit(
+            reporter=resident, category=category, description="Pothole.", lat=39.05, lon=116.05
+        )
+
+    request.refresh_from_db()
+    assert request.status == Status.ROUTED
+    assert request.department == roads
+    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()

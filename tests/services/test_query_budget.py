@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from portal.roles import roles_for
+from core.roles import roles_for
 from services.models import Status
 from tests.factories import UserFactory
 
@@ -21,7 +21,7 @@ def _fresh(user):
 
 
 def _queue_queries(user) -> int:
-    """The caller's roles (owned by portal.roles, cached per request) + one query for the page."""
+    """The caller's roles (owned by core.roles, cached per request) + one query for the page."""
     cold = _fresh(user)
     with CaptureQueriesContext(connection) as roles_queries:
         roles_for(cold)

@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 
+from outbox.models import OutboxMessage
+from outbox.services import outbox_relay
 from portal.celery import app
 from services.models import Event, ServiceRequest, Status
-from services.outbox import outbox_relay
-from services.services import request_submit
+from services.services import event_record, request_submit
 from services.tasks import route_request
 from tests.factories import CategoryFactory, DepartmentFactory, ServiceRequestFactory, UserFactory
 
@@ -208,29 +209,61 @@ def test_submit_while_redis_is_down_answers_201_and_the_relay_routes_it_once(
     assert _routed(request.pk) == 1
 
 
+def _listen(group: str):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+
+    async def receive() -> dict:
+        return await asyncio.wait_for(layer.receive(channel), timeout=30)
+
+    return lambda: async_to_sync(receive)()
+
+
 def test_a_worker_on_the_live_queue_pushes_a_committed_change_to_the_reporters_sockets(
     broker, city
 ):
-    layer = get_channel_layer()
     resident = UserFactory()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(f"resident.{resident.pk}", channel)
+    request = ServiceRequestFactory(category=city, reporter=resident, department=None)
+    next_message = _listen(f"resident.{resident.pk}")
 
-    async def next_message() -> dict:
-        return await asyncio.wait_for(layer.receive(channel), timeout=30)
+    with app_on_broker(broker.url):
+        with transaction.atomic():
+            event_record(
+                request=request, type=Event.Type.PUBLIC_REPLY, text="Crew booked for Monday."
+            )
+        # The request that made the change only wrote to the broker; the worker does the rest.
+        assert broker.client().llen("live") == 1
+        with in_thread_worker(queues=("live",)):
+            message = next_message()
+            assert _wait_for(lambda: _drained(broker, "live"))
+
+    assert message["message"]["reference"] == request.reference
+    assert message["message"]["event"]["text"] == "Crew booked for Monday."
+
+
+def test_filing_a_report_costs_one_broker_message_whose_task_pushes_routes_and_emails(
+    broker, city, mailoutbox
+):
+    resident = UserFactory()
+    next_message = _listen(f"resident.{resident.pk}")
 
     with app_on_broker(broker.url):
         request = request_submit(
             reporter=resident, category=city, description="Dark all week.", lat=39.05, lon=116.05
         )
-        # The request that made the change only wrote to the broker; the worker does the rest.
-        assert broker.client().llen("live") == 1
-        with in_thread_worker(queues=("live",)):
-            message = async_to_sync(next_message)()
-            assert _wait_for(lambda: _drained(broker, "live"))
+        client = broker.client()
+        assert [client.llen(q) for q in ("routing", "live", "notifications")] == [1, 0, 0]
+        with in_thread_worker(queues=("routing", "live", "notifications")):
+            pushed = [next_message(), next_message()]
+            assert _wait_for(
+                lambda: _routed(request.pk) == 1
+                and all(_drained(broker, q) for q in ("routing", "live", "notifications"))
+            )
 
-    assert message["message"]["reference"] == request.reference
-    assert message["message"]["event"]["type"] == "submitted"
+    assert [m["message"]["event"]["type"] for m in pushed] == ["submitted", "routed"]
+    assert [m.to for m in mailoutbox] == [[resident.email]]
+    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
 
 
 def _worker_env(broker: ThrowawayRedis, tmp_path: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from portal.errors import Conflict, Forbidden
+from core.errors import Conflict, Forbidden
 from services import workflow
 from services.models import Event, Outcome, Status
 from services.services import request_transition
@@ -86,7 +86,7 @@ def test_clerk_of_another_department_cannot_start_work(make_request, clerk_parks
 def test_resolving_without_a_public_reply_or_outcome_is_refused_and_changes_nothing(
     make_request, clerk_roads
 ):
-    from portal.errors import Invalid
+    from core.errors import Invalid
 
     request = make_request(status=Status.IN_PROGRESS)
     with pytest.raises(Invalid) as raised:
@@ -97,7 +97,7 @@ def test_resolving_without_a_public_reply_or_outcome_is_refused_and_changes_noth
 
 
 def test_resolving_cannot_claim_withdrawn_as_an_outcome(make_request, clerk_roads):
-    from portal.errors import Invalid
+    from core.errors import Invalid
 
     request = make_request(status=Status.IN_PROGRESS)
     with pytest.raises(Invalid):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from consent.models import Purpose
 from consent.services import notice_publish
-from portal.errors import Invalid
+from core.errors import Invalid
 
 
 class Command(BaseCommand):

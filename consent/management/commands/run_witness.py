@@ -4,6 +4,7 @@ A real city's witnesses run elsewhere, by others, with `python3 witness.py serve
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,10 @@ class Command(BaseCommand):
         state.mkdir(parents=True, exist_ok=True)
         key_file = state / "witness.key"
         if not key_file.exists():
-            witness.main(["keygen", "--name", options["name"], "--out", str(key_file)])
+            made = witness.key_from_seed(options["name"], os.urandom(32))
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(witness.format_private_key(made) + "\n")
         key = witness.parse_private_key(key_file.read_text())
         (state / "witness.vkey").write_text(f"{key.verifier}\n")
         if options["print_key"]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from portal import city
+from core import city
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from consent.demo import seed_register
 from portal.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_people
-from services.demo import seed_city, seed_requests
+from services.demo import seed_city, seed_history, seed_requests
 
 
 class Command(BaseCommand):
@@ -17,6 +17,7 @@ class Command(BaseCommand):
             seed_register()
             people = seed_people()
             seed_requests()
+            seed_history()
         self.stdout.write(self.style.SUCCESS("Demo city ready. Demo logins (password for all):"))
         self.stdout.write(f"  password: {DEMO_PASSWORD}")
         for email, description in people:
@@ -24,4 +25,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  Staff sign in with a second factor: TOTP secret {DEMO_TOTP_SECRET} "
             "(or `python manage.py demo_totp` prints the current code)."
+        )
+        self.stdout.write(
+            "  That includes the administrator: /admin/ signs in through /accounts/login/ "
+            "(password, then the TOTP code); a password alone opens no staff page, API or socket."
         )

@@ -1,6 +1,7 @@
 /* CivicDesk: the request form's "pick the place on the map" — a small slippy-map tile renderer
    (Web Mercator, 256 px tiles from the city's configured tile server). It only fills in the
-   latitude/longitude fields; the form works the same without it (no script, no tiles). */
+   latitude/longitude fields; the form works the same without it (no script, no tiles).
+   Without those fields it is a view: the public reports' markers ([data-map-report] links). */
 (function () {
   "use strict";
 
@@ -34,13 +35,15 @@
     var marker = $("[data-map-marker]", box);
     var status = $("[data-map-status]", box);
     var template = box.getAttribute("data-tile-url");
-    var latInput = document.getElementById("id_lat");
-    var lonInput = document.getElementById("id_lon");
-    if (!canvas || !template || !latInput || !lonInput) { return; }
+    var reports = Array.prototype.slice.call(box.querySelectorAll("[data-map-report]"));
+    var picker = !box.hasAttribute("data-map-view");
+    var latInput = picker ? document.getElementById("id_lat") : null;
+    var lonInput = picker ? document.getElementById("id_lon") : null;
+    if (!canvas || !template || (picker && (!latInput || !lonInput))) { return; }
 
     var zoom = parseInt(box.getAttribute("data-zoom"), 10) || 13;
     var centre = { lat: parseFloat(box.getAttribute("data-lat")), lon: parseFloat(box.getAttribute("data-lon")) };
-    if (latInput.value && lonInput.value) {
+    if (picker && latInput.value && lonInput.value) {
       centre = { lat: parseFloat(latInput.value), lon: parseFloat(lonInput.value) };
     }
     var tiles = {};
@@ -95,6 +98,12 @@
     }
 
     function placeMarker(left, top) {
+      reports.forEach(function (link) {
+        var at = project(parseFloat(link.getAttribute("data-lat")), parseFloat(link.getAttribute("data-lon")), zoom);
+        link.style.left = Math.round(at.x - left) + "px";
+        link.style.top = Math.round(at.y - top) + "px";
+      });
+      if (!picker) { return; }
       if (!latInput.value || !lonInput.value) { marker.hidden = true; return; }
       var p = project(parseFloat(latInput.value), parseFloat(lonInput.value), zoom);
       marker.hidden = false;
@@ -129,6 +138,7 @@
     // Drag to pan; a press that hardly moved is a click that places the pin.
     var drag = null;
     canvas.addEventListener("pointerdown", function (event) {
+      if (event.target.closest && event.target.closest("[data-map-report]")) { return; }  // a link
       drag = { x: event.clientX, y: event.clientY, moved: 0, id: event.pointerId };
       canvas.setPointerCapture(event.pointerId);
     });
@@ -143,7 +153,7 @@
       if (!drag) { return; }
       var clicked = drag.moved < 5;
       drag = null;
-      if (!clicked) { return; }
+      if (!clicked || !picker) { return; }
       var rect = canvas.getBoundingClientRect();
       var c = centrePx();
       var at = unproject(c.x - rect.width / 2 + (event.clientX - rect.left),
@@ -158,7 +168,7 @@
       if (moves[event.key]) { event.preventDefault(); panBy(moves[event.key][0], moves[event.key][1]); }
       else if (event.key === "+" || event.key === "=") { event.preventDefault(); zoomBy(1); }
       else if (event.key === "-") { event.preventDefault(); zoomBy(-1); }
-      else if (event.key === "Enter" || event.key === " ") { event.preventDefault(); setPin(centre.lat, centre.lon); }
+      else if (picker && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); setPin(centre.lat, centre.lon); }
     });
 
     Array.prototype.forEach.call(box.querySelectorAll("[data-map-zoom]"), function (button) {
@@ -173,10 +183,11 @@
       if (isFinite(lat) && isFinite(lon)) { centre = { lat: lat, lon: lon }; }
       render();
     }
+    window.addEventListener("resize", render);
+    if (!picker) { render(); return; }
     latInput.addEventListener("change", follow);
     lonInput.addEventListener("change", follow);
     document.addEventListener("civicdesk:location", function () { if (!box.hasAttribute("data-map-pinned")) { follow(); } box.removeAttribute("data-map-pinned"); });
-    window.addEventListener("resize", render);
     render();
   }
 

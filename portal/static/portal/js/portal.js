@@ -170,6 +170,57 @@
     });
   }
 
+  /* A draft is what someone typed or chose and has not sent: kept across a live refresh. */
+  function draftKey(el) {
+    var form = el.form ? (el.form.getAttribute("action") || "") : "";
+    return el.id ? "#" + el.id : form + "|" + el.name + "|" + (el.type === "radio" ? el.value : "");
+  }
+
+  function saveDrafts(region) {
+    var drafts = {};
+    $all("input, textarea, select", region).forEach(function (el) {
+      if (el.type === "hidden" || el.type === "submit" || el.type === "button") { return; }
+      var changed;
+      if (el.type === "file") { changed = el.files && el.files.length > 0; }
+      else if (el.type === "checkbox" || el.type === "radio") { changed = el.checked !== el.defaultChecked; }
+      else if (el.tagName === "SELECT") {
+        changed = $all("option", el).some(function (o) { return o.selected !== o.defaultSelected; });
+      } else { changed = el.value !== el.defaultValue; }
+      if (changed) { drafts[draftKey(el)] = el; }
+    });
+    var active = document.activeElement;
+    var focus = null;
+    if (active && region.contains(active) && active.name !== undefined) {
+      focus = { key: draftKey(active), start: active.selectionStart, end: active.selectionEnd };
+    }
+    return { fields: drafts, focus: focus };
+  }
+
+  function restoreDrafts(region, drafts) {
+    $all("input, textarea, select", region).forEach(function (el) {
+      var old = drafts.fields[draftKey(el)];
+      if (!old) { return; }
+      if (el.type === "file") { el.parentNode.replaceChild(old, el); return; }  // keeps its files
+      if (el.type === "checkbox" || el.type === "radio") { el.checked = old.checked; }
+      else if (el.tagName === "SELECT") {
+        $all("option", el).forEach(function (o, i) { o.selected = !!(old.options[i] && old.options[i].selected); });
+      } else { el.value = old.value; }
+    });
+    if (drafts.focus) {
+      var target = $all("input, textarea, select, button", region).filter(function (el) {
+        return draftKey(el) === drafts.focus.key;
+      })[0];
+      if (target) {
+        target.focus();
+        try {
+          if (drafts.focus.start !== null && drafts.focus.start !== undefined) {
+            target.setSelectionRange(drafts.focus.start, drafts.focus.end);
+          }
+        } catch (e) { /* not a text field */ }
+      }
+    }
+  }
+
   function rowRefs(root) {
     var refs = {};
     $all("[data-ref]", root).forEach(function (row) { refs[row.getAttribute("data-ref")] = row.getAttribute("data-version"); });
@@ -188,10 +239,54 @@
     var pollTimer = null;
     var socket = null;
     var retry = 1000;
+    var held = null;  // a fresher page not shown yet, because someone is typing
+    var showButton = null;
 
     function say(key) {
       var text = status && status.dataset[key];
       if (text) { status.textContent = text; }
+    }
+
+    function editing() { return $all("[data-live-region]", box).some(userIsEditing); }
+
+    // Apply a fetched page: every live region is replaced, and whatever the person was typing
+    // or choosing (and where their cursor was) is put back into the new content.
+    function apply(doc) {
+      held = null;
+      if (showButton) { showButton.hidden = true; }
+      $all("[data-live-region]", box).forEach(function (region) {
+        var incoming = doc.getElementById(region.id);
+        if (!incoming) { return; }
+        var drafts = saveDrafts(region);
+        region.innerHTML = incoming.innerHTML;
+        restoreDrafts(region, drafts);
+      });
+      var incomingBox = doc.querySelector("[data-live-version]");
+      if (incomingBox) { version = parseInt(incomingBox.getAttribute("data-live-version"), 10) || version; }
+      if (isQueue) { markNew(); }
+      initForms();
+      initPhotoPreviews();
+      box.setAttribute("data-live-updated", String(Date.now()));
+      box.removeAttribute("data-live-held");
+      say("msgUpdated");
+    }
+
+    // While someone types, nothing moves under their cursor: the update waits behind a
+    // "New update — show it" button, and the page does not claim to be up to date.
+    function hold(doc) {
+      held = doc;
+      box.setAttribute("data-live-held", "true");
+      if (!showButton && status && status.dataset.msgShow) {
+        showButton = document.createElement("button");
+        showButton.type = "button";
+        showButton.className = "secondary small live-show";
+        showButton.setAttribute("data-live-show", "");
+        showButton.textContent = status.dataset.msgShow;
+        showButton.addEventListener("click", function () { if (held) { apply(held); } });
+        status.parentNode.insertBefore(showButton, status.nextSibling);
+      }
+      if (showButton) { showButton.hidden = false; }
+      say("msgHeld");
     }
 
     function refresh() {
@@ -201,21 +296,15 @@
         .then(function (html) {
           if (!html) { return; }
           var doc = new DOMParser().parseFromString(html, "text/html");
-          $all("[data-live-region]", box).forEach(function (region) {
-            var incoming = doc.getElementById(region.id);
-            if (!incoming || userIsEditing(region)) { return; }
-            region.innerHTML = incoming.innerHTML;
-          });
-          var incomingBox = doc.querySelector("[data-live-version]");
-          if (incomingBox) { version = parseInt(incomingBox.getAttribute("data-live-version"), 10) || version; }
-          if (isQueue) { markNew(); }
-          initForms();
-          initPhotoPreviews();
-          box.setAttribute("data-live-updated", String(Date.now()));
-          say("msgUpdated");
+          if (editing()) { hold(doc); } else { apply(doc); }
         })
         .catch(function () { /* offline for a moment: the next event or poll tries again */ });
     }
+
+    // Once the person leaves a field they left unchanged, a held update is shown by itself.
+    box.addEventListener("focusout", function () {
+      window.setTimeout(function () { if (held && !editing()) { apply(held); } }, 0);
+    });
 
     function markNew() {
       var now = rowRefs(box);

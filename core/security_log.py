@@ -58,12 +58,12 @@ def _on_membership_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     )
 
 
-def connect() -> None:
+def connect(*, membership_model: Any) -> None:
+    """Connect the receivers; `membership_model` is the staff-role model whose rows are logged
+    (passed in by the project shell, so this kernel module imports none of our apps)."""
     from allauth.account import signals as account_signals
     from django.contrib.auth import signals as auth_signals
     from django.db.models.signals import post_delete, post_save
-
-    from services.models import DepartmentMembership
 
     auth_signals.user_logged_in.connect(_on_login, dispatch_uid="sec-login")
     auth_signals.user_login_failed.connect(_on_login_failed, dispatch_uid="sec-login-failed")
@@ -71,7 +71,7 @@ def connect() -> None:
     account_signals.password_changed.connect(_on_password_changed, dispatch_uid="sec-pw")
     account_signals.password_reset.connect(_on_password_reset, dispatch_uid="sec-pw-reset")
     account_signals.email_changed.connect(_on_email_changed, dispatch_uid="sec-email")
-    post_save.connect(_on_membership_saved, sender=DepartmentMembership, dispatch_uid="sec-role")
+    post_save.connect(_on_membership_saved, sender=membership_model, dispatch_uid="sec-role")
     post_delete.connect(
-        _on_membership_deleted, sender=DepartmentMembership, dispatch_uid="sec-role-del"
+        _on_membership_deleted, sender=membership_model, dispatch_uid="sec-role-del"
     )

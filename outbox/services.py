@@ -10,47 +10,56 @@ Publishing only hands work to Celery: the fan-out itself (live push to every soc
 notifications) runs in a worker, so the request that made the change pays one broker write
 per row, not the fan-out.
 
-Topics:
-- ``request.route``  {"request_id"}  → `route_request` on the routing queue
-- ``request.event``  {"event_id"}    → `deliver_event` on the live queue (Channels push and
-  notifications)
+Topics are registered by the app that owns the work, from its tasks.py at start-up
+(`AppConfig.ready` calls `outbox_register`), so nothing below a tasks.py imports it:
+- ``request.route``   {"request_id"}  → services.tasks.route_request (routing queue)
+- ``request.event``   {"event_id"}    → services.tasks.deliver_event (live push, notifications)
+- ``rights.export``   {"job_id"}      → consent.rights.tasks.build_export
+- ``log.verify``      {}              → consent.tasks.verify_log_task
+
+Inside a worker task (`outbox_inline()`), the rows the task's own transactions write are
+handled in that process right after commit instead of being published, by the topic's inline
+handler if it registered one: routing's `routed` event is pushed and notified by the routing
+task itself, one Celery message per report in all. A row whose inline handling fails stays
+unpublished and the relay publishes it as usual.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from services.models import OutboxMessage
+from outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
-ROUTE = "request.route"
-EVENT = "request.event"
+Publisher = Callable[[dict], None]
+
+# topic → publisher (hands the payload to Celery); filled by each app's tasks.py at start-up.
+PUBLISHERS: dict[str, Publisher] = {}
+# topic → what a worker does with a row of its own transaction instead of publishing it.
+INLINE_HANDLERS: dict[str, Publisher] = {}
 
 
-def _publish_route(payload: dict) -> None:
-    from services.tasks import route_request
-
-    route_request.delay(payload["request_id"])
-
-
-def _publish_event(payload: dict) -> None:
-    from services.tasks import deliver_event
-
-    deliver_event.delay(payload["event_id"])
-
-
-PUBLISHERS: dict[str, Callable[[dict], None]] = {
-    ROUTE: _publish_route,
-    EVENT: _publish_event,
-}
+def outbox_register(
+    *, topic: str, publisher: Publisher, inline: Publisher | None = None
+) -> None:
+    """Name the publisher of `topic` (and, optionally, what a worker does with a row of its own
+    transaction instead of publishing it). Registering a topic twice with another publisher is
+    a programming error (two apps claiming one topic)."""
+    current = PUBLISHERS.get(topic)
+    if current is not None and current is not publisher:
+        raise ValueError(f"outbox topic {topic!r} is already registered")
+    PUBLISHERS[topic] = publisher
+    if inline is not None:
+        INLINE_HANDLERS[topic] = inline
 
 
 class _Pending(threading.local):
@@ -58,9 +67,20 @@ class _Pending(threading.local):
 
     def __init__(self) -> None:
         self.messages: list[OutboxMessage] = []
+        self.inline = False
 
 
 _pending = _Pending()
+
+
+@contextmanager
+def outbox_inline() -> Iterator[None]:
+    """Within this block (a worker task), handle this thread's rows in-process after commit."""
+    previous, _pending.inline = _pending.inline, True
+    try:
+        yield
+    finally:
+        _pending.inline = previous
 
 
 def outbox_enqueue(*, topic: str, payload: dict) -> OutboxMessage:
@@ -90,6 +110,11 @@ def outbox_flush() -> None:
         return
     done: list[int] = []
     for message in batch:
+        handler = INLINE_HANDLERS.get(message.topic) if _pending.inline else None
+        if handler is not None:
+            if _handle(handler, message):
+                done.append(message.pk)
+            continue  # not handled: the relay publishes it in a few seconds
         if not _publish(message):
             # The broker is most likely down: leave this row and the rest to the relay.
             OutboxMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
@@ -107,6 +132,19 @@ def _publish(message: OutboxMessage) -> bool:
     except Exception:  # noqa: BLE001 - broker/channel errors of any kind: the relay retries
         logger.warning(
             "outbox publish failed; the relay will retry",
+            extra={"outbox_id": message.pk, "topic": message.topic},
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def _handle(handler: Publisher, message: OutboxMessage) -> bool:
+    try:
+        handler(message.payload)
+    except Exception:  # noqa: BLE001 - channel layer, broker, mail: the relay retries
+        logger.warning(
+            "outbox row not handled in the worker; the relay will publish it",
             extra={"outbox_id": message.pk, "topic": message.topic},
             exc_info=True,
         )

@@ -1,11 +1,11 @@
-"""portal.roles.roles_for: the one answer to "what may this user do"."""
+"""core.roles.roles_for: the one answer to "what may this user do"."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from portal.roles import roles_for
+from core.roles import roles_for
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 _CACHE_ATTR = "_civicdesk_roles"
+# Set by every entry point (HTTP middleware, app-token authentication, WebSocket sign-in):
+# whether the session this user object came from passed the second factor.
+_SESSION_MFA_ATTR = "_civicdesk_session_mfa"
+# allauth's authentication record types that are a second factor.
+SECOND_FACTOR_METHODS = frozenset({"mfa"})
 
 
 @dataclass(frozen=True)
@@ -20,12 +25,23 @@ class Roles:
     administrator: bool = False
     # department id → "clerk" | "supervisor"
     departments: dict[int, str] = field(default_factory=dict)
-    # Holds staff roles that are withheld until TOTP is enrolled.
+    # Staff roles are withheld: no TOTP enrolled (mfa_required), or enrolled but this
+    # session did not pass it (mfa_pending: password-only sign-in).
     mfa_required: bool = False
+    mfa_pending: bool = False
 
     @property
     def staff(self) -> bool:
         return bool(self.departments)
+
+    @property
+    def privileged_account(self) -> bool:
+        """A staff, officer or administrator account, whether or not this session has the
+        powers yet (session limits are the staff ones either way)."""
+        return bool(
+            self.staff or self.data_officer or self.administrator
+            or self.mfa_required or self.mfa_pending
+        )
 
     @property
     def staff_department_ids(self) -> frozenset[int]:
@@ -100,9 +116,15 @@ def roles_for(user: Any) -> Roles:
     }
     verified, totp = (rows[0][3], rows[0][4]) if rows else (False, False)
     privileged = bool(departments or user.is_data_officer or user.is_superuser)
-    if privileged and settings.CIVICDESK["STAFF_MFA_REQUIRED"] and not totp:
+    # Unbound user objects come from code paths with no client session (Celery tasks,
+    # management commands, services called by code that already authorised the actor):
+    # every client-facing entry point binds (see `session_bind`).
+    session_mfa = getattr(user, _SESSION_MFA_ATTR, True)
+    if privileged and settings.CIVICDESK["STAFF_MFA_REQUIRED"] and not (totp and session_mfa):
         # Staff powers wait for a second factor; the person is still a resident.
-        roles = Roles(authenticated=True, resident=verified, mfa_required=True)
+        roles = Roles(
+            authenticated=True, resident=verified, mfa_required=not totp, mfa_pending=bool(totp)
+        )
     else:
         roles = Roles(
             authenticated=True,
@@ -115,15 +137,55 @@ def roles_for(user: Any) -> Roles:
     return roles
 
 
-def has_mfa(user: Any) -> bool:
-    """Whether the user has a TOTP authenticator enrolled (allauth mfa)."""
-    if not getattr(user, "is_authenticated", False):
+def session_passed_mfa(session: Any, user: Any) -> bool:
+    """Whether *this* session's sign-in included a second factor.
+
+    Reads allauth's authentication records, which allauth keeps per session and per user
+    (`record_authentication`: a `{"method": "mfa", "type": "totp", ...}` entry is written
+    when the TOTP step of a login, or a re-authentication with it, succeeds). Enrolment alone
+    is not enough: a password-only login (e.g. Django's own admin login form) has no record.
+    """
+    if session is None or user is None or getattr(user, "pk", None) is None:
         return False
-    if not settings.CIVICDESK["STAFF_MFA_REQUIRED"]:
-        return True
+    from types import SimpleNamespace
+
+    from allauth.account.internal.flows.login import get_authentication_records
+
+    records = get_authentication_records(SimpleNamespace(session=session), user)  # type: ignore[arg-type]
+    return any(
+        isinstance(r, dict) and r.get("method") in SECOND_FACTOR_METHODS for r in records
+    )
+
+
+def session_bind(user: Any, session: Any) -> None:
+    """Tie `user`'s roles to the session it was authenticated by (every entry point calls this:
+    portal.middleware for cookie sessions, the X-Session-Token authentication, sockets)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return
+    setattr(user, _SESSION_MFA_ATTR, session_passed_mfa(session, user))
+    forget_roles(user)
+
+
+def on_second_factor_added(
+    sender: Any, request: Any, user: Any, authenticator: Any, **kwargs: Any
+) -> None:
+    """allauth `authenticator_added`: enrolling TOTP means a valid code was just entered, so
+    this session has passed the second factor (no sign-out and in again needed)."""
+    from allauth.account.internal.flows.login import record_authentication
     from allauth.mfa.models import Authenticator
 
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    if request is None or authenticator.type != Authenticator.Type.TOTP:
+        return
+    record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
+    forget_roles(user)
+
+
+def has_mfa(user: Any) -> bool:
+    """Whether the user's staff powers are on: TOTP enrolled and this session passed it."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    roles = roles_for(user)
+    return not (roles.mfa_required or roles.mfa_pending)
 
 
 def forget_roles(user: Any) -> None:

@@ -5,7 +5,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from portal.session_activity import session_activity_track
+from core.roles import session_bind
+from core.session_activity import session_activity_track
 
 MAX_TOKEN_LENGTH = 128
 
@@ -27,6 +28,8 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
         if result is None:
             raise AuthenticationFailed("The session token is invalid or has expired.")
         user, session = result
+        # Staff powers need this token's own sign-in to have passed the second factor.
+        session_bind(user, session)
         session_activity_track(request._request, user=user, session=session)
         return result
 

@@ -1,7 +1,10 @@
-"""OpenAPI helpers shared by every API module: the problem-details error body."""
+"""OpenAPI helpers shared by every API module: the problem-details error body, component names."""
 
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
+from rest_framework.views import APIView
 
 ProblemSerializer = inline_serializer(
     name="Problem",
@@ -29,7 +32,7 @@ def problem_media_types(result: dict, generator: object, request: object, public
     """drf-spectacular hook: error responses are served as application/problem+json.
 
     Every documented 4xx/5xx body in the schema gets that media type, so clients and the
-    fuzzer see exactly what portal.api.errors sends.
+    fuzzer see exactly what core.api.problems sends.
     """
     for path in result.get("paths", {}).values():
         for operation in path.values():
@@ -42,3 +45,26 @@ def problem_media_types(result: dict, generator: object, request: object, public
                 if "application/json" in content:
                     content.setdefault("application/problem+json", content.pop("application/json"))
     return result
+
+
+def forbidden_response() -> dict:
+    return {403: OpenApiResponse(response=ProblemSerializer, description="Not allowed")}
+
+
+def name_nested_serializers(namespace: dict[str, Any]) -> None:
+    """Give each API class's nested serializers a unique OpenAPI component name.
+
+    `QueueApi.OutputSerializer` becomes "QueueOutput" instead of a bare "Output" that clashes
+    with every other API class's OutputSerializer.
+    """
+    for view_name, view in list(namespace.items()):
+        if not (isinstance(view, type) and issubclass(view, APIView)):
+            continue
+        if view.__module__ != namespace.get("__name__"):
+            continue
+        prefix = view_name.removesuffix("Api")
+        for attr, nested in list(vars(view).items()):
+            if isinstance(nested, type) and issubclass(nested, serializers.BaseSerializer):
+                extend_schema_serializer(
+                    component_name=prefix + attr.removesuffix("Serializer")
+                )(nested)

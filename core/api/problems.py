@@ -15,8 +15,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from portal.errors import DomainError, RateLimited
-from portal.security_log import security_event
+from core.errors import DomainError, RateLimited
+from core.security_log import security_event
+from core.unavailable import RETRY_AFTER_SECONDS, database_is_down, unavailable_detail
 
 PROBLEM_BASE = "https://civicdesk.example.city/problems/"
 
@@ -61,6 +62,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     429: "Too many requests",
+    503: "Service unavailable",
 }
 
 
@@ -111,6 +113,13 @@ def problem(
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if database_is_down(exc):
+        return problem(
+            503,
+            unavailable_detail(),
+            code="unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, DomainError):
         if exc.status_code == 403:
             request = context.get("request")

@@ -1,6 +1,6 @@
 """Domain errors raised by services and selectors; the API and pages translate them.
 
-Services never import DRF: they raise these, and `portal.api.errors` turns them into
+Services never import DRF: they raise these, and `core.api.problems` turns them into
 problem-details responses with the matching status code.
 """
 
