@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 def _email_changed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    from portal.accounts.services import email_change_record
+    from portal.accounts.services import email_change_record  # lazy: models need the app registry
 
     email_change_record(user=user)
 
