@@ -626,6 +626,10 @@ def app_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, st
     """Environment for our Django processes: production settings, loopback, no throttles
     in the way of a load test (the throttles are what a load test would otherwise measure)."""
     env = dict(os.environ)
+    # One role: `database_url` is the whole connection (a bench or fault test's own database);
+    # an owner URL inherited from the caller (.ci/run's two roles) would name another database.
+    env.pop("DATABASE_OWNER_URL", None)
+    env.pop("MIGRATE_DATABASE_URL", None)
     env.update(
         {
             "DATABASE_URL": database_url,

@@ -24,6 +24,7 @@ from django.db import connection
 
 from services.models import Event, ServiceRequest
 from tests.factories import CategoryFactory, DepartmentFactory, MembershipFactory, UserFactory
+from tests.sessions import session_record_mfa
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +55,8 @@ def _token_for(user) -> str:
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
+    # Staff powers need a sign-in that passed the second factor (what password + TOTP records).
+    session_record_mfa(session, user)
     return session.session_key
 
 

@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from services.models import Status
 from services.services import request_transition
 from tests.services.test_live import routed_request
+from tests.sessions import session_record_mfa
 
 pytestmark = [
     pytest.mark.slow,
@@ -92,6 +93,8 @@ def app_session_token(user) -> str:
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
+    # Staff powers need a sign-in that passed the second factor (what password + TOTP records).
+    session_record_mfa(store, user)
     return store.session_key
 
 
