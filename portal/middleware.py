@@ -15,7 +15,11 @@ from django.http import HttpRequest, HttpResponse
 from core.roles import session_bind
 from core.security_log import security_event
 from core.session_activity import session_activity_track
-from core.session_limits import session_limit_reached, token_session_check
+from core.session_limits import (
+    app_session_remember,
+    session_limit_reached,
+    token_session_check,
+)
 
 
 class SessionRolesMiddleware:
@@ -60,8 +64,11 @@ class SessionTimeoutMiddleware:
             # App tokens (our API, allauth's headless app endpoints): a token past a limit is
             # deleted here, so whatever authenticates it next finds no session (401).
             found = _token_user(request)
-            if found is not None:
-                token_session_check(*found)
+            if found is not None and token_session_check(*found):
+                session, user = found
+                app_session_remember(
+                    request, token=request.headers["X-Session-Token"], session=session, user=user
+                )
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             self._enforce(request)

@@ -39,6 +39,7 @@ from services.api.common import (
 )
 from services.attachments import photos_prepare
 from services.models import Category, Channel, Event, Follow, ServiceRequest, Status
+from services.reference import category_by_code
 from services.selectors import (
     access_attachment,
     access_follow_target,
@@ -375,7 +376,7 @@ class RequestCollectionApi(APIView):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         fields.pop("photos", None)
-        category = Category.objects.filter(code=fields.pop("category")).first()
+        category = category_by_code(fields.pop("category"))
         if category is None:
             raise Invalid(
                 _("Unknown category."), errors={"category": [_("Unknown category.")]}
