@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from smtplib import SMTPException
+
 from celery import shared_task
 from django.db import OperationalError
-
-from smtplib import SMTPException
 
 from consent.rights import exports, intake, retention
 from outbox.services import outbox_register

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.test import Client
-from django.urls import reverse
 
 from consent.demo import seed_register
 from consent.models import ConsentEvent, ConsentRecord, LogEntry, Notice
@@ -65,7 +64,8 @@ def test_a_clerk_files_a_request_for_a_walk_in_without_account_and_gets_a_printa
     receipt = counter.get(response["Location"])
     page = receipt.content.decode()
     assert receipt.status_code == 200
-    assert f'data-receipt="{sr.reference}"' in page and "data-print" in page
+    assert f'data-receipt="{sr.reference}"' in page
+    assert "data-print" in page
 
 
 def test_the_receipt_stylesheet_hides_the_portal_when_printed():
@@ -73,7 +73,8 @@ def test_the_receipt_stylesheet_hides_the_portal_when_printed():
 
     css = (Path(__file__).resolve().parents[2] / "portal/static/portal/css/portal.css").read_text()
     block = css[css.index("@media print"):]
-    assert ".site-header" in block and ".no-print" in block
+    assert ".site-header" in block
+    assert ".no-print" in block
 
 
 def test_a_walk_in_without_account_who_gives_an_email_gets_the_reference_by_email(
@@ -83,12 +84,14 @@ def test_a_walk_in_without_account_who_gives_an_email_gets_the_reference_by_emai
         _post(counter, email="walkin@example.org", name="Wang Fang", phone="+86 139 0000 1111")
     sr = ServiceRequest.objects.get()
     person = User.objects.get(email="walkin@example.org")
-    assert sr.reporter == person and not person.has_usable_password()
+    assert sr.reporter == person
+    assert not person.has_usable_password()
     assert (person.display_name, person.phone) == ("Wang Fang", "+86 139 0000 1111")
     receipts = [m for m in mail.outbox
                 if m.to == ["walkin@example.org"] and "service counter" in m.subject]
     assert len(receipts) == 1
-    assert sr.reference in receipts[0].subject and sr.reference in receipts[0].body
+    assert sr.reference in receipts[0].subject
+    assert sr.reference in receipts[0].body
 
 
 def test_the_receipt_email_says_where_and_how_to_follow_the_request_in_the_residents_language(
@@ -98,9 +101,11 @@ def test_the_receipt_email_says_where_and_how_to_follow_the_request_in_the_resid
     sr = ServiceRequest.objects.get()
     message = counter_receipt_message(request=sr)
     assert message.language == "zh-hans"
-    assert sr.reference in message.subject and "柜台" in message.subject
+    assert sr.reference in message.subject
+    assert "柜台" in message.subject
     assert f"/requests/{sr.reference}/" in message.body
-    assert "Wang Fang" in message.body and "坑洼" in message.body
+    assert "Wang Fang" in message.body
+    assert "坑洼" in message.body
     english = counter_receipt_message(request=_as_english(sr))
     assert english.subject == f"[{sr.reference}] Your request was received at the service counter"
     assert "Forgot password?" in english.body
@@ -117,7 +122,8 @@ def test_a_clerk_files_for_a_resident_with_an_account_by_their_login_address(
     response = _post(counter, has_account="yes", email=resident.email.upper())
     assert response.status_code == 302
     sr = ServiceRequest.objects.get()
-    assert sr.reporter == resident and sr.channel == "counter"
+    assert sr.reporter == resident
+    assert sr.channel == "counter"
     assert User.objects.count() == 2  # the resident and the clerk: no new account
 
 
@@ -159,7 +165,8 @@ def test_bad_counter_input_shows_field_errors_and_changes_nothing(pothole, count
     assert response.status_code == 400
     assert 'class="errorlist"' in response.content.decode()
     assert not ServiceRequest.objects.exists()
-    assert User.objects.count() == users and LogEntry.objects.count() == entries
+    assert User.objects.count() == users
+    assert LogEntry.objects.count() == entries
     assert not OutboxMessage.objects.filter(topic="request.counter_receipt").exists()
 
 
