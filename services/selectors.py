@@ -24,7 +24,6 @@ from services.models import (
     District,
     Event,
     Follow,
-    IdempotencyKey,
     ServiceRequest,
 )
 from services.photo_grants import photo_grant_open
@@ -402,12 +401,3 @@ def followed_request_ids(*, user: Any) -> set[int]:
 def idempotency_cutoff() -> datetime:
     """Keys made before this moment no longer make a retry out of a submission."""
     return timezone.now() - timedelta(hours=settings.CIVICDESK["IDEMPOTENCY_KEY_HOURS"])
-
-
-def idempotent_submission(*, user: Any, key: str) -> IdempotencyKey | None:
-    """The earlier submission made with this Idempotency-Key within its lifetime, if any."""
-    return (
-        IdempotencyKey.objects.select_related("request")
-        .filter(user=user, key=key, created_at__gte=idempotency_cutoff())
-        .first()
-    )
