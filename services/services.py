@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -47,6 +46,7 @@ from services.open311.models import Open311Submission
 from services.selectors import actor_kinds, idempotency_cutoff
 
 if TYPE_CHECKING:
+    from core.users import AnyUser
     from services.attachments import PreparedPhoto
 
 logger = logging.getLogger(__name__)
@@ -486,7 +486,7 @@ def submission_body_hash(
 
 def request_file(
     *,
-    reporter: AbstractBaseUser | AnonymousUser | None,
+    reporter: AnyUser | None,
     category: str,
     description: str,
     lat: float | None = None,
@@ -501,7 +501,7 @@ def request_file(
     idempotency_key: str | None = None,
 ) -> Filed:
     """File a service request or complaint: the one door of the API, the web form, the guided
-    report and Open311. A new rule about filing goes here (or in `request_submit`, which this
+    report, the counter and Open311. A new rule about filing goes here (or in `request_submit`, which this
     calls), not in a view.
 
     `category` is a category code and `related_request` a reference, as the resident sent

@@ -398,5 +398,8 @@
     initNearby();
     initPhotoPreviews();
     $all("[data-live]").forEach(initLive);
+    $all("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
   });
 })();
