@@ -501,8 +501,8 @@ def request_file(
     idempotency_key: str | None = None,
 ) -> Filed:
     """File a service request or complaint: the one door of the API, the web form, the guided
-    report, the counter and Open311. A new rule about filing goes here (or in `request_submit`, which this
-    calls), not in a view.
+    report, the counter and Open311. A new rule about filing goes here (or in `request_submit`,
+    which this calls), not in a view.
 
     `category` is a category code and `related_request` a reference, as the resident sent
     them; `photos` are already checked (`services.attachments.photos_prepare`). With an
