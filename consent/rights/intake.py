@@ -153,9 +153,9 @@ def counter_request_file(
             raise Invalid(message, errors={"email": [message]})
         if create:
             reporter = _counter_account(resident)
-        sr = request_services.request_submit(
+        sr, _created = request_services.request_file(
             reporter=reporter,
-            category=category,
+            category=category.code,
             description=description,
             lat=lat,
             lon=lon,
