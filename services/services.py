@@ -23,13 +23,14 @@ from outbox.services import outbox_enqueue
 from services import workflow
 from services.attachments import max_photos
 from services.attributes import validate_attribute_values
-from services.geo import district_for
+from services.gazetteer import location_resolve
 from services.models import (
     OPEN_STATUSES,
     Attachment,
     Category,
     Channel,
     DepartmentMembership,
+    District,
     Event,
     Follow,
     IdempotencyKey,
@@ -124,7 +125,9 @@ def event_record(
     return event
 
 
-def validate_location(*, lat: float | None, lon: float | None, address: str) -> None:
+def validate_location(
+    *, lat: float | None, lon: float | None, address: str, district: District | None = None
+) -> None:
     errors: dict[str, list[str]] = {}
     if (lat is None) != (lon is None):
         errors["location"] = [_("Give both latitude and longitude, or neither.")]
@@ -132,8 +135,8 @@ def validate_location(*, lat: float | None, lon: float | None, address: str) -> 
         errors["lat"] = [_("Latitude must be between -90 and 90.")]
     if lon is not None and not -180 <= lon <= 180:
         errors["lon"] = [_("Longitude must be between -180 and 180.")]
-    if lat is None and lon is None and not address.strip():
-        errors["location"] = [_("Give a location: coordinates, an address, or both.")]
+    if lat is None and lon is None and not address.strip() and district is None:
+        errors["location"] = [_("Give a location: coordinates, an address or a district.")]
     if errors:
         raise Invalid(_("The location is not valid."), errors=errors)
 
@@ -147,13 +150,19 @@ def request_submit(
     lat: float | None = None,
     lon: float | None = None,
     address: str = "",
+    district: District | None = None,
     attribute_values: dict | None = None,
     channel: str = Channel.WEB,
     related_request: ServiceRequest | None = None,
     is_public: bool = False,
     is_private_address: bool = False,
 ) -> ServiceRequest:
-    """File a service request or complaint; routing follows after commit (outbox)."""
+    """File a service request or complaint; routing follows after commit (outbox).
+
+    The place is a point (`exact`), an address (geocoded through the gazetteer when it knows
+    it: precision `address`) or only a district (`district`, never a point): see
+    `services.gazetteer.location_resolve`.
+    """
     if not category.is_active:
         raise Invalid(
             _("This category is no longer available."),
@@ -164,19 +173,22 @@ def request_submit(
         raise Invalid(
             _("Describe the problem."), errors={"description": [_("This field is required.")]}
         )
-    validate_location(lat=lat, lon=lon, address=address)
+    validate_location(lat=lat, lon=lon, address=address, district=district)
     values = validate_attribute_values(category=category, values=attribute_values or {})
+    place = location_resolve(lat=lat, lon=lon, address=address, district=district)
     now = timezone.now()
     request = ServiceRequest.objects.create(
         kind=category.kind,
         category=category,
         description=description,
         attribute_values=values,
-        lat=lat,
-        lon=lon,
-        address=address.strip(),
+        lat=place.lat,
+        lon=place.lon,
+        address=place.address,
+        location_precision=place.precision,
+        street=place.street,
         is_private_address=is_private_address,
-        district=district_for(lat=lat, lon=lon),
+        district=place.district,
         channel=channel,
         reporter=reporter,
         related_request=related_request,
@@ -839,7 +851,7 @@ def requests_anonymise(
     counts = AnonymiseCounts()
     rows = list(
         ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
-        .only("pk", "reporter_id", "lat", "lon", "is_private_address", "version")
+        .only("pk", "reporter_id", "lat", "lon", "street", "is_private_address", "version")
     )
     if not rows:
         return counts
@@ -859,11 +871,13 @@ def requests_anonymise(
     if "free_text" not in keep:
         counts.comments = events.filter(type=Event.Type.COMMENT_BY_RESIDENT).exclude(
             text=REMOVED_MARKER).update(text=REMOVED_MARKER)
-    # A home's exact position is personal data: round it to about 1 km.
-    private = [r for r in rows if r.is_private_address and r.lat is not None and r.lon is not None]
+    # A home's exact position is personal data: round it to about 1 km (and forget its street).
+    private = [r for r in rows if r.is_private_address]
     for r in private:
-        r.lat, r.lon = round(r.lat or 0.0, 2), round(r.lon or 0.0, 2)
-    ServiceRequest.objects.bulk_update(private, ["lat", "lon"], batch_size=500)
+        if r.lat is not None and r.lon is not None:
+            r.lat, r.lon = round(r.lat, 2), round(r.lon, 2)
+        r.street = ""
+    ServiceRequest.objects.bulk_update(private, ["lat", "lon", "street"], batch_size=500)
     update: dict[str, Any] = {"reporter": None, "address": ""}
     if "free_text" not in keep:
         update.update(description=REMOVED_MARKER, feedback="", attribute_values={})
