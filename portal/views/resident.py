@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +39,7 @@ from services import workflow
 from services.attachments import photos_prepare
 from services.gazetteer import ResolvedLocation
 from services.live import STAFF_ROLES
-from services.models import Category, District, ServiceRequest, Status
+from services.models import Category, Channel, District, ServiceRequest, Status
 from services.selectors import (
     access_follow_target,
     access_request,
@@ -64,12 +62,6 @@ def form_districts() -> list[District]:
     return list(District.objects.all())
 
 
-def form_body_hash(form: RequestForm, files: list[Any]) -> str:
-    data = {k: v for k, v in form.cleaned_data.items() if k not in ("photos", "form_token")}
-    data["photos"] = [(f.name, f.size) for f in files]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def form_location(form: RequestForm) -> dict[str, Any]:
     """The place as the resident gave it: coordinates, the address text (resolved through the
     address gazetteer by `request_submit`), the chosen district. Nothing is invented: a
@@ -78,7 +70,7 @@ def form_location(form: RequestForm) -> dict[str, Any]:
         "lat": form.cleaned_data.get("lat"),
         "lon": form.cleaned_data.get("lon"),
         "address": form.cleaned_data.get("address") or "",
-        "district": form.chosen_district(),
+        "district": form.cleaned_data.get("district") or "",
     }
 
 
@@ -141,30 +133,21 @@ def request_new(request: HttpRequest) -> HttpResponse:
         if category is None:  # the choice field only admits listed codes
             return _render_new(request, form, status=400)
         files = form.cleaned_data.get("photos") or []
-        related = None
         try:
-            if form.cleaned_data.get("related_request"):
-                related = access_request(
-                    user=request.user, reference=form.cleaned_data["related_request"]
-                )
             photos = photos_prepare(uploads=files) if files else []
-            submitted, _created = request_services.request_submit_once(
+            submitted, _created = request_services.request_file(
                 reporter=request.user,
-                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
-                body_hash=form_body_hash(form, files),
-                photos=photos,
-                category=category,
+                category=category.code,
                 description=form.cleaned_data["description"],
                 **form_location(form),
                 attribute_values=form.attribute_values(category),
-                channel="web",
-                related_request=related,
+                channel=Channel.WEB,
+                related_request=form.cleaned_data.get("related_request") or None,
                 is_public=form.cleaned_data.get("is_public", False),
                 is_private_address=form.cleaned_data.get("is_private_address", False),
+                photos=photos,
+                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
             )
-        except NotFound:
-            form.add_error("related_request", _("Choose one of your own requests."))
-            return _render_new(request, form, status=400)
         except DomainError as error:
             form_errors_map(form, category, error)
             return _render_new(request, form, status=400)

@@ -472,5 +472,8 @@
     initAddressSearch();
     initPhotoPreviews();
     $all("[data-live]").forEach(initLive);
+    $all("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
   });
 })();
