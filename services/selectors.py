@@ -21,12 +21,15 @@ from services.models import (
     Attachment,
     Category,
     Department,
+    DepartmentMembership,
     District,
     Event,
     Follow,
+    Outcome,
     ServiceRequest,
 )
 from services.photo_grants import photo_grant_open
+from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
     from core.users import AnyUser, User
@@ -409,3 +412,96 @@ def followed_request_ids(*, user: User) -> set[int]:
 def idempotency_cutoff() -> datetime:
     """Keys made before this moment no longer make a retry out of a submission."""
     return timezone.now() - timedelta(hours=settings.CIVICDESK["IDEMPOTENCY_KEY_HOURS"])
+
+
+# --- The supervisors' team overview ----------------------------------------------------------
+
+TEAM_SLA_DAYS = 90
+TEAM_OVERDUE_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class SlaRow:
+    """One category's resolutions in the period: how many fixed the problem by the deadline."""
+
+    label: str
+    resolved: int
+    fixed_in_time: int
+
+    @property
+    def suppressed(self) -> bool:
+        return self.resolved < SUPPRESS_BELOW
+
+    @property
+    def sla_percent(self) -> int | None:
+        if self.suppressed:
+            return None
+        return round(100 * self.fixed_in_time / self.resolved)
+
+
+@dataclass(frozen=True)
+class TeamSection:
+    """A supervised department: who holds how much open work, what is overdue, SLA rows."""
+
+    department: Department
+    workload: list[tuple[DepartmentMembership, int]]
+    unassigned: int
+    open_count: int
+    overdue: list[ServiceRequest]
+    sla_rows: list[SlaRow]
+
+
+def team_overview(*, user: AnyUser, now: datetime | None = None) -> list[TeamSection]:
+    """One section per department `user` supervises; five queries a department, however many
+    requests it holds (the SLA rows over the last TEAM_SLA_DAYS days)."""
+    now = now or timezone.now()
+    departments = Department.objects.filter(pk__in=roles_for(user).supervised_department_ids)
+    return [_team_section(department=d, now=now) for d in departments]
+
+
+def _team_section(*, department: Department, now: datetime) -> TeamSection:
+    members = list(
+        DepartmentMembership.objects.filter(department=department).select_related("user")
+    )
+    open_requests = ServiceRequest.objects.filter(
+        department=department, status__in=OPEN_STATUSES
+    )
+    load: dict[int | None, int] = {
+        row["assignee"]: row["n"]
+        for row in open_requests.values("assignee").annotate(n=Count("id")).order_by()
+    }
+    overdue = list(
+        open_requests.filter(due_at__lt=now)
+        .select_related("category", "assignee")
+        .order_by("due_at", "id")[:TEAM_OVERDUE_SHOWN]
+    )
+    return TeamSection(
+        department=department,
+        workload=[(m, load.get(m.user_id, 0)) for m in members],
+        unassigned=load.get(None, 0),
+        open_count=sum(load.values()),
+        overdue=overdue,
+        sla_rows=_team_sla_rows(department=department, since=now - timedelta(days=TEAM_SLA_DAYS)),
+    )
+
+
+def _team_sla_rows(*, department: Department, since: datetime) -> list[SlaRow]:
+    # Only a resolution that fixed the problem meets a deadline.
+    in_time = Q(outcome=Outcome.FIXED) & (Q(due_at__isnull=True) | Q(resolved_at__lte=F("due_at")))
+    counts = (
+        ServiceRequest.objects.filter(department=department, resolved_at__gte=since)
+        .values("category")
+        .annotate(resolved=Count("id"), fixed_in_time=Count("id", filter=in_time))
+        .order_by()
+    )
+    by_category = {row["category"]: row for row in counts}
+    categories = Category.objects.filter(pk__in=by_category)
+    rows = [
+        SlaRow(
+            label=c.name,
+            resolved=by_category[c.pk]["resolved"],
+            fixed_in_time=by_category[c.pk]["fixed_in_time"],
+        )
+        for c in categories
+    ]
+    return sorted(rows, key=lambda r: r.label)
