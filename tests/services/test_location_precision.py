@@ -238,7 +238,7 @@ def test_the_migration_drops_invented_district_centres_and_keeps_placed_points(
     placed = _file(streetlight, lat=39.0123, lon=116.0456)
     typed = _file(streetlight, address="Behind the market")
     migration = importlib.import_module(
-        "services.migrations.0007_location_precision_gazetteer"
+        "services.migrations.0008_location_precision_gazetteer"
     )
     ServiceRequest.objects.update(location_precision=Precision.EXACT)
 

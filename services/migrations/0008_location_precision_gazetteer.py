@@ -33,7 +33,7 @@ def classify_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('services', '0006_event_type_anonymised'),
+        ('services', '0007_survey_invitation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
