@@ -24,7 +24,7 @@ from django.utils import timezone
 from outbox.services import outbox_enqueue
 from services import classifier, workflow
 from services.live import PreparedPush
-from services.models import Event, Follow, ServiceRequest, Status
+from services.models import Category, Department, District, Event, Follow, ServiceRequest, Status
 from services.reference import Snapshot, reference_snapshot
 from services.services import TOPIC_EVENT, event_record
 
@@ -229,7 +229,7 @@ def decide(
 # --- Applying it -----------------------------------------------------------------------------
 
 
-def _named(obj: Any) -> Named:
+def _named(obj: Category | Department | District) -> Named:
     return Named(id=obj.pk, code=obj.code, name_en=obj.name_en, name_zh_hans=obj.name_zh_hans)
 
 
