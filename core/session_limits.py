@@ -13,6 +13,7 @@ from core.security_log import security_event
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
+    from django.http import HttpRequest
 
     from core.users import AnyUser, User
 
@@ -68,11 +69,13 @@ def token_session_check(session: SessionBase, user: User) -> bool:
 _APP_SESSION_ATTR = "_civicdesk_app_session"
 
 
-def app_session_remember(request: Any, *, token: str, session: Any, user: Any) -> None:
+def app_session_remember(
+    request: HttpRequest, *, token: str, session: SessionBase, user: User
+) -> None:
     setattr(request, _APP_SESSION_ATTR, (token, session, user))
 
 
-def app_session_recall(request: Any, token: str) -> tuple[Any, Any] | None:
+def app_session_recall(request: HttpRequest, token: str) -> tuple[User, SessionBase] | None:
     """(user, session) remembered for this request and token, or None."""
     found = getattr(request, _APP_SESSION_ATTR, None)
     if found is None or found[0] != token:

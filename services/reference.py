@@ -42,11 +42,13 @@ class Snapshot:
     departments_by_id: dict[int, Department]  # active or not
     categories_by_id: dict[int, Category] = field(init=False)
     districts_by_id: dict[int, District] = field(init=False)
+    districts_by_code: dict[str, District] = field(init=False)
     _polygons: list[tuple[District, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.categories_by_id = {c.pk: c for c in self.categories.values()}
         self.districts_by_id = {d.pk: d for d in self.districts}
+        self.districts_by_code = {d.code: d for d in self.districts}
 
     def district_at(self, *, lat: float, lon: float) -> District | None:
         if self._polygons is None:

@@ -19,8 +19,8 @@ from tests.sessions import app_login_password_only
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The token's user; BEGIN; INSERT request, event, outbox row; COMMIT; the row marked published;
-# the timeline for the answer.
+# The token's user; BEGIN; the nearest gazetteer street; INSERT request, event, outbox row;
+# COMMIT; the row marked published. The answer's timeline is what the filing wrote (no read).
 API_FILING_QUERIES = 8
 # BEGIN; the request locked (with its reporter, followers and last public version); the
 # `submitted` event; UPDATE request; INSERT event, outbox row; COMMIT; the row marked handled.
