@@ -266,6 +266,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "services.tasks.train_router",
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
     },
+    "send-surveys": {"task": "services.tasks.send_surveys", "schedule": crontab(hour=10, minute=0)},
     "prune-outbox": {"task": "services.tasks.prune_outbox", "schedule": crontab(hour=4, minute=15)},
     "prune-idempotency-keys": {
         "task": "services.tasks.prune_idempotency_keys",

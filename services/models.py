@@ -413,3 +413,15 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key for {self.request_id}"
+
+
+class SurveyInvitation(models.Model):
+    """A satisfaction survey sent to a request's reporter (only with their consent, purpose
+    `satisfaction-survey`): the mark that it was sent once. Deleted at the end of that
+    purpose's retention period (consent.rights.retention)."""
+
+    request = models.OneToOneField(ServiceRequest, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"survey invitation for {self.request_id}"
