@@ -25,11 +25,10 @@ from consent.receipts import receipt_document, verify_document
 from consent.services import consent_decide, log_verification_request
 from core.errors import Conflict, Invalid, NotFound
 from core.i18n import current_language
-from portal.forms import ConsentLogFilterForm
+from portal.forms import ConsentLogFilterForm, new_form_token
 from portal.views.common import (
     is_data_officer,
     is_resident,
-    new_form_token,
     role_required,
     submit_once,
 )

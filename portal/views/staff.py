@@ -38,12 +38,12 @@ from portal.forms import (
     ReplyForm,
     RevealForm,
     TransitionForm,
+    new_form_token,
 )
 from portal.views.common import (
     apply_errors,
     is_staff,
     is_supervisor,
-    new_form_token,
     role_required,
     submit_once,
 )
