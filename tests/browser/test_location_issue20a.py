@@ -72,4 +72,5 @@ def test_the_one_page_form_suggests_the_duplicate_when_only_a_district_is_chosen
     assert candidate.locator("[data-age]").inner_text() == "3 days ago"
     assert candidate.get_attribute("data-match") == "district"
     # (An element screenshot: a full-page one resizes the viewport.)
-    page.locator("[data-nearby]").screenshot(path=str(ARTIFACTS / "report-duplicate-in-district.png"))
+    box = page.locator("[data-nearby]")
+    box.screenshot(path=str(ARTIFACTS / "report-duplicate-in-district.png"))
