@@ -4,18 +4,23 @@ staff accounts idle out sooner than residents'. Used by portal.middleware and th
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from core.roles import roles_for
 from core.security_log import security_event
 
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from core.users import AnyUser, User
+
 STARTED = "_civicdesk_session_started"
 SEEN = "_civicdesk_session_seen"
 
 
-def session_limit_reached(session: Any, user: Any) -> str:
+def session_limit_reached(session: SessionBase, user: AnyUser) -> str:
     """"idle" or "absolute" when the session is past a limit, else "" (and the session is
     stamped as seen, at most once a minute). The same limits for web sessions and app tokens
     (an app token *is* a session): staff accounts idle out sooner than residents'."""
@@ -42,7 +47,7 @@ def session_limit_reached(session: Any, user: Any) -> str:
     return ""
 
 
-def token_session_check(session: Any, user: Any) -> bool:
+def token_session_check(session: SessionBase, user: User) -> bool:
     """Apply the session limits to an app token's session: False (and the token deleted) when
     it is past one; saves the "seen" stamp when it changed."""
     reason = session_limit_reached(session, user)

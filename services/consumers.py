@@ -10,7 +10,7 @@ import asyncio
 import json
 import random
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from allauth.core.internal.sessionkit import get_session_user
 from allauth.headless import app_settings as headless_settings
@@ -25,6 +25,9 @@ from core.roles import roles_for, session_bind
 from core.session_limits import session_limit_reached, token_session_check
 from services import live
 from services.selectors import access_request
+
+if TYPE_CHECKING:
+    from core.users import User
 
 SUBPROTOCOL = "civicdesk.v1"
 AUTH_SUBPROTOCOL_PREFIX = "civicdesk.token."
@@ -62,7 +65,7 @@ def token_from_subprotocols(subprotocols: list[str]) -> str | None:
     return None
 
 
-def authenticate_token(token: Any) -> tuple[Any, str] | None:
+def authenticate_token(token: Any) -> tuple[User, str] | None:
     """(user, session_key) for a valid allauth app session token of an active user."""
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         return None
@@ -116,7 +119,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.bad_frames = 0
         self.auth_timer: asyncio.Task | None = None
         self.recheck: asyncio.Task | None = None
-        self.user: Any = None
+        self.user: User | None = None
         # The user's department memberships as this socket holds them; every staff delivery
         # is checked against them (services.live.Delivery.departments).
         self.departments: frozenset[int] = frozenset()
@@ -141,6 +144,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Close the socket once its session has ended, even if no close message came
         (the session expired, or Redis was down when the user signed out)."""
         interval = getattr(settings, "CIVICDESK_WS_RECHECK_SECONDS", RECHECK_SECONDS)
+        if self.user is None:  # started by `start`, once the user is known
+            return
         while True:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
             user = await database_sync_to_async(session_user)(self.session_key, self.user.pk)
@@ -159,14 +164,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.refuse(CLOSE_AUTH_TIMEOUT, "auth_timeout")
 
-    def subscribe_bound(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe_bound(self, user: User) -> tuple[list[str], dict[str, Any]]:
         """`subscribe` with the user's roles taken from this socket's own session (staff
         powers need that session to have passed the second factor)."""
         session = lookup_session(self.session_key) if self.session_key else None
         session_bind(user, session)
         return self.subscribe(user)
 
-    async def start(self, user: Any) -> None:
+    async def start(self, user: User) -> None:
         try:
             groups, hello = await database_sync_to_async(self.subscribe_bound)(user)
         except Refused as refused:
@@ -180,7 +185,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.session_key is not None:
             self.recheck = asyncio.ensure_future(self.recheck_session())
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         """The groups this user's socket joins, and extra fields for the `ready` frame;
         sets `self.departments`. Raises Refused when the stream is not (or no longer) theirs."""
         raise NotImplementedError
@@ -291,7 +296,7 @@ class ResidentConsumer(LiveConsumer):
 
     stream = "resident"
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         if not roles_for(user).authenticated:
             raise Refused(CLOSE_UNAUTHENTICATED, "not_authenticated")
         return [live.resident_group(user.pk)], {}
@@ -302,7 +307,7 @@ class QueueConsumer(LiveConsumer):
 
     stream = "queue"
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         roles = roles_for(user)
         if not roles.authenticated:
             raise Refused(CLOSE_UNAUTHENTICATED, "not_authenticated")
@@ -321,7 +326,7 @@ class RequestStaffConsumer(LiveConsumer):
 
     stream = "request"
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         reference = self.scope["url_route"]["kwargs"]["reference"]
         try:
             request = access_request(user=user, reference=reference, as_staff=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from services.models import (
     Category,
@@ -16,6 +16,12 @@ from services.models import (
     Status,
 )
 from services.services import request_submit
+
+if TYPE_CHECKING:
+    import random
+    from datetime import datetime
+
+    from core.users import User
 
 DEPARTMENTS = [
     ("roads", "Roads", "道路管理处", False),
@@ -381,14 +387,14 @@ def _history_residents() -> list:
     return users
 
 
-def _point_in(district: District, rnd: Any) -> tuple[float, float]:
+def _point_in(district: District, rnd: random.Random) -> tuple[float, float]:
     ring = district.boundary["coordinates"][0]
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     lat, lon = rnd.uniform(min(lats), max(lats)), rnd.uniform(min(lons), max(lons))
     return round(lat, 5), round(lon, 5)
 
 
-def seed_history(*, now: Any = None) -> int:
+def seed_history(*, now: datetime | None = None) -> int:
     """Back-dated requests of the past year (resolved, fixed or not, some late, in every
     district) and open work in each demo department's queue. Written as rows with their
     timeline events (no notifications: these people and events are invented). Idempotent:
@@ -410,9 +416,9 @@ def seed_history(*, now: Any = None) -> int:
     clerks = {d: get_user_model().objects.filter(email=e).first() for d, e in _CLERKS.items()}
     rows: list[tuple[ServiceRequest, list[Event]]] = []
 
-    def make(category: Category, *, created: Any, status: str, outcome: str = "",
-             resolved: Any = None, department: Department | None = None,
-             assignee: Any = None) -> None:
+    def make(category: Category, *, created: datetime, status: str, outcome: str = "",
+             resolved: datetime | None = None, department: Department | None = None,
+             assignee: User | None = None) -> None:
         district = rnd.choice(districts)
         lat, lon = _point_in(district, rnd)
         en, zh = HISTORY_TEXT[category.code]
@@ -424,7 +430,10 @@ def seed_history(*, now: Any = None) -> int:
             department=department or category.department, assignee=assignee,
             reporter=reporter, due_at=due, created_at=created,
             routed_at=created + timedelta(minutes=2), resolved_at=resolved,
-            closed_at=resolved + timedelta(days=7) if status == Status.CLOSED else None,
+            closed_at=(
+                resolved + timedelta(days=7)
+                if status == Status.CLOSED and resolved is not None else None
+            ),
             sla_breached_at=due if (resolved or now) > due else None,
             priority=3 if (resolved or now) > due else 2,
         )
@@ -454,7 +463,7 @@ def seed_history(*, now: Any = None) -> int:
                 to_status=Status.RESOLVED, actor_role="clerk", created_at=resolved,
                 data={"move": "resolve", "outcome": outcome},
                 text=RESOLUTION_TEXT.get(outcome, "Done.")))
-        if status == Status.CLOSED:
+        if status == Status.CLOSED and resolved is not None:
             events.append(Event(
                 type=Event.Type.STATUS_CHANGED, from_status=Status.RESOLVED,
                 to_status=Status.CLOSED, actor_role="system",
@@ -499,9 +508,9 @@ def seed_history(*, now: Any = None) -> int:
             event.request = request
             event.version = version
         events += timeline
-    created = Event.objects.bulk_create(events)
+    saved = Event.objects.bulk_create(events)
     # auto_now_add stamped the events "now": put them back where they happened.
-    for event, original in zip(created, events, strict=True):
+    for event, original in zip(saved, events, strict=True):
         event.created_at = original.created_at
-    Event.objects.bulk_update(created, ["created_at"])
+    Event.objects.bulk_update(saved, ["created_at"])
     return len(requests)

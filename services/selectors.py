@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
@@ -24,15 +24,17 @@ from services.models import (
     District,
     Event,
     Follow,
-    IdempotencyKey,
     SavedQueueFilter,
     ServiceRequest,
     StandardReply,
 )
 from services.photo_grants import photo_grant_open
 
+if TYPE_CHECKING:
+    from core.users import AnyUser, User
 
-def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
+
+def actor_kinds(*, user: AnyUser, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()
     if user is None:
@@ -51,7 +53,7 @@ def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
 
 
 def access_request(
-    *, user: Any, reference: str, for_update: bool = False, as_staff: bool = False
+    *, user: AnyUser, reference: str, for_update: bool = False, as_staff: bool = False
 ) -> ServiceRequest:
     """The request with this reference if `user` may see it; NotFound for everyone else.
 
@@ -80,12 +82,15 @@ def access_request(
 
 def requests_of_resident(
     *,
-    user: Any,
+    user: AnyUser,
     statuses: Iterable[str] = (),
     kind: str = "",
     updated_since: datetime | None = None,
 ) -> QuerySet[ServiceRequest]:
-    """The resident's own requests, newest change first (index reporter_updated)."""
+    """The resident's own requests, newest change first (index reporter_updated). A visitor
+    has none (pages and the API ask for a sign-in before they get here)."""
+    if not user.is_authenticated:
+        return ServiceRequest.objects.none()
     qs = ServiceRequest.objects.filter(reporter=user)
     statuses = list(statuses)
     if statuses:
@@ -110,7 +115,7 @@ def requests_of_resident_page(
     return rows[:limit], len(rows) > limit
 
 
-def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
+def access_request_to_follow(*, user: AnyUser, reference: str) -> ServiceRequest:
     """An open request anyone signed in may follow (as found via `nearby`); else NotFound."""
     if user is None or not user.is_authenticated:
         raise NotFound("No such request.")
@@ -130,8 +135,10 @@ def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
     return request
 
 
-def requests_followed_by(*, user: Any) -> QuerySet[ServiceRequest]:
+def requests_followed_by(*, user: AnyUser) -> QuerySet[ServiceRequest]:
     """The requests `user` follows (not their own), newest change first, for "My requests"."""
+    if not user.is_authenticated:  # not "requests nobody follows"
+        return ServiceRequest.objects.none()
     return (
         ServiceRequest.objects.filter(followers__user_id=user.pk)
         .exclude(reporter_id=user.pk)
@@ -140,7 +147,7 @@ def requests_followed_by(*, user: Any) -> QuerySet[ServiceRequest]:
     )
 
 
-def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:
+def access_follow_target(*, user: AnyUser, reference: str) -> ServiceRequest:
     """The request `user` follows (for unfollow); NotFound otherwise."""
     if user is None or not user.is_authenticated:
         raise NotFound("No such request.")
@@ -152,12 +159,12 @@ def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:
     return request
 
 
-def viewer_is_owner_or_staff(*, user: Any, request: ServiceRequest) -> bool:
+def viewer_is_owner_or_staff(*, user: AnyUser, request: ServiceRequest) -> bool:
     """Followers see the public progress of a request, not the reporter's text or photos."""
     return request.reporter_id == user.pk or roles_for(user).is_staff_of(request.department_id)
 
 
-def access_attachment(*, user: Any, reference: str, token: str) -> Attachment:
+def access_attachment(*, user: AnyUser, reference: str, token: str) -> Attachment:
     """A photo of a request the user may see in full; NotFound otherwise.
 
     The reporter uses the photo's own token. Staff of the request's department need a link
@@ -260,7 +267,7 @@ class QueueFilters:
     q: str = ""
 
 
-def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]:
+def _queue_base(*, user: AnyUser, filters: QueueFilters) -> QuerySet[ServiceRequest]:
     roles = roles_for(user)
     departments = sorted(roles.staff_department_ids)
     qs = ServiceRequest.objects.all()
@@ -311,7 +318,7 @@ QueuePosition = tuple[int, datetime | None, int]
 
 
 def _queue_ordered(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition | None
 ) -> QuerySet[ServiceRequest]:
     """The caller's departments' work after `after`, in queue order: priority desc, due_at,
     id (the order of the composite indexes queue_keyset / dept_keyset)."""
@@ -331,7 +338,7 @@ def _queue_ordered(
 
 
 def queue_page(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition | None, limit: int
 ) -> tuple[list[ServiceRequest], bool]:
     """One keyset page of the caller's departments' work, as model instances (the portal's
     workbench); one query whatever `limit`."""
@@ -355,7 +362,7 @@ QUEUE_DESCRIPTION_CHARS = 160
 
 
 def queue_page_rows(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition | None, limit: int
 ) -> tuple[list[dict[str, Any]], bool]:
     """The same page as `queue_page`, as plain rows (QUEUE_ROW_FIELDS + `description_start`, cut to
     QUEUE_DESCRIPTION_CHARS in SQL): the API's hot path builds its JSON without model
@@ -367,7 +374,7 @@ def queue_page_rows(
     return rows[:limit], len(rows) > limit
 
 
-def queue_counts(*, user: Any, department: str = "") -> dict[str, Any]:
+def queue_counts(*, user: AnyUser, department: str = "") -> dict[str, Any]:
     """Counts per status (open ones), overdue and unassigned, in one query."""
     base = _queue_base(user=user, filters=QueueFilters(department=department))
     now = timezone.now()
@@ -396,7 +403,7 @@ def districts_all() -> QuerySet[District]:
     return District.objects.order_by("code")
 
 
-def followed_request_ids(*, user: Any) -> set[int]:
+def followed_request_ids(*, user: User) -> set[int]:
     return set(Follow.objects.filter(user=user).values_list("request_id", flat=True))
 
 
@@ -405,14 +412,6 @@ def idempotency_cutoff() -> datetime:
     """Keys made before this moment no longer make a retry out of a submission."""
     return timezone.now() - timedelta(hours=settings.CIVICDESK["IDEMPOTENCY_KEY_HOURS"])
 
-
-def idempotent_submission(*, user: Any, key: str) -> IdempotencyKey | None:
-    """The earlier submission made with this Idempotency-Key within its lifetime, if any."""
-    return (
-        IdempotencyKey.objects.select_related("request")
-        .filter(user=user, key=key, created_at__gte=idempotency_cutoff())
-        .first()
-    )
 
 
 # --- Staff queue: the next item, saved filters, standard replies --------------------------------

@@ -2,7 +2,7 @@
 
 Every step is a plain HTML form (no JavaScript needed, keyboard friendly); the answers so far
 are a draft in the resident's session, checked with the same `RequestForm` as the one-page
-form, and the review step files it through the same submit path (`request_submit_once`).
+form, and the review step files it through the same door as every other channel (`request_file`).
 The category is suggested from the description by the routing classifier
 (`services.classifier.category_suggest`) and only ever pre-selected: the resident confirms it.
 """
@@ -26,7 +26,6 @@ from core.errors import DomainError, NotFound
 from portal.forms import RequestForm, attribute_field_name
 from portal.views.common import is_resident, new_form_token, role_required, submit_once
 from portal.views.resident import (
-    form_body_hash,
     form_categories,
     form_districts,
     form_errors_map,
@@ -36,7 +35,7 @@ from portal.views.timeline import attribute_rows
 from services import services as request_services
 from services.attachments import PreparedPhoto, max_photos, photos_prepare
 from services.classifier import category_suggest
-from services.models import Category, ServiceRequest
+from services.models import Category, Channel, ServiceRequest
 from services.selectors import access_request
 
 SESSION_KEY = "guided_report"
@@ -287,20 +286,19 @@ def _submit(request: HttpRequest, draft: dict[str, Any]) -> HttpResponse:
         photos = _photos(draft)
         lat, lon, address = form_location(form)
         try:
-            submitted, _created = request_services.request_submit_once(
+            submitted, _created = request_services.request_file(
                 reporter=request.user,
-                idempotency_key=f"web:{draft['token']}",
-                body_hash=form_body_hash(form, []),
-                photos=photos,
-                category=category,
+                category=category.code,
                 description=form.cleaned_data["description"],
                 lat=lat,
                 lon=lon,
                 address=address,
                 attribute_values=form.attribute_values(category),
-                channel="web",
+                channel=Channel.WEB,
                 is_public=form.cleaned_data.get("is_public", False),
                 is_private_address=form.cleaned_data.get("is_private_address", False),
+                photos=photos,
+                idempotency_key=f"web:{draft['token']}",
             )
         except DomainError as error:
             form_errors_map(form, category, error)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +37,7 @@ from services import services as request_services
 from services import workflow
 from services.attachments import photos_prepare
 from services.live import STAFF_ROLES
-from services.models import Category, District, ServiceRequest, Status
+from services.models import Category, Channel, District, ServiceRequest, Status
 from services.selectors import (
     access_follow_target,
     access_request,
@@ -59,12 +57,6 @@ def form_categories() -> list[Category]:
 
 def form_districts() -> list[District]:
     return list(District.objects.all())
-
-
-def form_body_hash(form: RequestForm, files: list[Any]) -> str:
-    data = {k: v for k, v in form.cleaned_data.items() if k not in ("photos", "form_token")}
-    data["photos"] = [(f.name, f.size) for f in files]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def form_location(form: RequestForm) -> tuple[float | None, float | None, str]:
@@ -117,33 +109,24 @@ def request_new(request: HttpRequest) -> HttpResponse:
         if category is None:  # the choice field only admits listed codes
             return _render_new(request, form, status=400)
         files = form.cleaned_data.get("photos") or []
-        related = None
         try:
-            if form.cleaned_data.get("related_request"):
-                related = access_request(
-                    user=request.user, reference=form.cleaned_data["related_request"]
-                )
             photos = photos_prepare(uploads=files) if files else []
             lat, lon, address = form_location(form)
-            submitted, _created = request_services.request_submit_once(
+            submitted, _created = request_services.request_file(
                 reporter=request.user,
-                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
-                body_hash=form_body_hash(form, files),
-                photos=photos,
-                category=category,
+                category=category.code,
                 description=form.cleaned_data["description"],
                 lat=lat,
                 lon=lon,
                 address=address,
                 attribute_values=form.attribute_values(category),
-                channel="web",
-                related_request=related,
+                channel=Channel.WEB,
+                related_request=form.cleaned_data.get("related_request") or None,
                 is_public=form.cleaned_data.get("is_public", False),
                 is_private_address=form.cleaned_data.get("is_private_address", False),
+                photos=photos,
+                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
             )
-        except NotFound:
-            form.add_error("related_request", _("Choose one of your own requests."))
-            return _render_new(request, form, status=400)
         except DomainError as error:
             form_errors_map(form, category, error)
             return _render_new(request, form, status=400)

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal
+from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal, request_view_record
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
@@ -636,6 +636,8 @@ def _reveal_form(sr: ServiceRequest) -> Any:
 @require_GET
 def workbench(request: HttpRequest, reference: str) -> HttpResponse:
     sr = _access_staff(request, reference)
+    # The page shows the resident's description and place: a logged look (once a day).
+    request_view_record(actor=request.user, request=sr)
     return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
 
 

@@ -5,7 +5,6 @@ Object access only through `access_request`: other people's requests are 404, no
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -46,7 +45,6 @@ from services.selectors import (
     access_request_to_follow,
     actor_kinds,
     events_for_resident,
-    idempotent_submission,
     requests_nearby,
     requests_of_resident,
     requests_of_resident_page,
@@ -254,17 +252,6 @@ def detail_response(user: Any, reference: str, code: int = 200, **headers: str) 
 # --- Collection: list mine, file new ----------------------------------------------------------
 
 
-def _upload_hash(uploads: list[Any]) -> list[str]:
-    digests = []
-    for upload in uploads:
-        digest = hashlib.sha256()
-        for chunk in upload.chunks():
-            digest.update(chunk)
-        upload.seek(0)
-        digests.append(digest.hexdigest())
-    return digests
-
-
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -373,65 +360,28 @@ class RequestCollectionApi(APIView):
             raise Invalid(_("Send a JSON object."), errors={"non_field_errors": [_("Invalid.")]})
         serializer = self.InputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
-        fields.pop("photos", None)
-        category = Category.objects.filter(code=fields.pop("category")).first()
-        if category is None:
-            raise Invalid(
-                _("Unknown category."), errors={"category": [_("Unknown category.")]}
-            )
-        related = None
-        if fields.get("related_request"):
-            related = access_request(user=request.user, reference=fields["related_request"])
-            if related.reporter_id != request.user.pk:
-                raise Invalid(_("Unknown request."), errors={"related_request": [_("Unknown.")]})
-        fields.pop("related_request", None)
+        fields = serializer.validated_data
         mobile = isinstance(request.successful_authenticator, SessionTokenAuthentication)
-        submit_fields = {
-            "category": category,
-            "description": fields["description"],
-            "lat": fields.get("lat"),
-            "lon": fields.get("lon"),
-            "address": fields.get("address", ""),
-            "attribute_values": fields.get("attributes") or {},
-            "channel": Channel.MOBILE if mobile else Channel.WEB,
-            "related_request": related,
-            "is_public": fields.get("is_public", False),
-            "is_private_address": fields.get("is_private_address", False),
-        }
-        if key is not None:
-            body_hash = hashlib.sha256(
-                json.dumps(
-                    {
-                        **fields,
-                        "category": category.code,
-                        "related_request": related.reference if related else None,
-                        "photos": _upload_hash(uploads),
-                    },
-                    sort_keys=True,
-                    default=str,
-                ).encode()
-            ).hexdigest()
-            earlier = idempotent_submission(user=request.user, key=key)
-            if earlier is not None and earlier.body_hash == body_hash:
-                return detail_response(request.user, earlier.request.reference)
-            photos = photos_prepare(uploads=uploads)
-            created_request, created = svc.request_submit_once(
-                reporter=request.user,
-                idempotency_key=key,
-                body_hash=body_hash,
-                photos=photos,
-                **submit_fields,
-            )
-        else:
-            photos = photos_prepare(uploads=uploads)
-            created_request = svc.request_submit_with_photos(
-                reporter=request.user, photos=photos, **submit_fields
-            )
-            created = True
+        created_request, created = svc.request_file(
+            reporter=request.user,
+            category=fields["category"],
+            description=fields["description"],
+            lat=fields.get("lat"),
+            lon=fields.get("lon"),
+            address=fields.get("address", ""),
+            attribute_values=fields.get("attributes") or {},
+            channel=Channel.MOBILE if mobile else Channel.WEB,
+            related_request=fields.get("related_request"),
+            is_public=fields.get("is_public", False),
+            is_private_address=fields.get("is_private_address", False),
+            photos=photos_prepare(uploads=uploads),
+            idempotency_key=key,
+        )
         if not created:
             return detail_response(request.user, created_request.reference)
-        data = detail_data(request.user, created_request, new=True, related=related)
+        data = detail_data(
+            request.user, created_request, new=True, related=created_request.related_request
+        )
         return Response(
             RequestDetailSerializer(data).data,
             status=status.HTTP_201_CREATED,

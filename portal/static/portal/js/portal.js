@@ -429,5 +429,8 @@
     initPhotoPreviews();
     initStandardReplies();
     $all("[data-live]").forEach(initLive);
+    $all("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
   });
 })();
