@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import EventType, Method
@@ -116,6 +117,8 @@ class RequestForm(OnceForm):
         max_length=300,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+        help_text=_("An address the city knows (e.g. “8 Jianshe Road”) is placed on the map "
+                    "for you; anything else is passed on as you wrote it."),
     )
     district = forms.ChoiceField(label=_("District"), required=False)
     lat = forms.FloatField(
@@ -165,6 +168,10 @@ class RequestForm(OnceForm):
         _set_choices(self, "related_request", [("", "—"), *earlier])
         if not with_photos:
             del self.fields["photos"]
+        # With JavaScript, the address field suggests the gazetteer's addresses as one types.
+        self.fields["address"].widget.attrs["data-address-search"] = reverse(
+            "api:address-search"
+        )
         self.attribute_groups: list[tuple[Category, list[str]]] = []
         for category in self.categories:
             names = []

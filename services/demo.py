@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import io
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
+from PIL import Image, ImageDraw
+
+from services.attachments import PreparedPhoto
+from services.gazetteer import ImportCounts, addresses_import, addresses_parse
 from services.models import (
     Category,
     Department,
@@ -15,7 +23,9 @@ from services.models import (
     StandardReply,
     Status,
 )
-from services.services import request_submit
+from services.services import request_file
+
+DEMO_ADDRESSES = Path(__file__).resolve().parent / "data" / "demo_addresses.csv"
 
 if TYPE_CHECKING:
     import random
@@ -278,7 +288,7 @@ def seed_standard_replies(departments: dict[str, Department]) -> None:
 
 
 # reporter email, category, description, (lat, lon), address, attributes
-DEMO_REQUESTS = [
+DEMO_REQUESTS: list[tuple[Any, ...]] = [
     (
         "resident@demo.civicdesk",
         "pothole",
@@ -303,7 +313,40 @@ DEMO_REQUESTS = [
         "",
         {},
     ),
+    # An address the gazetteer knows (precision "address": its point, street and district),
+    # published with a photo, three days old: what the duplicate check shows a neighbour.
+    (
+        "resident2@demo.civicdesk",
+        "missed-collection",
+        "The bins along Jianshe Road were not emptied on collection day.",
+        (None, None),
+        "8 Jianshe Road",
+        {},
+        {"days_ago": 3, "is_public": True, "photo": True},
+    ),
 ]
+
+
+def seed_gazetteer() -> ImportCounts:
+    """Import the demo address gazetteer (services/data/demo_addresses.csv). Idempotent."""
+    with DEMO_ADDRESSES.open(encoding="utf-8-sig", newline="") as stream:
+        parsed = addresses_parse(stream)
+    if parsed.errors:  # the shipped file is checked by a test; never half-import it
+        raise ValueError("; ".join(parsed.errors[:5]))
+    return addresses_import(rows=parsed.rows)
+
+
+def _demo_photo() -> PreparedPhoto:
+    """A small invented picture (green bins on grey), made here rather than shipped."""
+    image = Image.new("RGB", (160, 120), (150, 150, 150))
+    draw = ImageDraw.Draw(image)
+    for x in (20, 65, 110):
+        draw.rectangle((x, 40, x + 30, 100), fill=(40, 120, 60))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return PreparedPhoto(
+        content=buffer.getvalue(), content_type="image/png", width=160, height=120
+    )
 
 
 def seed_requests() -> int:
@@ -319,20 +362,32 @@ def seed_requests() -> int:
         u.email: u for u in get_user_model().objects.filter(email__endswith="@demo.civicdesk")
     }
     already = {email for email, u in users.items() if u.reported_requests.exists()}
-    for email, code, text, (lat, lon), address, attributes in DEMO_REQUESTS:
+    for email, code, text, (lat, lon), address, attributes, *more in DEMO_REQUESTS:
         reporter = users.get(email)
         category = Category.objects.filter(code=code).first()
         if reporter is None or category is None or email in already:
             continue
-        request_submit(
+        options: dict[str, Any] = more[0] if more else {}
+        request, _created = request_file(
             reporter=reporter,
-            category=category,
+            photos=[_demo_photo()] if options.get("photo") else (),
+            category=category.code,
             description=text,
             lat=lat,
             lon=lon,
             address=address,
             attribute_values=attributes,
+            is_public=bool(options.get("is_public")),
         )
+        if options.get("days_ago"):
+            # Back-date it (demo only), with its timeline, so it shows an age.
+            shift = timedelta(days=options["days_ago"])
+            created = timezone.now() - shift
+            ServiceRequest.objects.filter(pk=request.pk).update(
+                created_at=created, due_at=created + timedelta(hours=category.sla_hours)
+            )
+            for event in Event.objects.filter(request=request):
+                Event.objects.filter(pk=event.pk).update(created_at=event.created_at - shift)
         filed += 1
     return filed
 

@@ -27,13 +27,14 @@ from outbox.services import outbox_enqueue
 from services import workflow
 from services.attachments import max_photos
 from services.attributes import validate_attribute_values
-from services.geo import district_for
+from services.gazetteer import location_resolve
 from services.models import (
     OPEN_STATUSES,
     Attachment,
     Category,
     Channel,
     DepartmentMembership,
+    District,
     Event,
     Follow,
     IdempotencyKey,
@@ -48,6 +49,7 @@ from services.selectors import (
     QUEUE_FILTER_KEYS,
     access_saved_queue_filter,
     actor_kinds,
+    district_by_code,
     idempotency_cutoff,
 )
 
@@ -135,7 +137,9 @@ def event_record(
     return event
 
 
-def validate_location(*, lat: float | None, lon: float | None, address: str) -> None:
+def validate_location(
+    *, lat: float | None, lon: float | None, address: str, district: District | None = None
+) -> None:
     errors: dict[str, list[str]] = {}
     if (lat is None) != (lon is None):
         errors["location"] = [_("Give both latitude and longitude, or neither.")]
@@ -143,8 +147,8 @@ def validate_location(*, lat: float | None, lon: float | None, address: str) -> 
         errors["lat"] = [_("Latitude must be between -90 and 90.")]
     if lon is not None and not -180 <= lon <= 180:
         errors["lon"] = [_("Longitude must be between -180 and 180.")]
-    if lat is None and lon is None and not address.strip():
-        errors["location"] = [_("Give a location: coordinates, an address, or both.")]
+    if lat is None and lon is None and not address.strip() and district is None:
+        errors["location"] = [_("Give a location: coordinates, an address or a district.")]
     if errors:
         raise Invalid(_("The location is not valid."), errors=errors)
 
@@ -166,6 +170,7 @@ def request_submit(
     lat: float | None = None,
     lon: float | None = None,
     address: str = "",
+    district: District | None = None,
     attribute_values: dict | None = None,
     channel: str = Channel.WEB,
     related_request: ServiceRequest | None = None,
@@ -176,7 +181,9 @@ def request_submit(
 
     Residents' submissions come in through `request_file` (the one door: category code,
     related reference, Idempotency-Key, photos); this writes the row and holds the rules every
-    filing obeys, whoever calls it.
+    filing obeys, whoever calls it. The place is a point (`exact`), an address (geocoded
+    through the gazetteer when it knows it: precision `address`) or only a district
+    (`district`, never a point): see `services.gazetteer.location_resolve`.
     """
     _category_open_check(category)
     if related_request is not None and (
@@ -189,19 +196,22 @@ def request_submit(
         raise Invalid(
             _("Describe the problem."), errors={"description": [_("This field is required.")]}
         )
-    validate_location(lat=lat, lon=lon, address=address)
+    validate_location(lat=lat, lon=lon, address=address, district=district)
     values = validate_attribute_values(category=category, values=attribute_values or {})
+    place = location_resolve(lat=lat, lon=lon, address=address, district=district)
     now = timezone.now()
     request = ServiceRequest.objects.create(
         kind=category.kind,
         category=category,
         description=description,
         attribute_values=values,
-        lat=lat,
-        lon=lon,
-        address=address.strip(),
+        lat=place.lat,
+        lon=place.lon,
+        address=place.address,
+        location_precision=place.precision,
+        street=place.street,
         is_private_address=is_private_address,
-        district=district_for(lat=lat, lon=lon),
+        district=place.district,
         channel=channel,
         reporter=reporter,
         related_request=related_request,
@@ -472,6 +482,7 @@ def submission_body_hash(
     is_public: bool,
     is_private_address: bool,
     photos: Sequence[PreparedPhoto],
+    district: str = "",
 ) -> str:
     """What makes two submissions "the same body" for an Idempotency-Key, whatever the door:
     the checked values, and each photo by the SHA-256 of its (metadata-free) bytes."""
@@ -481,6 +492,7 @@ def submission_body_hash(
         "lat": lat,
         "lon": lon,
         "address": address.strip(),
+        "district": district or None,
         "attributes": attribute_values,
         "related_request": related_request or None,
         "is_public": is_public,
@@ -498,6 +510,7 @@ def request_file(
     lat: float | None = None,
     lon: float | None = None,
     address: str = "",
+    district: str = "",
     attribute_values: dict[str, Any] | None = None,
     channel: str = Channel.WEB,
     related_request: str | None = None,
@@ -510,10 +523,11 @@ def request_file(
     report, the counter and Open311. A new rule about filing goes here (or in `request_submit`,
     which this calls), not in a view.
 
-    `category` is a category code and `related_request` a reference, as the resident sent
-    them; `photos` are already checked (`services.attachments.photos_prepare`). With an
-    `idempotency_key` a retry with the same body answers the first request
-    (`Filed(created=False)`) and another body under the same key is refused (422).
+    `category` and `district` are codes and `related_request` a reference, as the resident
+    sent them (an address is geocoded by `request_submit`); `photos` are already checked
+    (`services.attachments.photos_prepare`). With an `idempotency_key` a retry with the same
+    body answers the first request (`Filed(created=False)`) and another body under the same
+    key is refused (422).
     `reporter` is the signed-in resident, or None for a channel without accounts (Open311).
     Raises `core.errors.Invalid` with field-level messages for bad input, writing nothing.
     """
@@ -523,12 +537,14 @@ def request_file(
     _category_open_check(resolved)
     values = validate_attribute_values(category=resolved, values=attribute_values or {})
     related = _related_request_resolve(reference=related_request)
+    chosen_district = district_by_code(code=district)
     fields: dict[str, Any] = {
         "category": resolved,
         "description": description,
         "lat": lat,
         "lon": lon,
         "address": address,
+        "district": chosen_district,
         "attribute_values": values,
         "channel": channel,
         "related_request": related,
@@ -543,6 +559,7 @@ def request_file(
         lat=lat,
         lon=lon,
         address=address,
+        district=chosen_district.code if chosen_district else "",
         attribute_values=values,
         related_request=related_request,
         is_public=is_public,
@@ -1004,7 +1021,7 @@ def requests_anonymise(
     counts = AnonymiseCounts()
     rows = list(
         ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
-        .only("pk", "reporter_id", "lat", "lon", "is_private_address", "version")
+        .only("pk", "reporter_id", "lat", "lon", "street", "is_private_address", "version")
     )
     if not rows:
         return counts
@@ -1024,11 +1041,13 @@ def requests_anonymise(
     if "free_text" not in keep:
         counts.comments = events.filter(type=Event.Type.COMMENT_BY_RESIDENT).exclude(
             text=REMOVED_MARKER).update(text=REMOVED_MARKER)
-    # A home's exact position is personal data: round it to about 1 km.
-    private = [r for r in rows if r.is_private_address and r.lat is not None and r.lon is not None]
+    # A home's exact position is personal data: round it to about 1 km (and forget its street).
+    private = [r for r in rows if r.is_private_address]
     for r in private:
-        r.lat, r.lon = round(r.lat or 0.0, 2), round(r.lon or 0.0, 2)
-    ServiceRequest.objects.bulk_update(private, ["lat", "lon"], batch_size=500)
+        if r.lat is not None and r.lon is not None:
+            r.lat, r.lon = round(r.lat, 2), round(r.lon, 2)
+        r.street = ""
+    ServiceRequest.objects.bulk_update(private, ["lat", "lon", "street"], batch_size=500)
     update: dict[str, Any] = {"reporter": None, "address": ""}
     if "free_text" not in keep:
         update.update(description=REMOVED_MARKER, feedback="", attribute_values={})

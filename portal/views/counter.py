@@ -54,7 +54,6 @@ def counter_new(request: HttpRequest) -> HttpResponse:
         category = form.chosen_category()
         if category is None:
             return _render(request, form, status=400)
-        lat, lon, address = form_location(form)
         data = form.cleaned_data
         try:
             intake = counter_request_file(
@@ -68,9 +67,7 @@ def counter_new(request: HttpRequest) -> HttpResponse:
                 ),
                 category=category,
                 description=data["description"],
-                lat=lat,
-                lon=lon,
-                address=address,
+                **form_location(form),
                 attribute_values=form.attribute_values(category),
                 is_private_address=data.get("is_private_address", False),
                 is_public=data.get("is_public", False),

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('services', '0006_event_type_anonymised'),
+        ('services', '0008_location_precision_gazetteer'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
