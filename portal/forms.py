@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,9 +12,15 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import EventType, Method
 from consent.rights.reveals import REVEAL_FIELDS
-from portal.views.common import FORM_TOKEN_FIELD, new_form_token
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
 from services.workflow import RESOLUTION_OUTCOMES
+
+# Each once-only form carries a random token (portal.views.common.submit_once reads it).
+FORM_TOKEN_FIELD = "form_token"  # noqa: S105 - a field name, not a secret
+
+
+def new_form_token() -> str:
+    return secrets.token_urlsafe(18)
 
 
 def _set_choices(form: forms.Form, name: str, choices: list) -> None:

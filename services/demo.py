@@ -316,7 +316,7 @@ DEMO_REQUESTS: list[tuple[Any, ...]] = [
     # An address the gazetteer knows (precision "address": its point, street and district),
     # published with a photo, three days old: what the duplicate check shows a neighbour.
     (
-        "resident2@demo.civicdesk",
+        "resident@demo.civicdesk",
         "missed-collection",
         "The bins along Jianshe Road were not emptied on collection day.",
         (None, None),

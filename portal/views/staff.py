@@ -33,6 +33,7 @@ from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal, reques
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
+from core.users import signed_in
 from portal.forms import (
     BulkActionForm,
     DuplicateForm,
@@ -44,12 +45,12 @@ from portal.forms import (
     RevealForm,
     SavedFilterForm,
     TransitionForm,
+    new_form_token,
 )
 from portal.views.common import (
     apply_errors,
     is_staff,
     is_supervisor,
-    new_form_token,
     role_required,
     submit_once,
 )
@@ -637,7 +638,7 @@ def _reveal_form(sr: ServiceRequest) -> Any:
 def workbench(request: HttpRequest, reference: str) -> HttpResponse:
     sr = _access_staff(request, reference)
     # The page shows the resident's description and place: a logged look (once a day).
-    request_view_record(actor=request.user, request=sr)
+    request_view_record(actor=signed_in(request.user), request=sr)
     return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
 
 
@@ -890,7 +891,7 @@ def reveal(request: HttpRequest, reference: str) -> HttpResponse:
     if form.is_valid():
         try:
             result = contact_details_reveal(
-                actor=request.user,
+                actor=signed_in(request.user),
                 reference=sr.reference,
                 fields=form.cleaned_data["show"],
                 purpose=form.cleaned_data["purpose"],
