@@ -7,9 +7,13 @@ from rest_framework.request import Request
 
 from core.roles import session_bind
 from core.session_activity import session_activity_track
+<<<<<<< HEAD
 from core.session_limits import app_session_recall
 
 MAX_TOKEN_LENGTH = 128
+=======
+from core.session_limits import app_token_shaped
+>>>>>>> main
 
 
 class SessionTokenAuthentication(XSessionTokenAuthentication):
@@ -23,7 +27,7 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
         token = self.get_session_token(request)
         if not token:
             return None
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+        if not app_token_shaped(token):
             raise AuthenticationFailed("The session token is invalid or has expired.")
         # The session middleware already found this token's session and user (and bound
         # them) for this request: no second lookup.

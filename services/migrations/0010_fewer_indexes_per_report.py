@@ -27,7 +27,7 @@ def create_reference_like_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('services', '0008_location_precision_gazetteer'),
+        ('services', '0009_standard_replies_saved_filters'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
