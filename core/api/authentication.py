@@ -7,13 +7,7 @@ from rest_framework.request import Request
 
 from core.roles import session_bind
 from core.session_activity import session_activity_track
-<<<<<<< HEAD
-from core.session_limits import app_session_recall
-
-MAX_TOKEN_LENGTH = 128
-=======
-from core.session_limits import app_token_shaped
->>>>>>> main
+from core.session_limits import app_session_recall, app_token_shaped
 
 
 class SessionTokenAuthentication(XSessionTokenAuthentication):
