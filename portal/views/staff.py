@@ -354,11 +354,11 @@ def _transition(request: HttpRequest, sr: ServiceRequest, form: TransitionForm) 
     to_status = form.cleaned_data["to_status"]
     text = form.cleaned_data.get("text") or ""
     if to_status == Status.RETURNED:
-        request_services.request_return(request=sr, actor=request.user, reason=text)
+        request_services.request_return(request=sr, actor=signed_in(request.user), reason=text)
     else:
         request_services.request_transition(
             request=sr,
-            actor=request.user,
+            actor=signed_in(request.user),
             to_status=to_status,
             text=text,
             outcome=form.cleaned_data.get("outcome") or "",
@@ -368,12 +368,16 @@ def _transition(request: HttpRequest, sr: ServiceRequest, form: TransitionForm) 
 
 
 def _reply(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_reply(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_reply(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your reply was sent to the resident.")
 
 
 def _note(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_note(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_note(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your note was saved. Residents do not see notes.")
 
 
@@ -385,7 +389,8 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
         message = _("No such request in your departments.")
         raise Invalid(message, errors={"original": [message]}) from None
     request_services.request_mark_duplicate(
-        request=sr, actor=request.user, original=original, text=form.cleaned_data.get("text", "")
+        request=sr, actor=signed_in(request.user),
+        original=original, text=form.cleaned_data.get("text", "")
     )
     return _("Closed as a duplicate of %(ref)s; its followers now follow that request.") % {
         "ref": original.reference
@@ -395,7 +400,7 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
 def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> str:
     request_services.request_set_priority(
         request=sr,
-        actor=request.user,
+        actor=signed_in(request.user),
         priority=form.cleaned_data["priority"],
         reason=form.cleaned_data["reason"],
     )
@@ -405,12 +410,12 @@ def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> s
 
 
 def _release(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_unassign(request=sr, actor=request.user)
+    request_services.request_unassign(request=sr, actor=signed_in(request.user))
     return _("The request is back in the department's pool.")
 
 
 def _claim(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_assign(request=sr, actor=request.user)
+    request_services.request_assign(request=sr, actor=signed_in(request.user))
     return _("You are now working on this request.")
 
 
@@ -426,7 +431,9 @@ def _assign(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     )
     if membership is None:
         raise Invalid(_("Choose a clerk of this department."))
-    request_services.request_assign(request=sr, actor=request.user, assignee=membership.user)
+    request_services.request_assign(
+        request=sr, actor=signed_in(request.user), assignee=membership.user
+    )
     return _("The request was assigned.")
 
 
