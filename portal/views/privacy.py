@@ -26,11 +26,10 @@ from consent.services import consent_decide, log_verification_request
 from core.errors import Conflict, Invalid, NotFound
 from core.i18n import current_language
 from core.users import signed_in
-from portal.forms import ConsentLogFilterForm
+from portal.forms import ConsentLogFilterForm, new_form_token
 from portal.views.common import (
     is_data_officer,
     is_resident,
-    new_form_token,
     role_required,
     submit_once,
 )
