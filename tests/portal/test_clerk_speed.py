@@ -508,3 +508,31 @@ def test_the_queue_map_leaves_out_a_private_address(settings, clerk_roads, potho
     private = routed(pothole, lat=39.06, lon=116.06, is_private_address=True)
     page = browser(clerk_roads).get(reverse("portal:queue")).content.decode()
     assert f'{reverse("portal:workbench", args=[private.reference])}" data-map-report' not in page
+
+
+# --- Cost ------------------------------------------------------------------------------------
+
+
+def test_the_queue_page_costs_the_same_queries_for_more_items(
+    settings, clerk_roads, pothole, roads
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.CIVICDESK = {**settings.CIVICDESK, "MAP_TILE_URL": TILES}
+    reply(roads)
+    client = browser(clerk_roads)
+    SavedQueueFilter.objects.create(user=clerk_roads, name="Mine", filters={})
+
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("portal:queue")).status_code == 200
+        return len(queries)
+
+    for _ in range(3):
+        routed(pothole)
+    client.get(reverse("portal:queue"))  # the session's current queue is stored once
+    few = cost()
+    for _ in range(12):
+        routed(pothole)
+    assert cost() == few
