@@ -536,3 +536,29 @@ def test_the_queue_page_costs_the_same_queries_for_more_items(
     for _ in range(12):
         routed(pothole)
     assert cost() == few
+
+
+@pytest.mark.parametrize("fields", [
+    {"step": "nonsense"},
+    {"step": "start", "version": "abc"},
+    {"step": "resolve", "outcome": "made-up", "text": "Done."},
+    {},
+])
+def test_bad_next_step_input_is_a_form_error_not_a_server_error(clerk_roads, pothole, fields):
+    sr = routed(pothole)
+    response = step(browser(clerk_roads), sr, **fields)
+    assert response.status_code == 400
+    sr.refresh_from_db()
+    assert sr.status == Status.ROUTED
+
+
+def test_a_double_sent_reply_is_recorded_once(clerk_roads, pothole):
+    sr = routed(pothole)
+    client = browser(clerk_roads)
+    page = page_of(client, sr)
+    form = page[page.index("data-reply-form"):]
+    token = re.search(r'name="form_token" value="([^"]+)"', form).group(1)
+    for _ in range(2):
+        client.post(reverse("portal:wb-reply", args=[sr.reference]),
+                    {"form_token": token, "reply-text": "On our list."})
+    assert Event.objects.filter(request=sr, type=Event.Type.PUBLIC_REPLY).count() == 1
