@@ -25,6 +25,7 @@ from core.api.streaming import export_response
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
 from core.security_log import security_event
+from core.users import signed_in
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -377,7 +378,7 @@ class MyConsentListApi(APIView):
         responses={200: MyConsentSerializer(many=True), **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.my_consents(user=request.user, language=_lang()))
+        return Response(selectors.my_consents(user=signed_in(request.user), language=_lang()))
 
 
 def _change_response(change: services.ConsentChange, code: int) -> Response:
@@ -462,7 +463,7 @@ class MyConsentHistoryApi(APIView):
             {"receipt_id": str(e.event_id), "purpose": e.purpose.code, "decision": e.event_type,
              "notice_version": e.notice_version, "method": e.method, "created_at": e.created_at,
              "log_index": e.log_entry_id}
-            for e in selectors.my_consent_events(user=request.user)[:500]
+            for e in selectors.my_consent_events(user=signed_in(request.user))[:500]
         ]
         return Response(rows)
 
@@ -480,7 +481,7 @@ class MyReceiptApi(APIView):
     def get(self, request: Request, event_id: str) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        stored = selectors.access_consent_receipt(user=request.user, event_id=event_id)
+        stored = selectors.access_consent_receipt(user=signed_in(request.user), event_id=event_id)
         response = Response(receipt_document(stored))
         if params.validated_data["download"]:
             name = f"consent-receipt-{stored.event_id}.json"

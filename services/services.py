@@ -40,11 +40,18 @@ from services.models import (
     IdempotencyKey,
     Outcome,
     Priority,
+    SavedQueueFilter,
     ServiceRequest,
     Status,
 )
 from services.open311.models import Open311Submission
-from services.selectors import actor_kinds, district_by_code, idempotency_cutoff
+from services.selectors import (
+    QUEUE_FILTER_KEYS,
+    access_saved_queue_filter,
+    actor_kinds,
+    district_by_code,
+    idempotency_cutoff,
+)
 
 if TYPE_CHECKING:
     from core.users import AnyUser
@@ -752,12 +759,24 @@ def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> N
 
 @transaction.atomic
 def request_assign(
-    *, request: ServiceRequest, actor: Any, assignee: Any | None = None
+    *,
+    request: ServiceRequest,
+    actor: Any,
+    assignee: Any | None = None,
+    expected_version: int | None = None,
 ) -> ServiceRequest:
-    """Assign to oneself (clerk), or to a member of the department (supervisor)."""
+    """Assign to oneself (clerk), or to a member of the department (supervisor).
+
+    With `expected_version`, a request changed since the caller loaded it is refused (409).
+    """
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     _require(kinds, workflow.STAFF)
+    if expected_version is not None and expected_version != locked.version:
+        raise Conflict(
+            _("The request changed since you loaded it; reload and try again."),
+            extra=_conflict_extra(locked, kinds),
+        )
     target = assignee if assignee is not None else actor
     if target.pk != actor.pk and workflow.SUPERVISOR not in kinds:
         raise Forbidden(_("Only a supervisor can assign a request to someone else."))
@@ -842,13 +861,16 @@ def request_note(*, request: ServiceRequest, actor: Any, text: str) -> Event:
     )
 
 
-def request_return(*, request: ServiceRequest, actor: Any, reason: str) -> ServiceRequest:
+def request_return(
+    *, request: ServiceRequest, actor: Any, reason: str, expected_version: int | None = None
+) -> ServiceRequest:
     """Send back for re-routing (wrong department); the reason is required."""
     return request_transition(
         request=request,
         actor=actor,
         to_status=Status.RETURNED,
         text=_clean_text(reason, field="reason"),
+        expected_version=expected_version,
     )
 
 
@@ -1061,3 +1083,36 @@ def actor_unlink(*, user_id: int) -> None:
     """Timeline entries and photos by this account on any request stop naming it (erasure)."""
     Event.objects.filter(actor_id=user_id).update(actor=None)
     Attachment.objects.filter(uploaded_by_id=user_id).update(uploaded_by=None)
+
+
+# --- Staff queue: a clerk's saved filters ------------------------------------------------------
+
+SAVED_QUEUE_FILTERS_MAX = 30
+
+
+@transaction.atomic
+def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
+    """Save (or replace, by name) one of `user`'s queue filters; only they see it."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise Invalid(_("Give the filter a name."), errors={"name": [_("Give the filter a name.")]})
+    if len(name) > SavedQueueFilter._meta.get_field("name").max_length:  # type: ignore[operator]
+        message = _("Use a shorter name.")
+        raise Invalid(message, errors={"name": [message]})
+    kept = {k: str(v)[:100] for k, v in filters.items() if k in QUEUE_FILTER_KEYS and v}
+    saved = SavedQueueFilter.objects.filter(user=user, name=name).first()
+    if saved is None:
+        if SavedQueueFilter.objects.filter(user=user).count() >= SAVED_QUEUE_FILTERS_MAX:
+            message = _("You have %(n)d saved filters; delete one first.") % {
+                "n": SAVED_QUEUE_FILTERS_MAX
+            }
+            raise Invalid(message, errors={"name": [message]})
+        return SavedQueueFilter.objects.create(user=user, name=name, filters=kept)
+    saved.filters = kept
+    saved.save(update_fields=["filters"])
+    return saved
+
+
+def queue_filter_delete(*, user: Any, filter_id: int) -> None:
+    """Delete one of `user`'s saved filters; NotFound for anyone else's."""
+    access_saved_queue_filter(user=user, filter_id=filter_id).delete()

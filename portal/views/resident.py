@@ -24,12 +24,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from core.i18n import age_text
-from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
+from portal.forms import (
+    CommentForm,
+    RatingForm,
+    ReopenForm,
+    RequestForm,
+    attribute_field_name,
+    new_form_token,
+)
 from portal.map_tiles import map_start
 from portal.views.common import (
     apply_errors,
     is_resident,
-    new_form_token,
     role_required,
     submit_once,
 )
