@@ -26,6 +26,7 @@ from core.api.schema import forbidden_response, name_nested_serializers, problem
 from core.api.serializers import StrictSerializer
 from core.errors import Forbidden, Invalid
 from core.i18n import age_text
+from core.users import signed_in
 from services import services as svc
 from services.api.common import (
     PRIORITY_NAMES,
@@ -549,7 +550,7 @@ class CommentCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         target = access_request(user=request.user, reference=reference)
         event = svc.request_comment(
-            request=target, actor=request.user, text=serializer.validated_data["text"]
+            request=target, actor=signed_in(request.user), text=serializer.validated_data["text"]
         )
         return Response(PublicEventSerializer(public_event_data(event)).data, status=201)
 
@@ -587,7 +588,7 @@ class AttachmentCreateApi(APIView):
             # A follower: may see the progress, not add to the reporter's request.
             raise Forbidden(_("Only the reporter or the department can add photos."))
         photos = photos_prepare(uploads=uploads, existing=target.attachments.count())
-        stored = svc.request_attach(request=target, actor=request.user, photos=photos)
+        stored = svc.request_attach(request=target, actor=signed_in(request.user), photos=photos)
         return Response(
             AttachmentOutputSerializer(
                 [attachment_data(target, a) for a in stored], many=True
@@ -648,7 +649,7 @@ class WithdrawApi(_ResidentMoveApi):
     )
     def post(self, request: Request, reference: str) -> Response:
         target = access_request(user=request.user, reference=reference)
-        svc.request_withdraw(request=target, actor=request.user)
+        svc.request_withdraw(request=target, actor=signed_in(request.user))
         return self._respond(request, reference)
 
 
@@ -662,7 +663,7 @@ class ConfirmApi(_ResidentMoveApi):
     )
     def post(self, request: Request, reference: str) -> Response:
         target = access_request(user=request.user, reference=reference)
-        svc.request_confirm(request=target, actor=request.user)
+        svc.request_confirm(request=target, actor=signed_in(request.user))
         return self._respond(request, reference)
 
 
@@ -682,7 +683,8 @@ class ReopenApi(_ResidentMoveApi):
         serializer.is_valid(raise_exception=True)
         target = access_request(user=request.user, reference=reference)
         svc.request_reopen(
-            request=target, actor=request.user, reason=serializer.validated_data["reason"]
+            request=target, actor=signed_in(request.user),
+            reason=serializer.validated_data["reason"]
         )
         return self._respond(request, reference)
 
@@ -704,7 +706,7 @@ class NotFixedApi(_ResidentMoveApi):
         target = access_request(user=request.user, reference=reference)
         svc.request_reopen(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             reason=serializer.validated_data.get("text", ""),
             not_fixed=True,
         )
@@ -729,7 +731,7 @@ class RatingApi(_ResidentMoveApi):
         target = access_request(user=request.user, reference=reference)
         svc.request_rate(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             rating=serializer.validated_data["rating"],
             feedback=serializer.validated_data.get("feedback", ""),
         )
@@ -754,7 +756,7 @@ class FollowApi(APIView):
     )
     def post(self, request: Request, reference: str) -> Response:
         target = access_request_to_follow(user=request.user, reference=reference)
-        created = svc.request_follow(request=target, user=request.user)
+        created = svc.request_follow(request=target, user=signed_in(request.user))
         return Response(
             {"reference": target.reference, "following": True}, status=201 if created else 200
         )
@@ -768,7 +770,7 @@ class FollowApi(APIView):
     )
     def delete(self, request: Request, reference: str) -> Response:
         target = access_follow_target(user=request.user, reference=reference)
-        svc.request_unfollow(request=target, user=request.user)
+        svc.request_unfollow(request=target, user=signed_in(request.user))
         return Response(status=204)
 
 

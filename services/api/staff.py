@@ -22,6 +22,7 @@ from core.api.serializers import StrictSerializer
 from core.errors import Forbidden, Invalid, NotFound
 from core.i18n import localized
 from core.roles import roles_for
+from core.users import signed_in
 from services import services as svc
 from services.api.common import (
     PRIORITY_NAMES,
@@ -466,7 +467,7 @@ class AssignApi(APIView):
                     _("Choose a clerk of this department."),
                     errors={"assignee_id": [_("Choose a clerk of this department.")]},
                 )
-        svc.request_assign(request=target, actor=request.user, assignee=assignee)
+        svc.request_assign(request=target, actor=signed_in(request.user), assignee=assignee)
         return staff_detail_response(request.user, reference)
 
 
@@ -480,7 +481,7 @@ class UnassignApi(APIView):
     )
     def post(self, request: Request, reference: str) -> Response:
         target, _data = staff_target(request, reference)
-        svc.request_unassign(request=target, actor=request.user)
+        svc.request_unassign(request=target, actor=signed_in(request.user))
         return staff_detail_response(request.user, reference)
 
 
@@ -500,7 +501,7 @@ class PriorityApi(APIView):
         target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_set_priority(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             priority=PRIORITY_VALUES[data["priority"]],
             reason=data["reason"],
         )
@@ -536,7 +537,7 @@ class TransitionApi(APIView):
         target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_transition(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             to_status=data["to_status"],
             text=data.get("text", ""),
             outcome=data.get("outcome", ""),
@@ -564,7 +565,7 @@ class ReplyApi(APIView):
     def post(self, request: Request, reference: str) -> Response:
         target, data = staff_target(request, reference, TextInputSerializer)
         event = svc.request_reply(
-            request=target, actor=request.user, text=data["text"]
+            request=target, actor=signed_in(request.user), text=data["text"]
         )
         return Response(StaffEventSerializer(staff_event_data(event)).data, status=201)
 
@@ -584,7 +585,7 @@ class NoteApi(APIView):
     def post(self, request: Request, reference: str) -> Response:
         target, data = staff_target(request, reference, TextInputSerializer)
         event = svc.request_note(
-            request=target, actor=request.user, text=data["text"]
+            request=target, actor=signed_in(request.user), text=data["text"]
         )
         return Response(StaffEventSerializer(staff_event_data(event)).data, status=201)
 
@@ -610,7 +611,7 @@ class ReturnApi(APIView):
     def post(self, request: Request, reference: str) -> Response:
         target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_return(
-            request=target, actor=request.user, reason=data["reason"]
+            request=target, actor=signed_in(request.user), reason=data["reason"]
         )
         # Routing may already have moved it elsewhere (eager mode): answer with what we did.
         target.refresh_from_db()
@@ -641,7 +642,8 @@ class DuplicateApi(APIView):
                 errors={"original": [_("No such request in your departments.")]},
             ) from None
         svc.request_mark_duplicate(
-            request=target, actor=request.user, original=original, text=data.get("text", "")
+            request=target, actor=signed_in(request.user),
+            original=original, text=data.get("text", "")
         )
         return staff_detail_response(request.user, reference)
 
