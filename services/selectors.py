@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from core.users import AnyUser, User
 
 
-def actor_kinds(*, user: AnyUser, request: ServiceRequest) -> frozenset[str]:
+def actor_kinds(*, user: AnyUser | None, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()
     if user is None:
