@@ -596,7 +596,7 @@ def queue_position(request: ServiceRequest) -> QueuePosition:
 
 
 def queue_next(
-    *, user: Any, filters: QueueFilters, after: QueuePosition, exclude_id: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition, exclude_id: int
 ) -> ServiceRequest | None:
     """The item after `after` in the caller's queue order under `filters`; past the end, the
     first one again (never `exclude_id`, the item the clerk just worked)."""
@@ -616,11 +616,11 @@ def queue_next(
 QUEUE_FILTER_KEYS = ("status", "category", "district", "priority", "overdue", "q", "assigned")
 
 
-def saved_queue_filters(*, user: Any) -> list[SavedQueueFilter]:
+def saved_queue_filters(*, user: User) -> list[SavedQueueFilter]:
     return list(SavedQueueFilter.objects.filter(user_id=user.pk))
 
 
-def access_saved_queue_filter(*, user: Any, filter_id: Any) -> SavedQueueFilter:
+def access_saved_queue_filter(*, user: User, filter_id: int | str) -> SavedQueueFilter:
     """One of `user`'s own saved filters; NotFound for anyone else's (or a malformed id)."""
     try:
         pk = int(filter_id)
