@@ -69,7 +69,7 @@ def access_request(
         qs = qs.select_for_update(of=("self",))
     request = qs.filter(reference=reference).first()
     if request is None or user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     roles = roles_for(user)
     if roles.is_staff_of(request.department_id):
         return request
@@ -81,7 +81,7 @@ def access_request(
         and request.followers.filter(user_id=user.pk).exists()
     ):
         return request
-    raise NotFound("No such request.")
+    raise NotFound(_("No such request."))
 
 
 def requests_of_resident(
@@ -122,7 +122,7 @@ def requests_of_resident_page(
 def access_request_to_follow(*, user: AnyUser, reference: str) -> ServiceRequest:
     """An open request anyone signed in may follow (as found via `nearby`); else NotFound."""
     if user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     request = (
         ServiceRequest.objects.select_related("category")
         .filter(
@@ -154,7 +154,7 @@ def requests_followed_by(*, user: AnyUser) -> QuerySet[ServiceRequest]:
 def access_follow_target(*, user: AnyUser, reference: str) -> ServiceRequest:
     """The request `user` follows (for unfollow); NotFound otherwise."""
     if user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     request = ServiceRequest.objects.filter(
         reference=reference, followers__user_id=user.pk
     ).first()
