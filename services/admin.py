@@ -16,7 +16,14 @@ from django.utils.translation import gettext_lazy as _
 from shapely.geometry import shape
 
 from services.attributes import DATATYPES
-from services.models import Category, Department, DepartmentMembership, District, RoutingRule
+from services.models import (
+    Category,
+    Department,
+    DepartmentMembership,
+    District,
+    RoutingRule,
+    StandardReply,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -111,3 +118,16 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "department"]
     list_editable = ["is_active"]
     ordering = ["order", "id"]
+
+
+@admin.register(StandardReply)
+class StandardReplyAdmin(admin.ModelAdmin):
+    """Ready-made answers clerks insert into replies and resolutions (and may edit first)."""
+
+    list_display = ["title_en", "title_zh_hans", "department", "order", "is_active"]
+    list_filter = ["is_active", "department"]
+    list_editable = ["order", "is_active"]
+    search_fields = ["title_en", "title_zh_hans", "body_en", "body_zh_hans"]
+    fields = ["department", "title_en", "title_zh_hans", "body_en", "body_zh_hans", "order",
+              "is_active"]
+    ordering = ["department", "order", "title_en"]

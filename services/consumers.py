@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 from typing import TYPE_CHECKING, Any
 
 from allauth.core.internal.sessionkit import get_session_user
-from allauth.headless import app_settings as headless_settings
 from allauth.headless.internal.sessionkit import lookup_session
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -22,7 +20,11 @@ from django.conf import settings
 from core.errors import NotFound
 from core.json_limits import json_too_deep
 from core.roles import roles_for, session_bind
-from core.session_limits import session_limit_reached, token_session_check
+from core.session_limits import (
+    app_token_session,
+    session_limit_reached,
+    token_session_check,
+)
 from services import live
 from services.selectors import access_request
 
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
 
 SUBPROTOCOL = "civicdesk.v1"
 AUTH_SUBPROTOCOL_PREFIX = "civicdesk.token."
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
-
 MAX_FRAME_CHARS = 4096
 MAX_BAD_FRAMES = 10
 AUTH_TIMEOUT_SECONDS = 10.0  # settings.CIVICDESK_WS_AUTH_TIMEOUT overrides
@@ -65,22 +65,17 @@ def token_from_subprotocols(subprotocols: list[str]) -> str | None:
     return None
 
 
-def authenticate_token(token: Any) -> tuple[User, str] | None:
-    """(user, session_key) for a valid allauth app session token of an active user."""
-    if not isinstance(token, str) or not TOKEN_RE.match(token):
+def authenticate_token(token: object) -> tuple[User, str] | None:
+    """(user, session_key) for a valid allauth app session token of an active user, within
+    the session limits."""
+    found = app_token_session(token)
+    if found is None:
         return None
-    # The configured token strategy turns the token into its session, as allauth's own
-    # X-Session-Token authentication does.
-    session = headless_settings.TOKEN_STRATEGY.lookup_session(token)
-    if session is None or not session.session_key:
+    if not roles_for(found.user).authenticated:
         return None
-    user = get_session_user(session)
-    if user is None:
+    if not token_session_check(found.session, found.user):
         return None
-    session_bind(user, session)
-    if not roles_for(user).authenticated or not token_session_check(session, user):
-        return None
-    return user, session.session_key
+    return found.user, found.session_key
 
 
 def session_user(session_key: str | None, user_id: int) -> Any:

@@ -476,3 +476,58 @@ class SurveyInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"survey invitation for {self.request_id}"
+
+
+class StandardReply(models.Model):
+    """A department's ready-made answer to residents, in both languages; a clerk inserts it
+    into a reply or a resolution and may edit it before sending."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="standard_replies"
+    )
+    title_en = models.CharField(_("title (English)"), max_length=120)
+    title_zh_hans = models.CharField(_("title (Simplified Chinese)"), max_length=120, blank=True)
+    body_en = models.TextField(_("text (English)"), max_length=5000)
+    body_zh_hans = models.TextField(_("text (Simplified Chinese)"), max_length=5000, blank=True)
+    is_active = models.BooleanField(_("offered to clerks"), default=True)
+    order = models.PositiveIntegerField(default=100)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["department", "order", "title_en"]
+        verbose_name = _("standard reply")
+        verbose_name_plural = _("standard replies")
+
+    def __str__(self) -> str:
+        return self.title_en
+
+    @property
+    def title(self) -> str:
+        return localized(self.title_en, self.title_zh_hans)
+
+    def body_in(self, language: str) -> str:
+        """The text in `language` ("en" / "zh-hans"), English when there is no translation."""
+        if language == "zh-hans" and self.body_zh_hans:
+            return self.body_zh_hans
+        return self.body_en
+
+
+class SavedQueueFilter(models.Model):
+    """A clerk's named queue filter. Only its owner sees and uses it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queue_filters"
+    )
+    name = models.CharField(max_length=60)
+    # The queue filter's fields (status, category, district, priority, overdue, q, assigned).
+    filters = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_queue_filter_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"saved queue filter {self.pk}"

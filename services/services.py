@@ -40,14 +40,25 @@ from services.models import (
     IdempotencyKey,
     Outcome,
     Priority,
+    SavedQueueFilter,
     ServiceRequest,
     Status,
 )
 from services.open311.models import Open311Submission
-from services.selectors import actor_kinds, district_by_code, idempotency_cutoff
+from services.selectors import (
+    QUEUE_FILTER_KEYS,
+    access_saved_queue_filter,
+    actor_kinds,
+    district_by_code,
+    idempotency_cutoff,
+)
 
 if TYPE_CHECKING:
-    from core.users import AnyUser
+    from datetime import datetime
+
+    from django.core.files.storage import Storage
+
+    from core.users import AnyUser, User
     from services.attachments import PreparedPhoto
 
 logger = logging.getLogger(__name__)
@@ -61,7 +72,7 @@ AS_RESIDENT = frozenset({workflow.RESIDENT})
 
 
 def _actor_role_and_department(
-    *, actor: Any, request: ServiceRequest
+    *, actor: User | None, request: ServiceRequest
 ) -> tuple[str, int | None]:
     """How an actor appears on the timeline: a role and department, never a name."""
     if actor is None:
@@ -81,7 +92,7 @@ def event_record(
     *,
     request: ServiceRequest,
     type: str,
-    actor: Any = None,
+    actor: User | None = None,
     visibility: str = Event.Visibility.PUBLIC,
     from_status: str = "",
     to_status: str = "",
@@ -233,7 +244,7 @@ def _lock(request: ServiceRequest) -> ServiceRequest:
 def request_transition(
     *,
     request: ServiceRequest,
-    actor: Any,
+    actor: User | None,
     to_status: str,
     text: str = "",
     outcome: str = "",
@@ -353,7 +364,7 @@ def _conflict_extra(request: ServiceRequest, kinds: frozenset[str]) -> dict[str,
 
 
 def _attachments_store(
-    *, request: ServiceRequest, photos: list[PreparedPhoto], actor: Any, staff: bool
+    *, request: ServiceRequest, photos: list[PreparedPhoto], actor: User | None, staff: bool
 ) -> list[Attachment]:
     """Write already-checked photos; called inside the caller's transaction."""
     stored: list[Attachment] = []
@@ -603,7 +614,7 @@ def _require(kinds: frozenset[str], allowed: frozenset[str]) -> None:
 
 
 @transaction.atomic
-def request_comment(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+def request_comment(*, request: ServiceRequest, actor: User, text: str) -> Event:
     """The reporter adds a comment to their request's public timeline."""
     text = _clean_text(text)
     locked = _lock(request)
@@ -615,7 +626,7 @@ def request_comment(*, request: ServiceRequest, actor: Any, text: str) -> Event:
 
 @transaction.atomic
 def request_attach(
-    *, request: ServiceRequest, actor: Any, photos: list[PreparedPhoto]
+    *, request: ServiceRequest, actor: User, photos: list[PreparedPhoto]
 ) -> list[Attachment]:
     """Add checked photos (reporter or staff of the department), within the per-request limit."""
     locked = _lock(request)
@@ -638,13 +649,13 @@ def request_attach(
     return stored
 
 
-def request_withdraw(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+def request_withdraw(*, request: ServiceRequest, actor: User) -> ServiceRequest:
     return request_transition(
         request=request, actor=actor, to_status=Status.WITHDRAWN, acting_as=AS_RESIDENT
     )
 
 
-def request_confirm(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+def request_confirm(*, request: ServiceRequest, actor: User) -> ServiceRequest:
     """The resident confirms the resolution ("fixed"): closed, outcome kept."""
     return request_transition(
         request=request,
@@ -656,7 +667,7 @@ def request_confirm(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
 
 
 def request_reopen(
-    *, request: ServiceRequest, actor: Any, reason: str, not_fixed: bool = False
+    *, request: ServiceRequest, actor: User, reason: str, not_fixed: bool = False
 ) -> ServiceRequest:
     """The resident reopens a resolution; `not_fixed` records their answer "not fixed"."""
     if not_fixed and not (reason or "").strip():
@@ -673,7 +684,7 @@ def request_reopen(
 
 @transaction.atomic
 def request_rate(
-    *, request: ServiceRequest, actor: Any, rating: int, feedback: str = ""
+    *, request: ServiceRequest, actor: User, rating: int, feedback: str = ""
 ) -> ServiceRequest:
     """The reporter rates a closed request (1–5), once."""
     feedback = _clean_text(feedback, field="feedback", required=False)[:2000]
@@ -705,7 +716,7 @@ def request_rate(
     return locked
 
 
-def request_follow(*, request: ServiceRequest, user: Any) -> bool:
+def request_follow(*, request: ServiceRequest, user: User) -> bool:
     """Follow a request (found via `nearby`) to get its updates. True if newly followed."""
     if request.reporter_id == user.pk:
         return False
@@ -713,7 +724,7 @@ def request_follow(*, request: ServiceRequest, user: Any) -> bool:
     return created
 
 
-def request_unfollow(*, request: ServiceRequest, user: Any) -> None:
+def request_unfollow(*, request: ServiceRequest, user: User) -> None:
     deleted, _rows = Follow.objects.filter(user=user, request=request).delete()
     if not deleted:
         raise NotFound(_("You do not follow this request."))
@@ -728,7 +739,9 @@ def _require_open(locked: ServiceRequest, message: str) -> None:
         raise Conflict(message, extra={"current_status": locked.status, "version": locked.version})
 
 
-def _require_not_held_by_another(locked: ServiceRequest, actor: Any, kinds: frozenset[str]) -> None:
+def _require_not_held_by_another(
+    locked: ServiceRequest, actor: User, kinds: frozenset[str]
+) -> None:
     """A clerk may not take over (or release) what a colleague holds; a supervisor may."""
     if locked.assignee_id not in (None, actor.pk) and workflow.SUPERVISOR not in kinds:
         raise Conflict(
@@ -737,7 +750,7 @@ def _require_not_held_by_another(locked: ServiceRequest, actor: Any, kinds: froz
         )
 
 
-def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> None:
+def _assignee_set(locked: ServiceRequest, actor: User, assignee: User | None) -> None:
     previous = locked.assignee_id
     locked.assignee = assignee
     event_record(
@@ -752,12 +765,24 @@ def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> N
 
 @transaction.atomic
 def request_assign(
-    *, request: ServiceRequest, actor: Any, assignee: Any | None = None
+    *,
+    request: ServiceRequest,
+    actor: User,
+    assignee: User | None = None,
+    expected_version: int | None = None,
 ) -> ServiceRequest:
-    """Assign to oneself (clerk), or to a member of the department (supervisor)."""
+    """Assign to oneself (clerk), or to a member of the department (supervisor).
+
+    With `expected_version`, a request changed since the caller loaded it is refused (409).
+    """
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     _require(kinds, workflow.STAFF)
+    if expected_version is not None and expected_version != locked.version:
+        raise Conflict(
+            _("The request changed since you loaded it; reload and try again."),
+            extra=_conflict_extra(locked, kinds),
+        )
     target = assignee if assignee is not None else actor
     if target.pk != actor.pk and workflow.SUPERVISOR not in kinds:
         raise Forbidden(_("Only a supervisor can assign a request to someone else."))
@@ -776,7 +801,7 @@ def request_assign(
 
 
 @transaction.atomic
-def request_unassign(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+def request_unassign(*, request: ServiceRequest, actor: User) -> ServiceRequest:
     """Put an open request back in the department's pool: its assignee, or a supervisor."""
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
@@ -791,7 +816,7 @@ def request_unassign(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
 
 @transaction.atomic
 def request_set_priority(
-    *, request: ServiceRequest, actor: Any, priority: int, reason: str
+    *, request: ServiceRequest, actor: User, priority: int, reason: str
 ) -> ServiceRequest:
     """Staff of the department raise or lower an open request's priority, with a reason."""
     reason = _clean_text(reason, field="reason")
@@ -819,7 +844,7 @@ def request_set_priority(
 
 
 @transaction.atomic
-def request_reply(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+def request_reply(*, request: ServiceRequest, actor: User, text: str) -> Event:
     """A public answer from staff to the resident."""
     text = _clean_text(text)
     locked = _lock(request)
@@ -828,7 +853,7 @@ def request_reply(*, request: ServiceRequest, actor: Any, text: str) -> Event:
 
 
 @transaction.atomic
-def request_note(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+def request_note(*, request: ServiceRequest, actor: User, text: str) -> Event:
     """An internal note: staff only, never shown to the resident."""
     text = _clean_text(text)
     locked = _lock(request)
@@ -842,19 +867,22 @@ def request_note(*, request: ServiceRequest, actor: Any, text: str) -> Event:
     )
 
 
-def request_return(*, request: ServiceRequest, actor: Any, reason: str) -> ServiceRequest:
+def request_return(
+    *, request: ServiceRequest, actor: User, reason: str, expected_version: int | None = None
+) -> ServiceRequest:
     """Send back for re-routing (wrong department); the reason is required."""
     return request_transition(
         request=request,
         actor=actor,
         to_status=Status.RETURNED,
         text=_clean_text(reason, field="reason"),
+        expected_version=expected_version,
     )
 
 
 @transaction.atomic
 def request_mark_duplicate(
-    *, request: ServiceRequest, actor: Any, original: ServiceRequest, text: str = ""
+    *, request: ServiceRequest, actor: User, original: ServiceRequest, text: str = ""
 ) -> ServiceRequest:
     """Close `request` as a duplicate of `original`; its reporter and followers follow it."""
     if original.pk == request.pk:
@@ -912,7 +940,7 @@ def request_mark_duplicate(
 # --- Periodic ------------------------------------------------------------------------------------
 
 
-def requests_auto_close(*, now: Any = None) -> int:
+def requests_auto_close(*, now: datetime | None = None) -> int:
     """Close requests resolved more than AUTO_CLOSE_DAYS ago (system move). Returns the count.
 
     Each request closes in its own transaction, so one failure does not undo the others,
@@ -974,7 +1002,7 @@ def _attachment_files_delete(attachments: list[Attachment]) -> int:
         name: str = attachment.file.name or ""
         storage = attachment.file.storage
 
-        def remove(name: str = name, storage: Any = storage) -> None:
+        def remove(name: str = name, storage: Storage = storage) -> None:
             try:
                 storage.delete(name)
             except OSError:
@@ -986,7 +1014,7 @@ def _attachment_files_delete(attachments: list[Attachment]) -> int:
 
 def requests_anonymise(
     *, request_ids: list[int], cause: str, terms_by_reporter: dict[int, list[str]],
-    keep: set[str], now: Any,
+    keep: set[str], now: datetime,
 ) -> AnonymiseCounts:
     """Remove the personal parts of these requests; runs inside the caller's transaction.
 
@@ -1061,3 +1089,36 @@ def actor_unlink(*, user_id: int) -> None:
     """Timeline entries and photos by this account on any request stop naming it (erasure)."""
     Event.objects.filter(actor_id=user_id).update(actor=None)
     Attachment.objects.filter(uploaded_by_id=user_id).update(uploaded_by=None)
+
+
+# --- Staff queue: a clerk's saved filters ------------------------------------------------------
+
+SAVED_QUEUE_FILTERS_MAX = 30
+
+
+@transaction.atomic
+def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
+    """Save (or replace, by name) one of `user`'s queue filters; only they see it."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise Invalid(_("Give the filter a name."), errors={"name": [_("Give the filter a name.")]})
+    if len(name) > SavedQueueFilter._meta.get_field("name").max_length:  # type: ignore[operator]
+        message = _("Use a shorter name.")
+        raise Invalid(message, errors={"name": [message]})
+    kept = {k: str(v)[:100] for k, v in filters.items() if k in QUEUE_FILTER_KEYS and v}
+    saved = SavedQueueFilter.objects.filter(user=user, name=name).first()
+    if saved is None:
+        if SavedQueueFilter.objects.filter(user=user).count() >= SAVED_QUEUE_FILTERS_MAX:
+            message = _("You have %(n)d saved filters; delete one first.") % {
+                "n": SAVED_QUEUE_FILTERS_MAX
+            }
+            raise Invalid(message, errors={"name": [message]})
+        return SavedQueueFilter.objects.create(user=user, name=name, filters=kept)
+    saved.filters = kept
+    saved.save(update_fields=["filters"])
+    return saved
+
+
+def queue_filter_delete(*, user: Any, filter_id: int) -> None:
+    """Delete one of `user`'s saved filters; NotFound for anyone else's."""
+    access_saved_queue_filter(user=user, filter_id=filter_id).delete()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('services', '0008_location_precision_gazetteer'),
+        ('services', '0009_standard_replies_saved_filters'),
     ]
 
     operations = [
