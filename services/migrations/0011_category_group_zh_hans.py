@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('services', '0009_standard_replies_saved_filters'),
+        ('services', '0010_fewer_indexes_per_report'),
     ]
 
     operations = [
