@@ -86,7 +86,7 @@ def _resolve_resident(who: CounterResident) -> tuple[Any, bool]:
     if _find_account(email) is not None or EmailAddress.objects.filter(
         email__iexact=email
     ).exists():
-        message = gettext("An account has this e-mail address: choose \u201chas an account\u201d.")
+        message = gettext("An account has this e-mail address: choose “has an account”.")
         raise Invalid(message, errors={"email": [message]})
     return None, True
 
@@ -233,7 +233,7 @@ def counter_receipt_message(*, request: ServiceRequest) -> ReceiptMessage:
         ]
         if reporter is not None and not reporter.has_usable_password():
             lines.append(gettext(
-                "You have no password yet: choose \u201cForgot password?\u201d on the sign-in "
+                "You have no password yet: choose “Forgot password?” on the sign-in "
                 "page to set one."
             ))
         lines += ["", city.city_name(language)]

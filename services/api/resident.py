@@ -210,7 +210,11 @@ def detail_data(
     # progress; staff use the staff view, where exact positions and photos are revealed
     # through the logged reveal endpoint (consent.rights), never in passing.
     owner = new or r.reporter_id == user.pk
-    events = events_for_resident(request=r)
+    written = getattr(r, "new_events", None) if new else None
+    if written is not None:  # what the filing itself wrote (services.request_submit)
+        events = [e for e in written if e.visibility == Event.Visibility.PUBLIC]
+    else:
+        events = events_for_resident(request=r)
     if not owner:
         events = [e for e in events if e.type not in OWNER_ONLY_EVENTS]
     has_photos = not new or any(e.type == Event.Type.ATTACHMENT_ADDED for e in events)
