@@ -34,13 +34,14 @@ from services.models import (
     StandardReply,
 )
 from services.photo_grants import photo_grant_open
+from services.reference import reference_snapshot
 from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
     from core.users import AnyUser, User
 
 
-def actor_kinds(*, user: AnyUser, request: ServiceRequest) -> frozenset[str]:
+def actor_kinds(*, user: AnyUser | None, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()
     if user is None:
@@ -478,7 +479,7 @@ def district_by_code(*, code: str, field: str = "district") -> District | None:
     code = (code or "").strip()
     if not code:
         return None
-    district = District.objects.filter(code=code[:50]).first()
+    district = reference_snapshot().districts_by_code.get(code[:50])
     if district is None:
         raise Invalid(_("Unknown district."), errors={field: [_("Unknown district.")]})
     return district

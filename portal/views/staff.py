@@ -347,17 +347,18 @@ def _bulk_one(
     try:
         if action == "assign":
             request_services.request_assign(
-                request=sr, actor=request.user, assignee=assignee, expected_version=version
+                request=sr, actor=signed_in(request.user), assignee=assignee,
+                expected_version=version,
             )
         elif action == "start":
             request_services.request_transition(
-                request=sr, actor=request.user, to_status=Status.IN_PROGRESS,
+                request=sr, actor=signed_in(request.user), to_status=Status.IN_PROGRESS,
                 expected_version=version,
             )
         else:
             request_services.request_transition(
                 request=sr,
-                actor=request.user,
+                actor=signed_in(request.user),
                 to_status=Status.RESOLVED,
                 text=data.get("text") or "",
                 outcome=data.get("outcome") or "",
@@ -692,11 +693,11 @@ def _transition(request: HttpRequest, sr: ServiceRequest, form: TransitionForm) 
     to_status = form.cleaned_data["to_status"]
     text = form.cleaned_data.get("text") or ""
     if to_status == Status.RETURNED:
-        request_services.request_return(request=sr, actor=request.user, reason=text)
+        request_services.request_return(request=sr, actor=signed_in(request.user), reason=text)
     else:
         request_services.request_transition(
             request=sr,
-            actor=request.user,
+            actor=signed_in(request.user),
             to_status=to_status,
             text=text,
             outcome=form.cleaned_data.get("outcome") or "",
@@ -720,7 +721,7 @@ def _step(request: HttpRequest, sr: ServiceRequest, form: NextStepForm) -> tuple
         if version is not None and version != sr.version:
             raise Conflict(_("The request changed since you loaded it; reload and try again."))
         sr = request_services.request_mark_duplicate(
-            request=sr, actor=request.user, original=original, text=text
+            request=sr, actor=signed_in(request.user), original=original, text=text
         )
     else:
         kinds = actor_kinds(user=request.user, request=sr)
@@ -734,12 +735,12 @@ def _step(request: HttpRequest, sr: ServiceRequest, form: NextStepForm) -> tuple
         try:
             if move.name == "return":
                 sr = request_services.request_return(
-                    request=sr, actor=request.user, reason=text, expected_version=version
+                    request=sr, actor=signed_in(request.user), reason=text, expected_version=version
                 )
             else:
                 sr = request_services.request_transition(
                     request=sr,
-                    actor=request.user,
+                    actor=signed_in(request.user),
                     to_status=move.target,
                     text=text,
                     outcome=form.cleaned_data.get("outcome") or "",
@@ -764,12 +765,16 @@ def _step(request: HttpRequest, sr: ServiceRequest, form: NextStepForm) -> tuple
 
 
 def _reply(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_reply(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_reply(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your reply was sent to the resident.")
 
 
 def _note(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_note(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_note(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your note was saved. Residents do not see notes.")
 
 
@@ -781,7 +786,8 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
         message = _("No such request in your departments.")
         raise Invalid(message, errors={"original": [message]}) from None
     request_services.request_mark_duplicate(
-        request=sr, actor=request.user, original=original, text=form.cleaned_data.get("text", "")
+        request=sr, actor=signed_in(request.user),
+        original=original, text=form.cleaned_data.get("text", "")
     )
     return _("Closed as a duplicate of %(ref)s; its followers now follow that request.") % {
         "ref": original.reference
@@ -791,7 +797,7 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
 def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> str:
     request_services.request_set_priority(
         request=sr,
-        actor=request.user,
+        actor=signed_in(request.user),
         priority=form.cleaned_data["priority"],
         reason=form.cleaned_data["reason"],
     )
@@ -801,12 +807,12 @@ def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> s
 
 
 def _release(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_unassign(request=sr, actor=request.user)
+    request_services.request_unassign(request=sr, actor=signed_in(request.user))
     return _("The request is back in the department's pool.")
 
 
 def _claim(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_assign(request=sr, actor=request.user)
+    request_services.request_assign(request=sr, actor=signed_in(request.user))
     return _("You are now working on this request.")
 
 
@@ -822,7 +828,9 @@ def _assign(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     )
     if membership is None:
         raise Invalid(_("Choose a clerk of this department."))
-    request_services.request_assign(request=sr, actor=request.user, assignee=membership.user)
+    request_services.request_assign(
+        request=sr, actor=signed_in(request.user), assignee=membership.user
+    )
     return _("The request was assigned.")
 
 

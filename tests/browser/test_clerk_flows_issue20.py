@@ -73,6 +73,11 @@ def test_a_clerk_works_three_items_with_bulk_actions_and_a_standard_reply(
     clerk.wait_for_selector("[data-testid='next-step']")
     assert clerk.locator("main [data-status].badge-in_progress").count() >= 1
     shot(clerk, "workbench-next-item")
+    clerk.set_viewport_size({"width": 390, "height": 844})
+    shot(clerk, "workbench-next-item-390")
+    clerk.go_back()
+    clerk.goto("/staff/queue/")
+    shot(clerk, "queue-390")
 
     # The resident sees the clerk's edited standard reply on the resolved request.
     resident.goto(f"/my/requests/{order[0]}/")

@@ -508,3 +508,57 @@ def test_the_queue_map_leaves_out_a_private_address(settings, clerk_roads, potho
     private = routed(pothole, lat=39.06, lon=116.06, is_private_address=True)
     page = browser(clerk_roads).get(reverse("portal:queue")).content.decode()
     assert f'{reverse("portal:workbench", args=[private.reference])}" data-map-report' not in page
+
+
+# --- Cost ------------------------------------------------------------------------------------
+
+
+def test_the_queue_page_costs_the_same_queries_for_more_items(
+    settings, clerk_roads, pothole, roads
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.CIVICDESK = {**settings.CIVICDESK, "MAP_TILE_URL": TILES}
+    reply(roads)
+    client = browser(clerk_roads)
+    SavedQueueFilter.objects.create(user=clerk_roads, name="Mine", filters={})
+
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("portal:queue")).status_code == 200
+        return len(queries)
+
+    for _ in range(3):
+        routed(pothole)
+    client.get(reverse("portal:queue"))  # the session's current queue is stored once
+    few = cost()
+    for _ in range(12):
+        routed(pothole)
+    assert cost() == few
+
+
+@pytest.mark.parametrize("fields", [
+    {"step": "nonsense"},
+    {"step": "start", "version": "abc"},
+    {"step": "resolve", "outcome": "made-up", "text": "Done."},
+    {},
+])
+def test_bad_next_step_input_is_a_form_error_not_a_server_error(clerk_roads, pothole, fields):
+    sr = routed(pothole)
+    response = step(browser(clerk_roads), sr, **fields)
+    assert response.status_code == 400
+    sr.refresh_from_db()
+    assert sr.status == Status.ROUTED
+
+
+def test_a_double_sent_reply_is_recorded_once(clerk_roads, pothole):
+    sr = routed(pothole)
+    client = browser(clerk_roads)
+    page = page_of(client, sr)
+    form = page[page.index("data-reply-form"):]
+    token = re.search(r'name="form_token" value="([^"]+)"', form).group(1)
+    for _ in range(2):
+        client.post(reverse("portal:wb-reply", args=[sr.reference]),
+                    {"form_token": token, "reply-text": "On our list."})
+    assert Event.objects.filter(request=sr, type=Event.Type.PUBLIC_REPLY).count() == 1

@@ -128,3 +128,12 @@ def test_the_public_page_says_an_address_place_is_the_gazetteers(
     existing = _existing(place, other_resident, is_public=True)
     page = client.get(reverse("portal:report", args=[existing.reference])).content.decode()
     assert 'data-field="location_precision" data-precision="address"' in page
+
+
+def test_the_public_list_finds_a_geocoded_report_by_its_street(
+    client, other_resident, place
+):
+    existing = _existing(place, other_resident, is_public=True)
+    ServiceRequest.objects.filter(pk=existing.pk).update(address="8 Jianshe Rd")
+    page = client.get(reverse("portal:reports"), {"street": "Jianshe Road"}).content.decode()
+    assert existing.reference in page
