@@ -1106,7 +1106,7 @@ SAVED_QUEUE_FILTERS_MAX = 30
 
 
 @transaction.atomic
-def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
+def queue_filter_save(*, user: User, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
     """Save (or replace, by name) one of `user`'s queue filters; only they see it."""
     name = " ".join((name or "").split())
     if not name:
@@ -1128,6 +1128,6 @@ def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> Saved
     return saved
 
 
-def queue_filter_delete(*, user: Any, filter_id: int) -> None:
+def queue_filter_delete(*, user: User, filter_id: int | str) -> None:
     """Delete one of `user`'s saved filters; NotFound for anyone else's."""
     access_saved_queue_filter(user=user, filter_id=filter_id).delete()

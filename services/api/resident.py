@@ -59,6 +59,8 @@ from services.selectors import (
 from services.workflow import allowed_moves
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from core.users import AnyUser
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -502,7 +504,7 @@ class NearbyApi(APIView):
         return Response(self.OutputSerializer(data, many=True).data)
 
 
-def nearby_data(candidate: NearbyCandidate, now: Any) -> dict[str, Any]:
+def nearby_data(candidate: NearbyCandidate, now: datetime) -> dict[str, Any]:
     r = candidate.request
     return {
         "reference": r.reference,
