@@ -500,7 +500,8 @@ class NearbyApi(APIView):
             address=filters.get("address", ""), district=district,
         )
         now = timezone.now()
-        data = [nearby_data(c, now) for c in requests_nearby(category=category, place=place)]
+        found = requests_nearby(category=category, place=place, viewer_id=request.user.pk)
+        data = [nearby_data(c, now) for c in found]
         return Response(self.OutputSerializer(data, many=True).data)
 
 
