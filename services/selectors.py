@@ -243,12 +243,14 @@ def requests_nearby(
     radius_m: float | None = None,
     limit: int = 20,
     now: datetime | None = None,
+    viewer_id: int | None = None,
 ) -> list[NearbyCandidate]:
     """Open requests of `category` that may be the same problem as one at `place` (a
     `services.gazetteer.ResolvedLocation`): nearest points first, then the same street, then
     the same district, newest first. Never a distance to a place that is not a point.
 
-    Private-address requests are left out: their position is personal data.
+    Private-address requests are left out: their position is personal data. So are the
+    viewer's own (`viewer_id`): they are in "My requests", and one cannot follow them.
     """
     radius = float(radius_m or settings.CIVICDESK["NEARBY_RADIUS_M"])
     since = (now or timezone.now()) - timedelta(days=settings.CIVICDESK["NEARBY_RECENT_DAYS"])
@@ -258,6 +260,8 @@ def requests_nearby(
         duplicate_of__isnull=True,
         is_private_address=False,
     ).select_related("category", "district")
+    if viewer_id is not None:
+        open_of_category = open_of_category.exclude(reporter_id=viewer_id)
     exact = Precision.EXACT
     found: dict[int, NearbyCandidate] = {}
     order: dict[int, tuple] = {}
@@ -597,7 +601,7 @@ def queue_position(request: ServiceRequest) -> QueuePosition:
 
 
 def queue_next(
-    *, user: Any, filters: QueueFilters, after: QueuePosition, exclude_id: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition, exclude_id: int
 ) -> ServiceRequest | None:
     """The item after `after` in the caller's queue order under `filters`; past the end, the
     first one again (never `exclude_id`, the item the clerk just worked)."""
@@ -617,11 +621,11 @@ def queue_next(
 QUEUE_FILTER_KEYS = ("status", "category", "district", "priority", "overdue", "q", "assigned")
 
 
-def saved_queue_filters(*, user: Any) -> list[SavedQueueFilter]:
+def saved_queue_filters(*, user: User) -> list[SavedQueueFilter]:
     return list(SavedQueueFilter.objects.filter(user_id=user.pk))
 
 
-def access_saved_queue_filter(*, user: Any, filter_id: Any) -> SavedQueueFilter:
+def access_saved_queue_filter(*, user: User, filter_id: int | str) -> SavedQueueFilter:
     """One of `user`'s own saved filters; NotFound for anyone else's (or a malformed id)."""
     try:
         pk = int(filter_id)
