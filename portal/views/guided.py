@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError, NotFound
+from core.users import signed_in
 from portal.forms import RequestForm, attribute_field_name, new_form_token
 from portal.views.common import is_resident, role_required, submit_once
 from portal.views.resident import (
@@ -319,7 +320,7 @@ def _submit(request: HttpRequest, draft: dict[str, Any]) -> HttpResponse:
         photos = _photos(draft)
         try:
             submitted, _created = request_services.request_file(
-                reporter=request.user,
+                reporter=signed_in(request.user),
                 category=category.code,
                 description=form.cleaned_data["description"],
                 **form_location(form),

@@ -145,7 +145,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         try:
             photos = photos_prepare(uploads=files) if files else []
             submitted, _created = request_services.request_file(
-                reporter=request.user,
+                reporter=signed_in(request.user),
                 category=category.code,
                 description=form.cleaned_data["description"],
                 **form_location(form),

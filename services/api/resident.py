@@ -405,7 +405,7 @@ class RequestCollectionApi(APIView):
         fields = serializer.validated_data
         mobile = isinstance(request.successful_authenticator, SessionTokenAuthentication)
         created_request, created = svc.request_file(
-            reporter=request.user,
+            reporter=signed_in(request.user),
             category=fields["category"],
             description=fields["description"],
             lat=fields.get("lat"),
