@@ -430,7 +430,7 @@ class MyConsentDecideApi(APIView):
         data.is_valid(raise_exception=True)
         method = Method.MOBILE if request.META.get("HTTP_X_SESSION_TOKEN") else Method.WEB
         change = services.consent_decide(
-            subject=request.user,
+            subject=signed_in(request.user),
             purpose_code=purpose,
             decision=data.validated_data["decision"],
             notice_version=data.validated_data["notice_version"],
@@ -524,7 +524,7 @@ class CounterConsentApi(APIView):
             notice_version=data.validated_data["notice_version"],
             language=data.validated_data["language"],
             method=Method.COUNTER,
-            recorded_by=request.user,
+            recorded_by=signed_in(request.user),
         )
         return _change_response(change, status.HTTP_201_CREATED if change.changed else 200)
 

@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
@@ -32,6 +32,9 @@ from consent.models import (
 from consent.store import PreparedChange, StaleRecord, consent_store
 from core.errors import Conflict, Invalid, NotFound
 from outbox.services import outbox_enqueue
+
+if TYPE_CHECKING:
+    from core.users import User
 
 # Outbox topic this app publishes (consent/tasks.py registers its publisher).
 TOPIC_LOG_VERIFY = "log.verify"  # {}: verify the whole transparency log in a worker
@@ -280,7 +283,7 @@ class _SubjectState:
         return record
 
 
-def _read_subject(subject: Any) -> _SubjectState:
+def _read_subject(subject: User) -> _SubjectState:
     """The register (as of the fingerprint read with the records), the resident's key and
     all their records. No row lock: the write is a compare-and-set on the record."""
     rows = consent_store().read_subject(subject.pk)
@@ -296,13 +299,13 @@ def _read_subject(subject: Any) -> _SubjectState:
 
 def consent_decide(
     *,
-    subject: Any,
+    subject: User,
     purpose_code: str,
     decision: str,
     notice_version: int,
     language: str | None = None,
     method: str = Method.WEB,
-    recorded_by: Any = None,
+    recorded_by: User | None = None,
     expires_at: datetime | None = None,
 ) -> ConsentChange:
     """Give, withdraw or refuse consent for one purpose, for the notice version shown.
@@ -349,8 +352,8 @@ def consent_decide(
 
 
 def _decide_once(
-    *, subject: Any, purpose_code: str, target: str, notice_version: int, language: str,
-    method: str, recorded_by: Any, expires_at: datetime | None,
+    *, subject: User, purpose_code: str, target: str, notice_version: int, language: str,
+    method: str, recorded_by: User | None, expires_at: datetime | None,
 ) -> ConsentChange:
     state = _read_subject(subject)
     snap = state.snap
@@ -366,9 +369,11 @@ def _decide_once(
                 "nothing to give or withdraw here; you may object to it (Art. 21) by contacting "
                 "the data protection officer."
             ) % {
-                "purpose": purpose.title_en,
+                "purpose": purpose.title,
                 "basis": basis["label"],
-                "reference": f" ({purpose.legal_reference})" if purpose.legal_reference else "",
+                # The register's reference, in the catalog's words where it has them.
+                "reference": f" ({gettext(purpose.legal_reference)})"
+                if purpose.legal_reference else "",
             },
             errors={"purpose": [gettext("This purpose is not based on consent.")]},
             extra={"legal_basis": basis},
@@ -414,7 +419,7 @@ def _decide_once(
 
 def _write_change(
     *, subject_id: int, purpose: Purpose, event_type: str, notice: Notice, method: str,
-    recorded_by: Any, expires_at: datetime | None, record: ConsentRecord | None,
+    recorded_by: User | None, expires_at: datetime | None, record: ConsentRecord | None,
     key: bytes, pseudonym: str,
 ) -> tuple[ConsentEvent, ConsentRecord, ConsentReceipt]:
     """Event + derived record + log entry + receipt, applied only if the record is still as

@@ -95,6 +95,7 @@ class Category(Localized):
     description_en = models.TextField(blank=True)
     description_zh_hans = models.TextField(blank=True)
     group = models.CharField(max_length=80, blank=True)
+    group_zh_hans = models.CharField(max_length=80, blank=True)
     keywords = models.CharField(max_length=300, blank=True, help_text=_("Comma-separated."))
     department = models.ForeignKey(
         Department,
@@ -129,6 +130,11 @@ class Category(Localized):
     @property
     def description(self) -> str:
         return localized(self.description_en, self.description_zh_hans)
+
+    @property
+    def group_name(self) -> str:
+        """The group in the active language (`group` stays the English one)."""
+        return localized(self.group, self.group_zh_hans)
 
 
 class RoutingRule(models.Model):
@@ -210,7 +216,11 @@ class Outcome(models.TextChoices):
 class ServiceRequest(models.Model):
     reference = models.CharField(max_length=16, unique=True, default=new_reference, editable=False)
     kind = models.CharField(max_length=20, choices=Category.Kind.choices)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="requests")
+    # Foreign keys whose lookups a composite index below already serves (its first column)
+    # carry no index of their own: every insert and routing update writes one index less.
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="requests", db_index=False
+    )
     description = models.TextField(max_length=5000)
     attribute_values = models.JSONField(default=dict, blank=True)
     lat = models.FloatField(null=True, blank=True)
@@ -231,7 +241,8 @@ class ServiceRequest(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="requests",
+        db_index=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -247,6 +258,7 @@ class ServiceRequest(models.Model):
         null=True,
         blank=True,
         related_name="reported_requests",
+        db_index=False,
     )
     related_request = models.ForeignKey(
         "self",
@@ -275,7 +287,7 @@ class ServiceRequest(models.Model):
     # Stamped by the database clock, like routed_at (Now()): their difference is the routing
     # latency, whatever the clocks of the web and worker hosts say.
     created_at = models.DateTimeField(db_default=Now(), db_index=True, editable=False)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
     routed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -291,6 +303,13 @@ class ServiceRequest(models.Model):
             models.Index(fields=["reporter", "-updated_at"], name="reporter_updated"),
             models.Index(fields=["category", "status"], name="category_status"),
             models.Index(fields=["category", "district", "created_at"], name="nearby_district"),
+            # The stranded-routing sweep (routing.requests_awaiting_routing). Partial: a routed
+            # request leaves it, so routing's update does not write it.
+            models.Index(
+                fields=["updated_at"],
+                name="awaiting_routing",
+                condition=models.Q(status__in=["submitted", "returned"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -353,7 +372,10 @@ class Event(models.Model):
         PUBLIC = "public", _("public")
         INTERNAL = "internal", _("internal")
 
-    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="events")
+    # Looked up through event_timeline (request, created_at): no index of its own.
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=30, choices=Type.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

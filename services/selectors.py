@@ -34,6 +34,7 @@ from services.models import (
     StandardReply,
 )
 from services.photo_grants import photo_grant_open
+from services.reference import reference_snapshot
 from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def access_request(
         qs = qs.select_for_update(of=("self",))
     request = qs.filter(reference=reference).first()
     if request is None or user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     roles = roles_for(user)
     if roles.is_staff_of(request.department_id):
         return request
@@ -83,7 +84,7 @@ def access_request(
         and request.followers.filter(user_id=user.pk).exists()
     ):
         return request
-    raise NotFound("No such request.")
+    raise NotFound(_("No such request."))
 
 
 def requests_of_resident(
@@ -124,7 +125,7 @@ def requests_of_resident_page(
 def access_request_to_follow(*, user: AnyUser, reference: str) -> ServiceRequest:
     """An open request anyone signed in may follow (as found via `nearby`); else NotFound."""
     if user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     request = (
         ServiceRequest.objects.select_related("category")
         .filter(
@@ -156,7 +157,7 @@ def requests_followed_by(*, user: AnyUser) -> QuerySet[ServiceRequest]:
 def access_follow_target(*, user: AnyUser, reference: str) -> ServiceRequest:
     """The request `user` follows (for unfollow); NotFound otherwise."""
     if user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     request = ServiceRequest.objects.filter(
         reference=reference, followers__user_id=user.pk
     ).first()
@@ -478,7 +479,7 @@ def district_by_code(*, code: str, field: str = "district") -> District | None:
     code = (code or "").strip()
     if not code:
         return None
-    district = District.objects.filter(code=code[:50]).first()
+    district = reference_snapshot().districts_by_code.get(code[:50])
     if district is None:
         raise Invalid(_("Unknown district."), errors={field: [_("Unknown district.")]})
     return district
@@ -596,7 +597,7 @@ def queue_position(request: ServiceRequest) -> QueuePosition:
 
 
 def queue_next(
-    *, user: Any, filters: QueueFilters, after: QueuePosition, exclude_id: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition, exclude_id: int
 ) -> ServiceRequest | None:
     """The item after `after` in the caller's queue order under `filters`; past the end, the
     first one again (never `exclude_id`, the item the clerk just worked)."""
@@ -616,11 +617,11 @@ def queue_next(
 QUEUE_FILTER_KEYS = ("status", "category", "district", "priority", "overdue", "q", "assigned")
 
 
-def saved_queue_filters(*, user: Any) -> list[SavedQueueFilter]:
+def saved_queue_filters(*, user: User) -> list[SavedQueueFilter]:
     return list(SavedQueueFilter.objects.filter(user_id=user.pk))
 
 
-def access_saved_queue_filter(*, user: Any, filter_id: Any) -> SavedQueueFilter:
+def access_saved_queue_filter(*, user: User, filter_id: int | str) -> SavedQueueFilter:
     """One of `user`'s own saved filters; NotFound for anyone else's (or a malformed id)."""
     try:
         pk = int(filter_id)

@@ -45,6 +45,7 @@ from services.models import (
     Status,
 )
 from services.open311.models import Open311Submission
+from services.reference import category_by_code
 from services.selectors import (
     QUEUE_FILTER_KEYS,
     access_saved_queue_filter,
@@ -165,7 +166,6 @@ def _category_open_check(category: Category) -> None:
         )
 
 
-@transaction.atomic
 def request_submit(
     *,
     reporter: Any,
@@ -203,36 +203,43 @@ def request_submit(
     validate_location(lat=lat, lon=lon, address=address, district=district)
     values = validate_attribute_values(category=category, values=attribute_values or {})
     place = location_resolve(lat=lat, lon=lon, address=address, district=district)
-    now = timezone.now()
-    request = ServiceRequest.objects.create(
-        kind=category.kind,
-        category=category,
-        description=description,
-        attribute_values=values,
-        lat=place.lat,
-        lon=place.lon,
-        address=place.address,
-        location_precision=place.precision,
-        street=place.street,
-        is_private_address=is_private_address,
-        district=place.district,
-        channel=channel,
-        reporter=reporter,
-        related_request=related_request,
-        is_public=is_public,
-        due_at=now + timedelta(hours=category.sla_hours),
-        version=1,  # the version of its first event
-    )
-    submitted = event_record(
-        request=request,
-        type=Event.Type.SUBMITTED,
-        actor=reporter,
-        to_status=Status.SUBMITTED,
-        bump=False,
-        publish=False,
-    )
-    # One row, one broker message: the routing task pushes the `submitted` event first.
-    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
+    # Checked above, before any write: the writes need no savepoint of their own inside a
+    # caller's transaction (a failing write fails the caller's transaction as a whole).
+    with transaction.atomic(savepoint=False):
+        now = timezone.now()
+        request = ServiceRequest.objects.create(
+            kind=category.kind,
+            category=category,
+            description=description,
+            attribute_values=values,
+            lat=place.lat,
+            lon=place.lon,
+            address=place.address,
+            location_precision=place.precision,
+            street=place.street,
+            is_private_address=is_private_address,
+            district=place.district,
+            channel=channel,
+            reporter=reporter,
+            related_request=related_request,
+            is_public=is_public,
+            due_at=now + timedelta(hours=category.sla_hours),
+            version=1,  # the version of its first event
+        )
+        submitted = event_record(
+            request=request,
+            type=Event.Type.SUBMITTED,
+            actor=reporter,
+            to_status=Status.SUBMITTED,
+            bump=False,
+            publish=False,
+        )
+        # One row, one broker message: the routing task pushes the `submitted` event first.
+        outbox_enqueue(
+            topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk}
+        )
+    # The events this filing wrote, in order: the answer shows them without reading them back.
+    request.new_events = [submitted]  # type: ignore[attr-defined]
     return request
 
 
@@ -397,11 +404,13 @@ def _submit_with_photos(
     request = request_submit(reporter=reporter, **fields)
     if photos:
         stored = _attachments_store(request=request, photos=photos, actor=reporter, staff=False)
-        event_record(
-            request=request,
-            type=Event.Type.ATTACHMENT_ADDED,
-            actor=reporter,
-            data={"count": len(stored)},
+        request.new_events.append(  # type: ignore[attr-defined]
+            event_record(
+                request=request,
+                type=Event.Type.ATTACHMENT_ADDED,
+                actor=reporter,
+                data={"count": len(stored)},
+            )
         )
     return request
 
@@ -468,7 +477,7 @@ class Filed(NamedTuple):
 
 def category_resolve(*, code: str) -> Category:
     """The category with this code, or a field error (open or not: see `request_submit`)."""
-    category = Category.objects.filter(code=code).first()
+    category = category_by_code(code)  # the per-process reference data: no query
     if category is None:
         raise Invalid(_("Unknown category."), errors={"category": [_("Unknown category.")]})
     return category
@@ -1097,7 +1106,7 @@ SAVED_QUEUE_FILTERS_MAX = 30
 
 
 @transaction.atomic
-def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
+def queue_filter_save(*, user: User, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
     """Save (or replace, by name) one of `user`'s queue filters; only they see it."""
     name = " ".join((name or "").split())
     if not name:
@@ -1119,6 +1128,6 @@ def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> Saved
     return saved
 
 
-def queue_filter_delete(*, user: Any, filter_id: int) -> None:
+def queue_filter_delete(*, user: User, filter_id: int | str) -> None:
     """Delete one of `user`'s saved filters; NotFound for anyone else's."""
     access_saved_queue_filter(user=user, filter_id=filter_id).delete()

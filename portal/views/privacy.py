@@ -194,7 +194,7 @@ def consent_change(request: HttpRequest, purpose: str) -> HttpResponse:
     def work() -> HttpResponse:
         try:
             change = consent_decide(
-                subject=request.user,
+                subject=signed_in(request.user),
                 purpose_code=purpose[:60],
                 decision=decision,
                 notice_version=version,

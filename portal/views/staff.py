@@ -166,7 +166,7 @@ def _form_data(request: HttpRequest, params: Mapping[str, str]) -> tuple[dict[st
     data: dict[str, str] = {}
     assigned = ""
     if params.get("saved"):
-        named = access_saved_queue_filter(user=request.user, filter_id=params["saved"])
+        named = access_saved_queue_filter(user=signed_in(request.user), filter_id=params["saved"])
         data.update({k: str(v) for k, v in named.filters.items() if k in FILTER_FIELDS})
         assigned = str(named.filters.get("assigned", ""))
     data.update({k: params[k] for k in FILTER_FIELDS if k != "q" and k in params})
@@ -273,7 +273,7 @@ def _queue_context(request: HttpRequest, params: dict[str, str], **extra: Any) -
         "departments": departments,
         "assigned": assigned,
         "poll_query": query.urlencode(),
-        "saved_filters": saved_queue_filters(user=request.user),
+        "saved_filters": saved_queue_filters(user=signed_in(request.user)),
         "current_saved": params.get("saved", ""),
         "save_form": extra.pop("save_form", None) or SavedFilterForm(
             initial={"query": query.urlencode()}
@@ -453,7 +453,7 @@ def queue_filter_save(request: HttpRequest) -> HttpResponse:
         try:
             data, assigned = _form_data(request, params)
             saved = request_services.queue_filter_save(
-                user=request.user, name=form.cleaned_data["name"],
+                user=signed_in(request.user), name=form.cleaned_data["name"],
                 filters={**data, "assigned": assigned},
             )
         except NotFound:
@@ -474,7 +474,7 @@ def queue_filter_save(request: HttpRequest) -> HttpResponse:
 @require_POST
 def queue_filter_delete(request: HttpRequest, filter_id: int) -> HttpResponse:
     try:
-        request_services.queue_filter_delete(user=request.user, filter_id=filter_id)
+        request_services.queue_filter_delete(user=signed_in(request.user), filter_id=filter_id)
     except NotFound as error:
         raise Http404(error.detail) from error
     messages.success(request, _("Filter deleted."))

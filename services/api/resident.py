@@ -6,7 +6,7 @@ Object access only through `access_request`: other people's requests are 404, no
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import FileResponse
 from django.urls import reverse
@@ -57,6 +57,11 @@ from services.selectors import (
     requests_of_resident_page,
 )
 from services.workflow import allowed_moves
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from core.users import AnyUser
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -173,7 +178,7 @@ class RequestDetailSerializer(serializers.Serializer):
     events = PublicEventSerializer(many=True)
 
 
-def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
+def _resident_actions(user: AnyUser, r: ServiceRequest, owner: bool) -> list[str]:
     if not owner:
         return []
     kinds = actor_kinds(user=user, request=r) & {"resident"}
@@ -190,7 +195,7 @@ def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
 
 
 def detail_data(
-    user: Any,
+    user: AnyUser,
     r: ServiceRequest,
     *,
     new: bool = False,
@@ -205,7 +210,11 @@ def detail_data(
     # progress; staff use the staff view, where exact positions and photos are revealed
     # through the logged reveal endpoint (consent.rights), never in passing.
     owner = new or r.reporter_id == user.pk
-    events = events_for_resident(request=r)
+    written = getattr(r, "new_events", None) if new else None
+    if written is not None:  # what the filing itself wrote (services.request_submit)
+        events = [e for e in written if e.visibility == Event.Visibility.PUBLIC]
+    else:
+        events = events_for_resident(request=r)
     if not owner:
         events = [e for e in events if e.type not in OWNER_ONLY_EVENTS]
     has_photos = not new or any(e.type == Event.Type.ATTACHMENT_ADDED for e in events)
@@ -227,7 +236,10 @@ def detail_data(
         "status": r.status,
         "outcome": r.outcome,
         "is_owner": owner,
-        "is_following": not new and Follow.objects.filter(user=user, request=r).exists(),
+        "is_following": (
+            not new and user.is_authenticated
+            and Follow.objects.filter(user=user, request=r).exists()
+        ),
         "description": r.description if owner or r.is_public else "",
         "attribute_values": r.attribute_values if owner else {},
         "lat": r.lat if owner else None,
@@ -263,7 +275,7 @@ def detail_data(
     }
 
 
-def detail_response(user: Any, reference: str, code: int = 200, **headers: str) -> Response:
+def detail_response(user: AnyUser, reference: str, code: int = 200, **headers: str) -> Response:
     fresh = access_request(user=user, reference=reference)
     return Response(
         RequestDetailSerializer(detail_data(user, fresh)).data, status=code, headers=headers
@@ -492,7 +504,7 @@ class NearbyApi(APIView):
         return Response(self.OutputSerializer(data, many=True).data)
 
 
-def nearby_data(candidate: NearbyCandidate, now: Any) -> dict[str, Any]:
+def nearby_data(candidate: NearbyCandidate, now: datetime) -> dict[str, Any]:
     r = candidate.request
     return {
         "reference": r.reference,

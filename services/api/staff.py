@@ -5,7 +5,7 @@ Staff see only their departments' requests (`access_request(as_staff=True)`; 404
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -45,8 +45,13 @@ from services.selectors import (
 )
 from services.workflow import RESOLUTION_OUTCOMES, allowed_moves
 
+if TYPE_CHECKING:
+    from datetime import datetime
 
-def _require_staff(user: Any) -> None:
+    from core.users import AnyUser, User
+
+
+def _require_staff(user: AnyUser) -> None:
     if not roles_for(user).staff:
         raise Forbidden(_("Only clerks and supervisors have a queue."))
 
@@ -56,7 +61,7 @@ class PersonSerializer(serializers.Serializer):
     display_name = serializers.CharField()
 
 
-def person(user: Any) -> dict[str, Any] | None:
+def person(user: User | None) -> dict[str, Any] | None:
     return None if user is None else {"id": user.pk, "display_name": user.display_name}
 
 
@@ -94,7 +99,7 @@ def _code_name_of(row: dict[str, Any], relation: str) -> dict[str, str] | None:
     }
 
 
-def queue_item(row: dict[str, Any], now: Any) -> dict[str, Any]:
+def queue_item(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """One queue row (from `queue_page_rows`), JSON-ready (the shape of QueueItemSerializer)."""
     due_at = row["due_at"]
     assignee_id = row["assignee_id"]
@@ -345,7 +350,7 @@ class StaffDetailSerializer(serializers.Serializer):
     events = StaffEventSerializer(many=True)
 
 
-def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
+def staff_detail_data(user: AnyUser, r: ServiceRequest) -> dict[str, Any]:
     events = events_for_staff(request=r)
     kinds = actor_kinds(user=user, request=r)
     refs = dict(
@@ -404,7 +409,7 @@ def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
     }
 
 
-def staff_detail_response(user: Any, reference: str, code: int = 200) -> Response:
+def staff_detail_response(user: AnyUser, reference: str, code: int = 200) -> Response:
     fresh = access_request(user=user, reference=reference, as_staff=True)
     return Response(StaffDetailSerializer(staff_detail_data(user, fresh)).data, status=code)
 
