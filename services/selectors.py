@@ -39,6 +39,7 @@ from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
     from core.users import AnyUser, User
+    from services.gazetteer import ResolvedLocation
 
 
 def actor_kinds(*, user: AnyUser | None, request: ServiceRequest) -> frozenset[str]:
@@ -239,16 +240,18 @@ class NearbyCandidate:
 def requests_nearby(
     *,
     category: Category,
-    place: Any,
+    place: ResolvedLocation,
     radius_m: float | None = None,
     limit: int = 20,
     now: datetime | None = None,
+    viewer_id: int | None = None,
 ) -> list[NearbyCandidate]:
     """Open requests of `category` that may be the same problem as one at `place` (a
     `services.gazetteer.ResolvedLocation`): nearest points first, then the same street, then
     the same district, newest first. Never a distance to a place that is not a point.
 
-    Private-address requests are left out: their position is personal data.
+    Private-address requests are left out: their position is personal data. So are the
+    viewer's own (`viewer_id`): they are in "My requests", and one cannot follow them.
     """
     radius = float(radius_m or settings.CIVICDESK["NEARBY_RADIUS_M"])
     since = (now or timezone.now()) - timedelta(days=settings.CIVICDESK["NEARBY_RECENT_DAYS"])
@@ -258,6 +261,8 @@ def requests_nearby(
         duplicate_of__isnull=True,
         is_private_address=False,
     ).select_related("category", "district")
+    if viewer_id is not None:
+        open_of_category = open_of_category.exclude(reporter_id=viewer_id)
     exact = Precision.EXACT
     found: dict[int, NearbyCandidate] = {}
     order: dict[int, tuple] = {}

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal, request_view_record
+from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
@@ -84,6 +84,7 @@ from services.selectors import (
     standard_replies_for,
     team_overview,
 )
+from services.staff_views import staff_view_record
 
 QUEUE_PAGE_SIZE = 50
 
@@ -641,7 +642,7 @@ def _reveal_form(sr: ServiceRequest) -> Any:
 def workbench(request: HttpRequest, reference: str) -> HttpResponse:
     sr = _access_staff(request, reference)
     # The page shows the resident's description and place: a logged look (once a day).
-    request_view_record(actor=signed_in(request.user), request=sr)
+    staff_view_record(actor=signed_in(request.user), request=sr)
     return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
 
 

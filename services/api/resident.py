@@ -405,7 +405,7 @@ class RequestCollectionApi(APIView):
         fields = serializer.validated_data
         mobile = isinstance(request.successful_authenticator, SessionTokenAuthentication)
         created_request, created = svc.request_file(
-            reporter=request.user,
+            reporter=signed_in(request.user),
             category=fields["category"],
             description=fields["description"],
             lat=fields.get("lat"),
@@ -500,7 +500,8 @@ class NearbyApi(APIView):
             address=filters.get("address", ""), district=district,
         )
         now = timezone.now()
-        data = [nearby_data(c, now) for c in requests_nearby(category=category, place=place)]
+        found = requests_nearby(category=category, place=place, viewer_id=request.user.pk)
+        data = [nearby_data(c, now) for c in found]
         return Response(self.OutputSerializer(data, many=True).data)
 
 

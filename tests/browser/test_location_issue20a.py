@@ -25,8 +25,9 @@ def _duplicate_on(page, within: str = ""):
     )
 
 
-def test_a_district_only_report_gets_a_duplicate_suggestion(new_context):
-    page = new_context().new_page()
+@pytest.mark.parametrize(("width", "suffix"), [(1280, "desktop"), (390, "390")])
+def test_a_district_only_report_gets_a_duplicate_suggestion(new_context, width, suffix):
+    page = new_context(viewport={"width": width, "height": 900}).new_page()
     sign_in(page, RESIDENT)
     page.goto("/report/steps/")
     page.fill("textarea[name=description]", "Our bins were not emptied this week.")
@@ -48,7 +49,8 @@ def test_a_district_only_report_gets_a_duplicate_suggestion(new_context):
     assert candidate.get_attribute("data-match") == "district"
     assert "m away" not in candidate.inner_text()  # no distance to a district-only place
     assert candidate.locator("img[data-photo]").count() == 1  # published with a photo
-    shot(page, "guided-duplicate-in-district")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+    shot(page, f"guided-duplicate-in-district-{suffix}")
 
     # The resident files anyway: the request is known to its district only.
     page.click("main form button[type=submit]")
