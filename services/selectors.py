@@ -39,6 +39,7 @@ from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
     from core.users import AnyUser, User
+    from services.gazetteer import ResolvedLocation
 
 
 def actor_kinds(*, user: AnyUser | None, request: ServiceRequest) -> frozenset[str]:
@@ -239,7 +240,7 @@ class NearbyCandidate:
 def requests_nearby(
     *,
     category: Category,
-    place: Any,
+    place: ResolvedLocation,
     radius_m: float | None = None,
     limit: int = 20,
     now: datetime | None = None,
