@@ -309,6 +309,8 @@ def account_erase(*, user: User, dry_run: bool = True,
         if locked is None:  # erased meanwhile (a second click, another device)
             raise NotFound(gettext("This account no longer exists."))
         now = timezone.now()
+        # The answer and the signed receipt say the same dates: those of the erasure itself.
+        plan.finality = erasure_finality(now)
         held = {c for h in plan.holds for c in h.categories}
         kept_until = max((h.until for h in plan.holds), default=None)
         terms = redact_terms(locked)
@@ -340,7 +342,7 @@ def account_erase(*, user: User, dry_run: bool = True,
                 "sessions": sessions,
                 "requests_unlinked": unlinked,
             },
-            "finality": erasure_finality(now),
+            "finality": plan.finality,
             "kept": [
                 {k: v for k, v in item.items() if k != "until"}
                 | ({"until": ledger.utc_seconds(item["until"])} if "until" in item else {})

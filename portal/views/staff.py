@@ -60,6 +60,7 @@ from services import services as request_services
 from services import workflow
 from services.models import (
     OPEN_STATUSES,
+    REFERENCE_LENGTH,
     Department,
     DepartmentMembership,
     Priority,
@@ -325,7 +326,8 @@ def queue_versions(request: HttpRequest) -> JsonResponse:
 # --- Queue: bulk actions --------------------------------------------------------------------
 
 BULK_MAX = 100
-BULK_ITEM = re.compile(r"^(CD-[A-Z0-9]{7})@(\d{1,9})$")
+# "reference@version", the version the page showed.
+BULK_ITEM = re.compile(rf"^(CD-[A-Z0-9]{{{REFERENCE_LENGTH}}})@(\d{{1,9}})$")
 SKIP_REASONS = {
     "changed": gettext_lazy("changed by someone else"),
     "not_possible": gettext_lazy("not possible in its current state"),

@@ -191,7 +191,14 @@ def test_resident_pages_are_all_chinese(world):
 
 def test_clerk_pages_are_all_chinese(world):
     sr = world["sr"]
-    holes = _walk(zh(world["clerk"]), [
+    clerk = zh(world["clerk"])
+    filed = clerk.post("/staff/counter/", {
+        "has_account": "no", "language": "zh-hans", "category": "pothole",
+        "description": "路面有坑。", "address": "主街 2 号", "attr__pothole__size": "small",
+        "email": "walkin@example.org", "form_token": "zh-walk",
+    })
+    assert filed.status_code == 302, filed.content.decode()[:2000]
+    holes = _walk(clerk, [filed["Location"],
         "/staff/queue/", f"/staff/requests/{sr.reference}/", "/staff/counter/",
         "/staff/data-requests/new",
     ])
