@@ -125,6 +125,40 @@ class Notice(models.Model):
         return f"{self.purpose_id} v{self.version} ({self.language})"
 
 
+class NoticeDraft(models.Model):
+    """A notice being written in the admin: editable until it is published, then read-only.
+
+    Publishing (consent.services.notice_draft_publish) appends the Notice rows residents are
+    shown, exactly as `manage.py publish_notice` does, and records which version it became.
+    """
+
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="drafts")
+    title_en = models.CharField(_("title (English)"), max_length=160)
+    text_en = models.TextField(_("text (English)"))
+    title_zh_hans = models.CharField(_("title (Simplified Chinese)"), max_length=160, blank=True)
+    text_zh_hans = models.TextField(_("text (Simplified Chinese)"), blank=True)
+    requires_reconsent = models.BooleanField(
+        default=True,
+        help_text=_("A material change: consents given for older versions stop counting."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["purpose_id", "-created_at"]
+        verbose_name = _("notice draft")
+
+    def __str__(self) -> str:
+        state = f"v{self.published_version}" if self.published_version else "draft"
+        return f"{self.purpose_id} {state}: {self.title_en}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_version is not None
+
+
 class EventType(models.TextChoices):
     REQUESTED = "requested", _("shown / asked")
     GIVEN = "given", _("given")

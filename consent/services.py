@@ -29,6 +29,7 @@ from consent.models import (
     LogEntry,
     Method,
     Notice,
+    NoticeDraft,
     Purpose,
 )
 from core.errors import Conflict, Invalid, NotFound
@@ -102,6 +103,31 @@ def notice_publish(
         )
         for lang, (title, text) in texts.items()
     ]
+
+
+@transaction.atomic
+def notice_draft_publish(*, draft_id: int) -> list[Notice]:
+    """Publish a draft written in the admin: the same `notice_publish` the command uses, once.
+
+    The draft row is locked, so two administrators pressing "publish" publish one version.
+    """
+    draft = NoticeDraft.objects.select_for_update().select_related("purpose").get(pk=draft_id)
+    if draft.is_published:
+        raise Conflict(gettext("This draft is already published as version %(v)s.")
+                       % {"v": draft.published_version})
+    texts = {"en": (draft.title_en.strip(), draft.text_en.strip())}
+    if draft.text_zh_hans.strip():
+        texts["zh-hans"] = (draft.title_zh_hans.strip() or draft.title_en.strip(),
+                            draft.text_zh_hans.strip())
+    if not all(title and text for title, text in texts.values()):
+        raise Invalid(gettext("A notice needs a title and a text."),
+                      errors={"text_en": [gettext("Write the title and the text.")]})
+    notices = notice_publish(purpose=draft.purpose, texts=texts,
+                             requires_reconsent=draft.requires_reconsent)
+    draft.published_version = notices[0].version
+    draft.published_at = notices[0].published_at
+    draft.save(update_fields=["published_version", "published_at", "updated_at"])
+    return notices
 
 
 def current_notice(purpose: Purpose, language: str | None = None) -> Notice | None:

@@ -517,6 +517,9 @@ LOGGING = {
 
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
+    # The demo city (`make run`'s default): the classifier may learn from the shipped seed set,
+    # whose labels are the demo's department codes. A real city sets CIVICDESK_DEMO=0.
+    "DEMO": env.bool("CIVICDESK_DEMO", default=True),
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
     # their staff roles take effect (core.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),

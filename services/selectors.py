@@ -30,6 +30,32 @@ from services.models import (
 from services.photo_grants import photo_grant_open
 
 
+@dataclass(frozen=True)
+class Staffing:
+    """Who can take a department's work: active members, and how many are supervisors."""
+
+    members: int = 0
+    supervisors: int = 0
+
+    @property
+    def staffed(self) -> bool:
+        return self.members > 0
+
+
+def departments_staffing(*, department_ids: Iterable[int] | None = None) -> dict[int, Staffing]:
+    """Staffing of each department (all, or the given ids), in one query. A member counts
+    while their account is active."""
+    departments = Department.objects.all()
+    if department_ids is not None:
+        departments = departments.filter(pk__in=list(department_ids))
+    active = Q(members__user__is_active=True)
+    rows = departments.annotate(
+        active_members=Count("members", filter=active),
+        active_supervisors=Count("members", filter=active & Q(members__role="supervisor")),
+    ).values_list("pk", "active_members", "active_supervisors")
+    return {pk: Staffing(members=m, supervisors=s) for pk, m, s in rows}
+
+
 def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()

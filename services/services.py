@@ -23,13 +23,14 @@ from outbox.services import outbox_enqueue
 from services import workflow
 from services.attachments import max_photos
 from services.attributes import validate_attribute_values
-from services.geo import district_for
+from services.geo import DistrictShape, district_for
 from services.models import (
     OPEN_STATUSES,
     Attachment,
     Category,
     Channel,
     DepartmentMembership,
+    District,
     Event,
     Follow,
     IdempotencyKey,
@@ -899,3 +900,25 @@ def actor_unlink(*, user_id: int) -> None:
     """Timeline entries and photos by this account on any request stop naming it (erasure)."""
     Event.objects.filter(actor_id=user_id).update(actor=None)
     Attachment.objects.filter(uploaded_by_id=user_id).update(uploaded_by=None)
+
+
+# --- City setup (the admin) -------------------------------------------------------------------
+
+
+@transaction.atomic
+def districts_import(*, shapes: list[DistrictShape]) -> tuple[int, int]:
+    """Create or update districts by code from checked shapes (services.geo), all or none.
+    Returns (created, updated)."""
+    created = updated = 0
+    for item in shapes:
+        _, was_created = District.objects.update_or_create(
+            code=item.code,
+            defaults={
+                "name_en": item.name_en,
+                "name_zh_hans": item.name_zh_hans,
+                "boundary": item.boundary,
+            },
+        )
+        created += was_created
+        updated += not was_created
+    return created, updated

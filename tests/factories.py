@@ -63,10 +63,23 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Department
         django_get_or_create = ("code",)
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"dept-{n}")
     name_en = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
     name_zh_hans = "部门"
+
+    @factory.post_generation
+    def staffed(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        """Routing sends nothing to a department without staff: by default one stand-in
+        member (a shared account with no second factor, so no staff powers) holds the
+        department open. `DepartmentFactory(staffed=False)` builds an unstaffed one."""
+        if not create or extracted is False:
+            return
+        stand_in, _ = get_user_model().objects.get_or_create(
+            email="stand-in.staff@example.org", defaults={"display_name": "Stand-in"}
+        )
+        DepartmentMembership.objects.get_or_create(user=stand_in, department=self)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
