@@ -353,7 +353,8 @@ def current_model() -> RouterModel | None:
                     _cache["key"], _cache["model"] = key, model
                     return model
                 logger.warning("router model was trained on the demo seed set; not used")
-        if time.monotonic() < _cache.get("no_model_until", 0.0):
+        waiting = _cache.get("no_model")
+        if waiting and waiting[0] == str(path) and time.monotonic() < waiting[1]:
             return None
     demo = bool(settings.CIVICDESK.get("DEMO", True))
     logger.info("no router model yet; training", extra={"seed_set": demo})
@@ -362,7 +363,7 @@ def current_model() -> RouterModel | None:
     except ValueError:
         logger.warning("no router model: fewer than two departments have confirmed requests")
         with _cache_lock:
-            _cache["no_model_until"] = time.monotonic() + NO_MODEL_RETRY_SECONDS
+            _cache["no_model"] = (str(path), time.monotonic() + NO_MODEL_RETRY_SECONDS)
         return None
 
 
