@@ -33,7 +33,7 @@ class RecipientRowForm(RowForm):
     name = forms.CharField(label=_("name"), max_length=200)
     role = forms.ChoiceField(
         label=_("role"),
-        choices=[("processor", _("processor")), ("controller", _("controller")),
+        choices=[("", "---------"), ("processor", _("processor")), ("controller", _("controller")),
                  ("recipient", _("recipient"))],
     )
     country = forms.RegexField(

@@ -152,7 +152,7 @@ class NoticeDraft(models.Model):
 
     def __str__(self) -> str:
         state = f"v{self.published_version}" if self.published_version else "draft"
-        return f"{self.purpose_id} {state}: {self.title_en}"
+        return f"{self.purpose} {state}: {self.title_en}"
 
     @property
     def is_published(self) -> bool:

@@ -235,6 +235,12 @@ class ChoicesField(forms.CharField):
             raise ValidationError(problems)
         return choices
 
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(self.prepare_value(initial) or "") != self.to_python(data)
+        except ValidationError:
+            return True
+
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list):
             lines = []
@@ -255,7 +261,9 @@ class AttributeRowForm(RowForm):
         label=_("question (Simplified Chinese)"), max_length=200, required=False
     )
     datatype = forms.ChoiceField(
-        label=_("answer"), choices=[(d, DATATYPE_LABELS[d]) for d in DATATYPES]
+        # A blank first choice: an unused extra row stays unchanged (and is not validated).
+        label=_("answer"), choices=[("", "---------")]
+        + [(d, DATATYPE_LABELS[d]) for d in DATATYPES]
     )
     required = forms.BooleanField(label=_("required"), required=False)
     order = forms.IntegerField(label=_("order"), min_value=0, max_value=999, required=False)

@@ -99,3 +99,17 @@ def test_make_run_says_whether_it_seeded_the_demo_or_set_up_a_real_city():
     assert "manage.py setup_city" in run and "manage.py seed_demo" in run
     assert 'CIVICDESK_DEMO:-1}" = "0"' in run
     assert "Real city" in run and "Demo city" in run
+
+
+def test_a_new_administrator_without_totp_is_sent_from_the_admin_to_enrol_it():
+    from django.test import Client
+
+    _setup("--admin-email", "admin@city.example")
+    client = Client()
+    client.post("/accounts/login/", {"login": "admin@city.example",
+                                     "password": "a-long-admin-password-1"})
+
+    response = client.get("/admin/", follow=True)
+
+    assert response.redirect_chain[-1][0].startswith("/accounts/")
+    assert "/accounts/2fa/totp/activate/" in "".join(url for url, _ in response.redirect_chain)

@@ -239,3 +239,21 @@ def test_the_department_page_warns_when_nobody_staffs_it(admin_client):
     page = admin_client.get(f"/admin/services/department/{water.pk}/change/").content.decode()
 
     assert "No active staff" in page
+
+
+def test_the_blank_extra_rows_of_the_add_page_do_not_stop_a_save(admin_client, roads):
+    page = admin_client.get("/admin/services/category/add/")
+    blank = {
+        f"rows-attributes-{i}-{name}": field.value() or ""
+        for i, form in enumerate(page.context["adminform"].form.row_formsets["attributes"])
+        for name, field in ((n, form[n]) for n in ("code", "description", "datatype", "values"))
+    }
+    data = {**_category_post(roads, [], total=len(blank) // 4), **blank}
+
+    response = admin_client.post("/admin/services/category/add/", data)
+
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors,
+        response.context["adminform"].form.row_formsets["attributes"].errors,
+    )
+    assert Category.objects.get(code="pothole").attributes == []
