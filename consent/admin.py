@@ -143,7 +143,7 @@ class NoticeDraftAdmin(admin.ModelAdmin):
             return "—"
         if obj.is_published:
             notices = Notice.objects.filter(purpose_id=obj.purpose_id,
-                                            version=obj.published_version)
+                                            version=obj.published_version or 0)
             return _hash_rows([(n.language, f"v{n.version}", n.text_sha256) for n in notices])
         texts = [("en", obj.text_en), ("zh-hans", obj.text_zh_hans)]
         return _hash_rows([

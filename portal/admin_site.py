@@ -50,7 +50,7 @@ class CivicAdminSite(admin.AdminSite):
         return False
 
     def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
-        return CivicAutocompleteJsonView.as_view(admin_site=self)(request)
+        return CivicAutocompleteJsonView.as_view(admin_site=self)(request)  # type: ignore[return-value]
 
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """No password-only admin login: allauth's login (with TOTP) or a 403."""

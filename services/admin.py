@@ -205,13 +205,13 @@ class DistrictAdmin(admin.ModelAdmin):
 # --- Categories --------------------------------------------------------------------------------
 
 
-class ChoicesField(forms.CharField):
+class ChoicesField(forms.Field):
     """A list's choices, one per line: `key | English name | 中文名` (the Chinese is optional)."""
 
     widget = forms.Textarea(attrs={"rows": 3, "cols": 36})
 
     def to_python(self, value: Any) -> list[dict[str, str]]:
-        text = super().to_python(value) or ""
+        text = value.strip() if isinstance(value, str) else ""
         choices: list[dict[str, str]] = []
         problems: list[str] = []
         for number, line in enumerate(text.splitlines(), start=1):

@@ -98,7 +98,7 @@ def districts_from_geojson(data: Any) -> list[DistrictShape]:
         if problem:
             problems.append(f"{label}: {problem}")
         zh_name = next((str(properties[k]).strip() for k in ZH_NAME_KEYS if properties.get(k)), "")
-        if name and code and not problem:
+        if name and code and not problem and isinstance(geometry, dict):
             shapes.append(DistrictShape(code=code, name_en=name[:120],
                                         name_zh_hans=zh_name[:120], boundary=geometry))
     if problems:

@@ -146,7 +146,8 @@ _TEXT = {
     UNSTAFFED: {
         "en": "Sent to {department}, because {skipped} has nobody to take it yet; staff will "
         "pass it to the right department.",
-        "zh-hans": "已转交{department}，因为{skipped}目前没有工作人员接收；工作人员会将其转给负责的部门。",
+        "zh-hans": "已转交{department}，因为{skipped}目前没有工作人员接收；"
+        "工作人员会将其转给负责的部门。",
     },
 }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM, serve_portal, shot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, serve_portal, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,8 +25,8 @@ RESIDENT_PASSWORD = "a resident's long password"  # noqa: S105
 
 
 def _square(lon: float, lat: float) -> dict:
-    return {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.1, lat], [lon + 0.1, lat + 0.1],
-                                                [lon, lat + 0.1], [lon, lat]]]}
+    ring = [[lon, lat], [lon + 0.1, lat], [lon + 0.1, lat + 0.1], [lon, lat + 0.1], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
 
 
 DISTRICTS = {

@@ -59,7 +59,8 @@ def test_setup_city_creates_the_administrator_and_says_how_to_enrol_totp():
     out = _setup("--admin-email", "Admin@City.Example")
 
     admin = get_user_model().objects.get(email="admin@city.example")
-    assert admin.is_superuser and admin.is_staff
+    assert admin.is_superuser
+    assert admin.is_staff
     assert admin.check_password("a-long-admin-password-1")
     assert admin.emailaddress_set.get().verified
     assert "/accounts/2fa/totp/activate" in out
@@ -96,9 +97,11 @@ def test_make_run_says_whether_it_seeded_the_demo_or_set_up_a_real_city():
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     run = makefile.split("\nrun:")[1].split("\n\n")[0]
 
-    assert "manage.py setup_city" in run and "manage.py seed_demo" in run
+    assert "manage.py setup_city" in run
+    assert "manage.py seed_demo" in run
     assert 'CIVICDESK_DEMO:-1}" = "0"' in run
-    assert "Real city" in run and "Demo city" in run
+    assert "Real city" in run
+    assert "Demo city" in run
 
 
 def test_a_new_administrator_without_totp_is_sent_from_the_admin_to_enrol_it():
