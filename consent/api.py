@@ -89,11 +89,21 @@ ReceiptSerializer = inline_serializer(
     name="ConsentReceipt",
     fields={
         "version": serializers.CharField(),
+        "schemaVersion": serializers.CharField(),
+        "conformsTo": serializers.ListField(child=serializers.CharField()),
+        "jurisdiction": serializers.CharField(),
         "consentReceiptID": serializers.CharField(),
         "consentTimestamp": serializers.IntegerField(),
         "collectionMethod": serializers.CharField(),
+        "publicKey": serializers.CharField(help_text="The log key that signed the receipt."),
+        "language": serializers.CharField(),
         "piiPrincipalId": serializers.CharField(),
+        "piiPrincipalProof": serializers.DictField(),
+        "piiControllers": serializers.ListField(child=serializers.DictField()),
+        "policyUrl": serializers.CharField(),
         "services": serializers.ListField(child=serializers.DictField()),
+        "sensitive": serializers.BooleanField(),
+        "spiCat": serializers.ListField(child=serializers.CharField()),
         "consentEvent": serializers.DictField(),
         "log": serializers.DictField(),
     },
@@ -343,28 +353,28 @@ class EntryListApi(APIView):
 # --- Residents -------------------------------------------------------------------------------
 
 
+class MyConsentSerializer(PurposeSerializer):
+    """A purpose of the register with my state (consent.selectors.my_consents)."""
+
+    state = serializers.ChoiceField(choices=[
+        "not_consent_based", "not_asked", "given", "given_for_older_notice",
+        "withdrawn", "refused", "expired",
+    ])
+    explanation = serializers.CharField(
+        required=False, help_text="Not based on consent: the legal basis it is processed under."
+    )
+    decided_at = serializers.DateTimeField(required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    notice_seen = NoticeSerializer(required=False)
+    receipt_id = serializers.UUIDField(required=False)
+
+
 class MyConsentListApi(APIView):
     @extend_schema(
         operation_id="me_consents_list",
         summary="Every purpose with my consent state and the notice I saw",
         parameters=[LANGUAGE_HEADER],
-        responses={200: inline_serializer(
-            name="MyConsent",
-            many=True,
-            fields={
-                "code": serializers.CharField(),
-                "title": serializers.CharField(),
-                "legal_basis": serializers.DictField(),
-                "requires_consent": serializers.BooleanField(),
-                "state": serializers.ChoiceField(choices=[
-                    "not_consent_based", "not_asked", "given", "given_for_older_notice",
-                    "withdrawn", "refused", "expired",
-                ]),
-                "current_notice": NoticeSerializer(allow_null=True),
-                "notice_seen": NoticeSerializer(required=False),
-                "receipt_id": serializers.UUIDField(required=False),
-            },
-        ), **problems(401)},
+        responses={200: MyConsentSerializer(many=True), **problems(401)},
     )
     def get(self, request: Request) -> Response:
         return Response(selectors.my_consents(user=request.user, language=_lang()))
@@ -645,7 +655,9 @@ class OfficerIntegrityApi(APIView):
             name="LogIntegrity",
             fields={"log_size": serializers.IntegerField(),
                     "latest_tree_head": TreeHeadSerializer(allow_null=True),
-                    "last_verification": serializers.DictField(allow_null=True)},
+                    "last_verification": serializers.DictField(allow_null=True),
+                    "last_promise_check": serializers.DictField(allow_null=True),
+                    "alarms": serializers.ListField(child=serializers.CharField())},
         ), **problems(401, 403)},
     )
     def get(self, request: Request) -> Response:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.utils.translation import get_language
+from datetime import datetime, timedelta
+
+from django.utils.timesince import timesince
+from django.utils.translation import get_language, gettext
 
 
 def current_language() -> str:
@@ -13,3 +16,12 @@ def current_language() -> str:
 def localized(en: str, zh_hans: str) -> str:
     """The Chinese text when Chinese is active and a translation exists, else the English."""
     return zh_hans if current_language() == "zh-hans" and zh_hans else en
+
+
+def age_text(when: datetime, now: datetime) -> str:
+    """How long ago, in the largest unit ("3 days ago", "2 hours ago", "just now")."""
+    if now - when < timedelta(minutes=1):
+        return gettext("just now")
+    # timesince joins number and unit with a no-break space; API clients get a plain one.
+    ago = timesince(when, now, depth=1).replace("\xa0", " ")
+    return gettext("%(time)s ago") % {"time": ago}

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from core.users import AnyUser, User
 
 _CACHE_ATTR = "_civicdesk_roles"
 # Set by every entry point (HTTP middleware, app-token authentication, WebSocket sign-in):
@@ -75,7 +81,7 @@ class Roles:
 ANONYMOUS = Roles()
 
 
-def roles_for(user: Any) -> Roles:
+def roles_for(user: AnyUser | None) -> Roles:
     """The roles of `user`, computed once per user object (i.e. once per request)."""
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
         return ANONYMOUS
@@ -137,7 +143,7 @@ def roles_for(user: Any) -> Roles:
     return roles
 
 
-def session_passed_mfa(session: Any, user: Any) -> bool:
+def session_passed_mfa(session: SessionBase | None, user: AnyUser | None) -> bool:
     """Whether *this* session's sign-in included a second factor.
 
     Reads allauth's authentication records, which allauth keeps per session and per user
@@ -157,7 +163,7 @@ def session_passed_mfa(session: Any, user: Any) -> bool:
     )
 
 
-def session_bind(user: Any, session: Any) -> None:
+def session_bind(user: AnyUser | None, session: SessionBase | None) -> None:
     """Tie `user`'s roles to the session it was authenticated by (every entry point calls this:
     portal.middleware for cookie sessions, the X-Session-Token authentication, sockets)."""
     if user is None or not getattr(user, "is_authenticated", False):
@@ -167,7 +173,7 @@ def session_bind(user: Any, session: Any) -> None:
 
 
 def on_second_factor_added(
-    sender: Any, request: Any, user: Any, authenticator: Any, **kwargs: Any
+    sender: Any, request: HttpRequest | None, user: User, authenticator: Any, **kwargs: Any
 ) -> None:
     """allauth `authenticator_added`: enrolling TOTP means a valid code was just entered, so
     this session has passed the second factor (no sign-out and in again needed)."""
@@ -180,7 +186,7 @@ def on_second_factor_added(
     forget_roles(user)
 
 
-def has_mfa(user: Any) -> bool:
+def has_mfa(user: AnyUser | None) -> bool:
     """Whether the user's staff powers are on: TOTP enrolled and this session passed it."""
     if not getattr(user, "is_authenticated", False):
         return False
@@ -188,7 +194,7 @@ def has_mfa(user: Any) -> bool:
     return not (roles.mfa_required or roles.mfa_pending)
 
 
-def forget_roles(user: Any) -> None:
+def forget_roles(user: AnyUser) -> None:
     """Drop the cached roles (after a membership change in the same request)."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)

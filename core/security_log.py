@@ -8,7 +8,12 @@ consent app (they also go to the transparency log).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from core.users import AnyUser, User
 
 logger = logging.getLogger("civicdesk.security")
 
@@ -18,28 +23,34 @@ def security_event(name: str, *, user_id: int | None = None, **fields: Any) -> N
     logger.info(name, extra={"event": name, "user_id": user_id, **fields})
 
 
-def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_login(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     security_event("auth.login.succeeded", user_id=user.pk)
 
 
-def _on_login_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
+def _on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     # The credentials hold the email typed: never logged.
     security_event("auth.login.failed")
 
 
-def _on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_logout(
+    sender: Any, request: HttpRequest | None, user: AnyUser | None, **kwargs: Any
+) -> None:
     security_event("auth.logout", user_id=getattr(user, "pk", None))
 
 
-def _on_password_changed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_password_changed(
+    sender: Any, request: HttpRequest | None, user: User, **kwargs: Any
+) -> None:
     security_event("auth.password.changed", user_id=user.pk)
 
 
-def _on_password_reset(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_password_reset(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     security_event("auth.password.reset", user_id=user.pk)
 
 
-def _on_email_changed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_email_changed(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     security_event("auth.email.changed", user_id=user.pk)
 
 

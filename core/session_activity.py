@@ -10,16 +10,24 @@ timeout already uses (portal.middleware).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from allauth.usersessions.models import UserSession
 from django.core.cache import cache
 from django.http import HttpRequest
 
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from core.users import AnyUser
+
+
 ACTIVITY_INTERVAL_SECONDS = 60
 
 
-def session_activity_track(request: HttpRequest, *, user: Any, session: Any) -> None:
+def session_activity_track(
+    request: HttpRequest, *, user: AnyUser | None, session: SessionBase | None
+) -> None:
     """Record that `user` used `session` now, unless that was recorded under a minute ago."""
     key = getattr(session, "session_key", None)
     if not key or user is None or not user.is_authenticated:

@@ -1,21 +1,69 @@
-"""The session limits (idle and absolute), the same for web sessions, app tokens and sockets:
-staff accounts idle out sooner than residents'. Used by portal.middleware and the consumers."""
+"""App-token sessions and the session limits (idle and absolute), the same for web sessions,
+app tokens and sockets: staff accounts idle out sooner than residents'. Used by
+portal.middleware, core.api.authentication and the consumers."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 
+from allauth.core.internal.sessionkit import get_session_user
+from allauth.headless import app_settings as headless_settings
 from django.conf import settings
 
-from core.roles import roles_for
+from core.roles import roles_for, session_bind
 from core.security_log import security_event
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from core.users import AnyUser, User
 
 STARTED = "_civicdesk_session_started"
 SEEN = "_civicdesk_session_seen"
+MAX_TOKEN_LENGTH = 128
 
 
-def session_limit_reached(session: Any, user: Any) -> str:
+def app_token_shaped(token: object) -> TypeGuard[str]:
+    """Whether `token` can be an app session token at all (checked before any lookup)."""
+    return (
+        isinstance(token, str)
+        and 0 < len(token) <= MAX_TOKEN_LENGTH
+        and token.isascii()
+        and token.isprintable()
+    )
+
+
+class AppTokenSession(NamedTuple):
+    session: SessionBase
+    session_key: str
+    user: User
+
+
+def app_token_session(token: object) -> AppTokenSession | None:
+    """The session and user of an allauth app session token (X-Session-Token, a socket's token),
+    the user bound to that session so that `roles_for` asks whether *this* sign-in passed the
+    second factor; None unless the token names a live session of an active user.
+
+    The one token lookup of the HTTP middleware and the sockets. It does not apply the
+    session limits: `token_session_check` does.
+    """
+    if not app_token_shaped(token):
+        return None
+    # The configured token strategy turns the token into its session, as allauth's own
+    # X-Session-Token authentication does.
+    session = headless_settings.TOKEN_STRATEGY.lookup_session(token)
+    key = session.session_key if session is not None else None
+    if session is None or not key:
+        return None
+    user = get_session_user(session)
+    if user is None:
+        return None
+    session_bind(user, session)
+    return AppTokenSession(session=session, session_key=key, user=user)
+
+
+def session_limit_reached(session: SessionBase, user: AnyUser) -> str:
     """"idle" or "absolute" when the session is past a limit, else "" (and the session is
     stamped as seen, at most once a minute). The same limits for web sessions and app tokens
     (an app token *is* a session): staff accounts idle out sooner than residents'."""
@@ -42,7 +90,7 @@ def session_limit_reached(session: Any, user: Any) -> str:
     return ""
 
 
-def token_session_check(session: Any, user: Any) -> bool:
+def token_session_check(session: SessionBase, user: User) -> bool:
     """Apply the session limits to an app token's session: False (and the token deleted) when
     it is past one; saves the "seen" stamp when it changed."""
     reason = session_limit_reached(session, user)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import EventType, Method
@@ -115,6 +116,8 @@ class RequestForm(OnceForm):
         max_length=300,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+        help_text=_("An address the city knows (e.g. “8 Jianshe Road”) is placed on the map "
+                    "for you; anything else is passed on as you wrote it."),
     )
     district = forms.ChoiceField(label=_("District"), required=False)
     lat = forms.FloatField(
@@ -164,6 +167,10 @@ class RequestForm(OnceForm):
         _set_choices(self, "related_request", [("", "—"), *earlier])
         if not with_photos:
             del self.fields["photos"]
+        # With JavaScript, the address field suggests the gazetteer's addresses as one types.
+        self.fields["address"].widget.attrs["data-address-search"] = reverse(
+            "api:address-search"
+        )
         self.attribute_groups: list[tuple[Category, list[str]]] = []
         for category in self.categories:
             names = []
@@ -472,3 +479,69 @@ class ConsentRateFilterForm(AccessibleForm):
         if since and until and until < since:
             self.add_error("until", _("Choose a day on or after the start."))
         return data
+
+
+class CounterRequestForm(RequestForm):
+    """A request filed at the counter by a clerk for a walk-in resident: the request's own
+    fields, who the resident is (account or contact details, all optional) and the consents
+    asked on the spot (one answer per consent-based purpose, for the notice version shown)."""
+
+    ACCOUNT_CHOICES = (
+        ("no", _("No account (contact details optional)")),
+        ("yes", _("Has an account")),
+    )
+    CONSENT_ANSWERS = (
+        ("", _("not asked")),
+        ("give", _("agrees")),
+        ("refuse", _("does not agree")),
+    )
+
+    has_account = forms.ChoiceField(
+        label=_("Does the resident have an account?"), choices=ACCOUNT_CHOICES, initial="no",
+        widget=forms.RadioSelect,
+    )
+    email = forms.EmailField(
+        label=_("E-mail address"), required=False, max_length=254,
+        help_text=_("With an account: its login address (check the resident's identity). "
+                    "Without: the reference is e-mailed there and the details are kept for "
+                    "this request."),
+    )
+    name = forms.CharField(label=_("Name"), required=False, max_length=100)
+    phone = forms.CharField(label=_("Phone"), required=False, max_length=32)
+    language = forms.ChoiceField(
+        label=_("Language for messages"), choices=(("en", "English"), ("zh-hans", "简体中文")),
+        initial="en",
+    )
+
+    def __init__(self, *args: Any, purposes: Iterable[Any] = (),
+                 notices: dict[int, Any] | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("with_photos", False)
+        super().__init__(*args, **kwargs)
+        del self.fields["related_request"]
+        self.consent_purposes: list[tuple[Any, Any]] = []
+        for purpose in purposes:
+            notice = (notices or {}).get(purpose.pk)
+            if notice is None:
+                continue
+            self.fields[f"consent_{purpose.code}"] = forms.ChoiceField(
+                label=purpose.title, required=False, choices=self.CONSENT_ANSWERS,
+                widget=forms.RadioSelect, initial="",
+            )
+            self.fields[f"notice_{purpose.code}"] = forms.IntegerField(
+                widget=forms.HiddenInput, initial=notice.version, min_value=1, required=False
+            )
+            self.consent_purposes.append((purpose, notice))
+
+    @property
+    def consent_fields(self) -> list[tuple[Any, Any, forms.BoundField, forms.BoundField]]:
+        return [
+            (p, n, self[f"consent_{p.code}"], self[f"notice_{p.code}"])
+            for p, n in self.consent_purposes
+        ]
+
+    def consent_answers(self) -> dict[str, tuple[str, int]]:
+        return {
+            p.code: (self.cleaned_data.get(f"consent_{p.code}") or "",
+                     int(self.cleaned_data.get(f"notice_{p.code}") or 0))
+            for p, _n in self.consent_purposes
+        }

@@ -7,7 +7,6 @@ and the next request is anonymous (the API answers 401, pages redirect to login)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from core.roles import session_bind
 from core.security_log import security_event
 from core.session_activity import session_activity_track
-from core.session_limits import session_limit_reached, token_session_check
+from core.session_limits import app_token_session, session_limit_reached, token_session_check
 
 
 class SessionRolesMiddleware:
@@ -33,24 +32,6 @@ class SessionRolesMiddleware:
         return self.get_response(request)
 
 
-def _token_user(request: HttpRequest) -> tuple[Any, Any] | None:
-    """(session, user) of the X-Session-Token the request carries, if valid."""
-    from allauth.core.internal.sessionkit import get_session_user
-    from allauth.headless import app_settings as headless_settings
-
-    token = request.headers.get("X-Session-Token", "")
-    if not token or len(token) > 128 or not token.isascii() or not token.isprintable():
-        return None
-    session = headless_settings.TOKEN_STRATEGY.lookup_session(token)
-    if session is None or not session.session_key:
-        return None
-    user = get_session_user(session)
-    if user is None:
-        return None
-    session_bind(user, session)
-    return session, user
-
-
 class SessionTimeoutMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -59,9 +40,9 @@ class SessionTimeoutMiddleware:
         if "X-Session-Token" in request.headers:
             # App tokens (our API, allauth's headless app endpoints): a token past a limit is
             # deleted here, so whatever authenticates it next finds no session (401).
-            found = _token_user(request)
+            found = app_token_session(request.headers["X-Session-Token"])
             if found is not None:
-                token_session_check(*found)
+                token_session_check(found.session, found.user)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             self._enforce(request)

@@ -4,6 +4,7 @@ from django.urls import path
 
 from portal.views import (
     consent_rates,
+    counter,
     guided,
     photos,
     privacy,
@@ -70,6 +71,8 @@ urlpatterns = [
     path(f"staff/requests/{REF}/reveal", staff.reveal, name="wb-reveal"),
     path(f"staff/requests/{REF}/duplicate", staff.workbench_duplicate, name="wb-duplicate"),
     path("staff/data-requests/new", rights.counter_dsr_new, name="counter-dsr"),
+    path("staff/counter/", counter.counter_new, name="counter"),
+    path(f"staff/counter/{REF}/receipt", counter.counter_receipt, name="counter-receipt"),
     path("staff/team/", staff.team, name="team"),
     # Data officers
     path("data-protection/", privacy.officer_home, name="dpo"),

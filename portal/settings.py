@@ -266,6 +266,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "services.tasks.train_router",
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
     },
+    "send-surveys": {"task": "services.tasks.send_surveys", "schedule": crontab(hour=10, minute=0)},
     "prune-outbox": {"task": "services.tasks.prune_outbox", "schedule": crontab(hour=4, minute=15)},
     "prune-idempotency-keys": {
         "task": "services.tasks.prune_idempotency_keys",
@@ -537,6 +538,8 @@ CIVICDESK = {
     "MAX_PHOTO_BYTES": env.int("CIVICDESK_MAX_PHOTO_BYTES", default=10 * 1024 * 1024),
     "MAX_PHOTO_PIXELS": env.int("CIVICDESK_MAX_PHOTO_PIXELS", default=40_000_000),
     "NEARBY_RADIUS_M": env.int("CIVICDESK_NEARBY_RADIUS_M", default=50),
+    # The duplicate check on the same street or district looks at reports this recent.
+    "NEARBY_RECENT_DAYS": env.int("CIVICDESK_NEARBY_RECENT_DAYS", default=30),
     "AUTO_CLOSE_DAYS": env.int("CIVICDESK_AUTO_CLOSE_DAYS", default=7),
     # A mobile client retries a POST with the same Idempotency-Key within minutes; after this
     # long the key is forgotten (a new submission with it is a new request).

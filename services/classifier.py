@@ -23,14 +23,17 @@ import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
 from consent import policy
-from services.models import ServiceRequest, Status
+from services.models import Category, ServiceRequest, Status
+
+if TYPE_CHECKING:
+    from core.users import User
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ def seed_rows() -> list[tuple[str, str]]:
         return [(text, label) for text, label in json.load(fh)["rows"]]
 
 
-def _consent_permits(*, subject: Any, purpose: str) -> bool:
+def _consent_permits(*, subject: User | None, purpose: str) -> bool:
     """Ask consent.policy (the one upward edge from services)."""
     return bool(policy.permits(subject=subject, purpose=purpose).allowed)
 
@@ -390,7 +393,7 @@ def category_suggest(*, text: str, categories: Iterable[Any]) -> Any | None:
         return None
     lowered = text.lower()
 
-    def hits(category: Any) -> int:
+    def hits(category: Category) -> int:
         words = [w.strip().lower() for w in (category.keywords or "").split(",")]
         return sum(1 for w in words if w and w in lowered)
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from allauth.core.internal.sessionkit import get_session_user
-from allauth.headless import app_settings as headless_settings
 from allauth.headless.internal.sessionkit import lookup_session
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -22,14 +20,19 @@ from django.conf import settings
 from core.errors import NotFound
 from core.json_limits import json_too_deep
 from core.roles import roles_for, session_bind
-from core.session_limits import session_limit_reached, token_session_check
+from core.session_limits import (
+    app_token_session,
+    session_limit_reached,
+    token_session_check,
+)
 from services import live
 from services.selectors import access_request
 
+if TYPE_CHECKING:
+    from core.users import User
+
 SUBPROTOCOL = "civicdesk.v1"
 AUTH_SUBPROTOCOL_PREFIX = "civicdesk.token."
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
-
 MAX_FRAME_CHARS = 4096
 MAX_BAD_FRAMES = 10
 AUTH_TIMEOUT_SECONDS = 10.0  # settings.CIVICDESK_WS_AUTH_TIMEOUT overrides
@@ -62,22 +65,17 @@ def token_from_subprotocols(subprotocols: list[str]) -> str | None:
     return None
 
 
-def authenticate_token(token: Any) -> tuple[Any, str] | None:
-    """(user, session_key) for a valid allauth app session token of an active user."""
-    if not isinstance(token, str) or not TOKEN_RE.match(token):
+def authenticate_token(token: object) -> tuple[User, str] | None:
+    """(user, session_key) for a valid allauth app session token of an active user, within
+    the session limits."""
+    found = app_token_session(token)
+    if found is None:
         return None
-    # The configured token strategy turns the token into its session, as allauth's own
-    # X-Session-Token authentication does.
-    session = headless_settings.TOKEN_STRATEGY.lookup_session(token)
-    if session is None or not session.session_key:
+    if not roles_for(found.user).authenticated:
         return None
-    user = get_session_user(session)
-    if user is None:
+    if not token_session_check(found.session, found.user):
         return None
-    session_bind(user, session)
-    if not roles_for(user).authenticated or not token_session_check(session, user):
-        return None
-    return user, session.session_key
+    return found.user, found.session_key
 
 
 def session_user(session_key: str | None, user_id: int) -> Any:
@@ -116,7 +114,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.bad_frames = 0
         self.auth_timer: asyncio.Task | None = None
         self.recheck: asyncio.Task | None = None
-        self.user: Any = None
+        self.user: User | None = None
         # The user's department memberships as this socket holds them; every staff delivery
         # is checked against them (services.live.Delivery.departments).
         self.departments: frozenset[int] = frozenset()
@@ -141,6 +139,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Close the socket once its session has ended, even if no close message came
         (the session expired, or Redis was down when the user signed out)."""
         interval = getattr(settings, "CIVICDESK_WS_RECHECK_SECONDS", RECHECK_SECONDS)
+        if self.user is None:  # started by `start`, once the user is known
+            return
         while True:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
             user = await database_sync_to_async(session_user)(self.session_key, self.user.pk)
@@ -159,14 +159,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.refuse(CLOSE_AUTH_TIMEOUT, "auth_timeout")
 
-    def subscribe_bound(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe_bound(self, user: User) -> tuple[list[str], dict[str, Any]]:
         """`subscribe` with the user's roles taken from this socket's own session (staff
         powers need that session to have passed the second factor)."""
         session = lookup_session(self.session_key) if self.session_key else None
         session_bind(user, session)
         return self.subscribe(user)
 
-    async def start(self, user: Any) -> None:
+    async def start(self, user: User) -> None:
         try:
             groups, hello = await database_sync_to_async(self.subscribe_bound)(user)
         except Refused as refused:
@@ -180,7 +180,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.session_key is not None:
             self.recheck = asyncio.ensure_future(self.recheck_session())
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         """The groups this user's socket joins, and extra fields for the `ready` frame;
         sets `self.departments`. Raises Refused when the stream is not (or no longer) theirs."""
         raise NotImplementedError
@@ -291,7 +291,7 @@ class ResidentConsumer(LiveConsumer):
 
     stream = "resident"
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         if not roles_for(user).authenticated:
             raise Refused(CLOSE_UNAUTHENTICATED, "not_authenticated")
         return [live.resident_group(user.pk)], {}
@@ -302,7 +302,7 @@ class QueueConsumer(LiveConsumer):
 
     stream = "queue"
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         roles = roles_for(user)
         if not roles.authenticated:
             raise Refused(CLOSE_UNAUTHENTICATED, "not_authenticated")
@@ -321,7 +321,7 @@ class RequestStaffConsumer(LiveConsumer):
 
     stream = "request"
 
-    def subscribe(self, user: Any) -> tuple[list[str], dict[str, Any]]:
+    def subscribe(self, user: User) -> tuple[list[str], dict[str, Any]]:
         reference = self.scope["url_route"]["kwargs"]["reference"]
         try:
             request = access_request(user=user, reference=reference, as_staff=True)

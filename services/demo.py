@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
+from PIL import Image, ImageDraw
+
+from services.attachments import PreparedPhoto
+from services.gazetteer import ImportCounts, addresses_import, addresses_parse
 from services.models import (
     Category,
     Department,
@@ -14,7 +22,15 @@ from services.models import (
     ServiceRequest,
     Status,
 )
-from services.services import request_submit
+from services.services import request_file
+
+DEMO_ADDRESSES = Path(__file__).resolve().parent / "data" / "demo_addresses.csv"
+
+if TYPE_CHECKING:
+    import random
+    from datetime import datetime
+
+    from core.users import User
 
 DEPARTMENTS = [
     ("roads", "Roads", "道路管理处", False),
@@ -232,7 +248,7 @@ def seed_city() -> None:
 
 
 # reporter email, category, description, (lat, lon), address, attributes
-DEMO_REQUESTS = [
+DEMO_REQUESTS: list[tuple[Any, ...]] = [
     (
         "resident@demo.civicdesk",
         "pothole",
@@ -257,7 +273,40 @@ DEMO_REQUESTS = [
         "",
         {},
     ),
+    # An address the gazetteer knows (precision "address": its point, street and district),
+    # published with a photo, three days old: what the duplicate check shows a neighbour.
+    (
+        "resident2@demo.civicdesk",
+        "missed-collection",
+        "The bins along Jianshe Road were not emptied on collection day.",
+        (None, None),
+        "8 Jianshe Road",
+        {},
+        {"days_ago": 3, "is_public": True, "photo": True},
+    ),
 ]
+
+
+def seed_gazetteer() -> ImportCounts:
+    """Import the demo address gazetteer (services/data/demo_addresses.csv). Idempotent."""
+    with DEMO_ADDRESSES.open(encoding="utf-8-sig", newline="") as stream:
+        parsed = addresses_parse(stream)
+    if parsed.errors:  # the shipped file is checked by a test; never half-import it
+        raise ValueError("; ".join(parsed.errors[:5]))
+    return addresses_import(rows=parsed.rows)
+
+
+def _demo_photo() -> PreparedPhoto:
+    """A small invented picture (green bins on grey), made here rather than shipped."""
+    image = Image.new("RGB", (160, 120), (150, 150, 150))
+    draw = ImageDraw.Draw(image)
+    for x in (20, 65, 110):
+        draw.rectangle((x, 40, x + 30, 100), fill=(40, 120, 60))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return PreparedPhoto(
+        content=buffer.getvalue(), content_type="image/png", width=160, height=120
+    )
 
 
 def seed_requests() -> int:
@@ -273,20 +322,32 @@ def seed_requests() -> int:
         u.email: u for u in get_user_model().objects.filter(email__endswith="@demo.civicdesk")
     }
     already = {email for email, u in users.items() if u.reported_requests.exists()}
-    for email, code, text, (lat, lon), address, attributes in DEMO_REQUESTS:
+    for email, code, text, (lat, lon), address, attributes, *more in DEMO_REQUESTS:
         reporter = users.get(email)
         category = Category.objects.filter(code=code).first()
         if reporter is None or category is None or email in already:
             continue
-        request_submit(
+        options: dict[str, Any] = more[0] if more else {}
+        request, _created = request_file(
             reporter=reporter,
-            category=category,
+            photos=[_demo_photo()] if options.get("photo") else (),
+            category=category.code,
             description=text,
             lat=lat,
             lon=lon,
             address=address,
             attribute_values=attributes,
+            is_public=bool(options.get("is_public")),
         )
+        if options.get("days_ago"):
+            # Back-date it (demo only), with its timeline, so it shows an age.
+            shift = timedelta(days=options["days_ago"])
+            created = timezone.now() - shift
+            ServiceRequest.objects.filter(pk=request.pk).update(
+                created_at=created, due_at=created + timedelta(hours=category.sla_hours)
+            )
+            for event in Event.objects.filter(request=request):
+                Event.objects.filter(pk=event.pk).update(created_at=event.created_at - shift)
         filed += 1
     return filed
 
@@ -341,14 +402,14 @@ def _history_residents() -> list:
     return users
 
 
-def _point_in(district: District, rnd: Any) -> tuple[float, float]:
+def _point_in(district: District, rnd: random.Random) -> tuple[float, float]:
     ring = district.boundary["coordinates"][0]
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     lat, lon = rnd.uniform(min(lats), max(lats)), rnd.uniform(min(lons), max(lons))
     return round(lat, 5), round(lon, 5)
 
 
-def seed_history(*, now: Any = None) -> int:
+def seed_history(*, now: datetime | None = None) -> int:
     """Back-dated requests of the past year (resolved, fixed or not, some late, in every
     district) and open work in each demo department's queue. Written as rows with their
     timeline events (no notifications: these people and events are invented). Idempotent:
@@ -370,9 +431,9 @@ def seed_history(*, now: Any = None) -> int:
     clerks = {d: get_user_model().objects.filter(email=e).first() for d, e in _CLERKS.items()}
     rows: list[tuple[ServiceRequest, list[Event]]] = []
 
-    def make(category: Category, *, created: Any, status: str, outcome: str = "",
-             resolved: Any = None, department: Department | None = None,
-             assignee: Any = None) -> None:
+    def make(category: Category, *, created: datetime, status: str, outcome: str = "",
+             resolved: datetime | None = None, department: Department | None = None,
+             assignee: User | None = None) -> None:
         district = rnd.choice(districts)
         lat, lon = _point_in(district, rnd)
         en, zh = HISTORY_TEXT[category.code]
@@ -384,7 +445,10 @@ def seed_history(*, now: Any = None) -> int:
             department=department or category.department, assignee=assignee,
             reporter=reporter, due_at=due, created_at=created,
             routed_at=created + timedelta(minutes=2), resolved_at=resolved,
-            closed_at=resolved + timedelta(days=7) if status == Status.CLOSED else None,
+            closed_at=(
+                resolved + timedelta(days=7)
+                if status == Status.CLOSED and resolved is not None else None
+            ),
             sla_breached_at=due if (resolved or now) > due else None,
             priority=3 if (resolved or now) > due else 2,
         )
@@ -414,7 +478,7 @@ def seed_history(*, now: Any = None) -> int:
                 to_status=Status.RESOLVED, actor_role="clerk", created_at=resolved,
                 data={"move": "resolve", "outcome": outcome},
                 text=RESOLUTION_TEXT.get(outcome, "Done.")))
-        if status == Status.CLOSED:
+        if status == Status.CLOSED and resolved is not None:
             events.append(Event(
                 type=Event.Type.STATUS_CHANGED, from_status=Status.RESOLVED,
                 to_status=Status.CLOSED, actor_role="system",
@@ -459,9 +523,9 @@ def seed_history(*, now: Any = None) -> int:
             event.request = request
             event.version = version
         events += timeline
-    created = Event.objects.bulk_create(events)
+    saved = Event.objects.bulk_create(events)
     # auto_now_add stamped the events "now": put them back where they happened.
-    for event, original in zip(created, events, strict=True):
+    for event, original in zip(saved, events, strict=True):
         event.created_at = original.created_at
-    Event.objects.bulk_update(created, ["created_at"])
+    Event.objects.bulk_update(saved, ["created_at"])
     return len(requests)

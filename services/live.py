@@ -11,7 +11,7 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -19,6 +19,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from services.models import OPEN_STATUSES, Event, Follow, ServiceRequest, Status
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from core.users import AnyUser
 
 # Handler names on the consumers (a channel-layer "type" maps to a consumer method).
 MESSAGE = "live.message"
@@ -351,7 +356,8 @@ def live_disconnect_user(
     transaction.on_commit(lambda: group_send_all([(user_group(user_id), message)]), robust=True)
 
 
-def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def on_user_logged_out(
+    sender: Any, request: HttpRequest | None, user: AnyUser | None, **kwargs: Any) -> None:
     """allauth/Django `user_logged_out`: close the sockets of the session being ended."""
     if user is not None and user.pk is not None:
         session = getattr(request, "session", None)

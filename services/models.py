@@ -150,6 +150,16 @@ class RoutingRule(models.Model):
         return f"rule #{self.pk}: {self.category.code} × {self.district_id} → {self.department_id}"
 
 
+class Precision(models.TextChoices):
+    """How well a request's place is known. Only `exact` is a point the resident placed
+    (map, device, coordinates); `address` is the gazetteer's point for an address (or no
+    point when the address is not in it); `district` never has a point."""
+
+    EXACT = "exact", _("exact point")
+    ADDRESS = "address", _("address")
+    DISTRICT = "district", _("district only")
+
+
 class Status(models.TextChoices):
     SUBMITTED = "submitted", _("submitted")
     ROUTED = "routed", _("routed")
@@ -206,6 +216,12 @@ class ServiceRequest(models.Model):
     lat = models.FloatField(null=True, blank=True)
     lon = models.FloatField(null=True, blank=True)
     address = models.CharField(max_length=300, blank=True)
+    location_precision = models.CharField(
+        max_length=10, choices=Precision.choices, default=Precision.EXACT
+    )
+    # The street's name without a house number (from the address gazetteer), for the
+    # duplicate check on the same street and for what a candidate shows.
+    street = models.CharField(max_length=200, blank=True)
     is_private_address = models.BooleanField(
         default=False, help_text=_("The location is a home: exact position is personal data.")
     )
@@ -274,6 +290,7 @@ class ServiceRequest(models.Model):
             models.Index(fields=["department", "-priority", "due_at", "id"], name="dept_keyset"),
             models.Index(fields=["reporter", "-updated_at"], name="reporter_updated"),
             models.Index(fields=["category", "status"], name="category_status"),
+            models.Index(fields=["category", "district", "created_at"], name="nearby_district"),
         ]
 
     def __str__(self) -> str:
@@ -282,6 +299,34 @@ class ServiceRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+class GazetteerAddress(models.Model):
+    """One address of the city's address gazetteer (`manage.py import_addresses`): its text,
+    a normalised search key, its point and the district that point lies in."""
+
+    text = models.CharField(max_length=300)
+    search_key = models.CharField(max_length=300, unique=True)
+    number = models.CharField(max_length=30, blank=True)
+    street = models.CharField(max_length=200)
+    street_key = models.CharField(max_length=200, db_index=True)
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    district = models.ForeignKey(
+        District, on_delete=models.SET_NULL, null=True, blank=True, related_name="addresses"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["street_key", "search_key"]
+        indexes = [models.Index(fields=["lat", "lon"], name="gazetteer_point")]
+        verbose_name = _("gazetteer address")
+        verbose_name_plural = _("gazetteer addresses")
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class Event(models.Model):
@@ -413,3 +458,15 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key for {self.request_id}"
+
+
+class SurveyInvitation(models.Model):
+    """A satisfaction survey sent to a request's reporter (only with their consent, purpose
+    `satisfaction-survey`): the mark that it was sent once. Deleted at the end of that
+    purpose's retention period (consent.rights.retention)."""
+
+    request = models.OneToOneField(ServiceRequest, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"survey invitation for {self.request_id}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,8 +25,13 @@ from django.utils.module_loading import import_string
 
 from consent import policy
 from core import city
-from services.models import DepartmentMembership, Event, Follow
+from services.models import Category, Department, DepartmentMembership, Event, Follow
 from services.notification_texts import FOLLOWER, FOOTER, REPORTER, TEXTS, event_kind
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from core.users import User
 
 logger = logging.getLogger(__name__)
 
@@ -90,19 +95,19 @@ class NotificationChannel(Protocol):
     def purpose(self) -> str | None:
         """The consent purpose this channel needs; None: none (public task)."""
 
-    def available_for(self, user: Any) -> bool: ...
+    def available_for(self, user: User) -> bool: ...
 
-    def deliver(self, *, user: Any, message: Message) -> None: ...
+    def deliver(self, *, user: User, message: Message) -> None: ...
 
 
 class EmailChannel:
     name = "email"
     purpose: str | None = None  # status emails are part of delivering the service (public task)
 
-    def available_for(self, user: Any) -> bool:
+    def available_for(self, user: User) -> bool:
         return bool(user.is_active and user.email)
 
-    def deliver(self, *, user: Any, message: Message) -> None:
+    def deliver(self, *, user: User, message: Message) -> None:
         send_mail(
             subject=message.subject,
             message=message.body,
@@ -121,10 +126,10 @@ class SmsChannel:
     def purpose(self) -> str:
         return policy.PURPOSE_SMS
 
-    def available_for(self, user: Any) -> bool:
+    def available_for(self, user: User) -> bool:
         return bool(user.is_active and user.phone and settings.CIVICDESK.get("SMS_BACKEND"))
 
-    def deliver(self, *, user: Any, message: Message) -> None:
+    def deliver(self, *, user: User, message: Message) -> None:
         send = import_string(settings.CIVICDESK["SMS_BACKEND"])
         send(to=user.phone, text=message.subject)
 
@@ -132,19 +137,19 @@ class SmsChannel:
 CHANNELS: dict[str, NotificationChannel] = {"email": EmailChannel(), "sms": SmsChannel()}
 
 
-def channel_permits(*, channel: NotificationChannel, user: Any) -> bool:
+def channel_permits(*, channel: NotificationChannel, user: User) -> bool:
     """Consent-gated channels ask consent.policy (the one upward edge from services)."""
     if channel.purpose is None:
         return True
     return bool(policy.permits(subject=user, purpose=channel.purpose).allowed)
 
 
-def _language(user: Any) -> str:
+def _language(user: User) -> str:
     language = getattr(user, "preferred_language", "en") or "en"
     return language if language in LANGUAGES else "en"
 
 
-def _name(obj: Any, language: str) -> str:
+def _name(obj: Category | Department | None, language: str) -> str:
     if obj is None:
         return ""
     translated: str = getattr(obj, "name_zh_hans", None) or ""
@@ -165,7 +170,7 @@ def render_message(*, template: str, context: dict[str, Any], language: str) -> 
     return Message(subject=" ".join(subject.split()), body=body.strip() + "\n", language=language)
 
 
-def event_message(*, event: Event, user: Any) -> Message:
+def event_message(*, event: Event, user: User) -> Message:
     """The message about this event for this person: what the event did (its type, to-status,
     outcome, actor), in their language, worded for the reporter or for a follower."""
     language = _language(user)
@@ -184,7 +189,7 @@ def event_message(*, event: Event, user: Any) -> Message:
     return _resident_message(event=event, user=user, language=language)
 
 
-def _resident_message(*, event: Event, user: Any, language: str) -> Message:
+def _resident_message(*, event: Event, user: User, language: str) -> Message:
     kind = event_kind(event) or "updated"
     audience = REPORTER if user.pk == event.request.reporter_id else FOLLOWER
     entry = TEXTS[language][kind]
@@ -247,7 +252,7 @@ def recipients_for(event: Event) -> list[Any]:
     return []
 
 
-def wants_update(*, person: Any, event: Event) -> bool:
+def wants_update(*, person: User, event: Event) -> bool:
     """The person's own choice (profile: e-mails about my requests): every public update,
     only outcomes (resolved, closed, not accepted, merged), or none."""
     choice = getattr(person, "email_updates", "all")
@@ -284,7 +289,7 @@ def triage_supervisors() -> Any:
     )
 
 
-def supervisors_of(*, department_id: int) -> Any:
+def supervisors_of(*, department_id: int) -> QuerySet[User]:
     return (
         get_user_model()
         .objects.filter(
@@ -304,7 +309,7 @@ class Notification:
     user_id: int
     channel: str
     # The recipient as already loaded, for sending at once in a worker (not part of equality).
-    user: Any = field(default=None, compare=False, repr=False)
+    user: User | None = field(default=None, compare=False, repr=False)
 
 
 def notifications_for_event(
@@ -336,6 +341,8 @@ def notification_send_now(*, event: Event, notification: Notification) -> bool:
     """Send one notification in this process (a worker already). False if it failed: the
     caller then queues its delivery task, which retries with backoff."""
     try:
+        if notification.user is None:  # notifications_for_event always sets it
+            raise LookupError("notification without its recipient")
         _deliver_once(event=event, user=notification.user,
                       transport=CHANNELS[notification.channel])
     except Exception:  # noqa: BLE001 - the task retries it with backoff
@@ -374,7 +381,7 @@ def notification_deliver(*, event_id: int, user_id: int, channel: str) -> bool:
     return _deliver_once(event=event, user=user, transport=transport)
 
 
-def _deliver_once(*, event: Event, user: Any, transport: NotificationChannel) -> bool:
+def _deliver_once(*, event: Event, user: User, transport: NotificationChannel) -> bool:
     """Send to a current recipient, unless it was sent already or consent says no."""
     key = _sent_key(event.pk, user.pk, transport.name)
     if cache.get(key):
@@ -390,7 +397,7 @@ def _deliver_once(*, event: Event, user: Any, transport: NotificationChannel) ->
     return True
 
 
-def digest_message(*, user: Any, departments: list[dict[str, Any]]) -> Message:
+def digest_message(*, user: User, departments: list[dict[str, Any]]) -> Message:
     language = _language(user)
     for entry in departments:
         entry["name"] = _name(entry["department"], language)

@@ -17,7 +17,7 @@ def photo_grant(*, viewer_id: int, attachment_token: str) -> str:
     return signing.dumps([viewer_id, attachment_token], salt=SALT)
 
 
-def photo_grant_open(*, grant: str, viewer_id: int) -> str | None:
+def photo_grant_open(*, grant: str, viewer_id: int | None) -> str | None:
     """The photo's token if `grant` is genuine, unexpired and was made for `viewer_id`."""
     try:
         value = signing.loads(

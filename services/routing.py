@@ -22,7 +22,15 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from services import classifier, workflow
-from services.models import Department, Event, RoutingRule, ServiceRequest, Status
+from services.models import (
+    Category,
+    Department,
+    District,
+    Event,
+    RoutingRule,
+    ServiceRequest,
+    Status,
+)
 from services.selectors import departments_staffing
 from services.services import event_record
 
@@ -263,7 +271,7 @@ def decide(
 # --- Applying it -----------------------------------------------------------------------------
 
 
-def _named(obj: Any) -> Named:
+def _named(obj: Category | Department | District) -> Named:
     return Named(id=obj.pk, code=obj.code, name_en=obj.name_en, name_zh_hans=obj.name_zh_hans)
 
 
@@ -292,7 +300,7 @@ def facts_for(request: ServiceRequest) -> Facts:
         category=_named(category),
         default_department=_named(default) if default and default.is_active else None,
         uses_classifier=category.uses_classifier,
-        district=_named(request.district) if request.district_id else None,
+        district=_named(request.district) if request.district is not None else None,
         description=request.description,
         return_count=request.return_count,
         excluded_department_ids=_excluded_department_ids(request),

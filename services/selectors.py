@@ -6,28 +6,36 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Left
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Invalid, NotFound
 from core.roles import roles_for
 from services import workflow
+from services.geo import distance_m
 from services.models import (
     OPEN_STATUSES,
     Attachment,
     Category,
     Department,
+    DepartmentMembership,
     District,
     Event,
     Follow,
-    IdempotencyKey,
+    Outcome,
+    Precision,
     ServiceRequest,
 )
 from services.photo_grants import photo_grant_open
+from services.statistics import SUPPRESS_BELOW
+
+if TYPE_CHECKING:
+    from core.users import AnyUser, User
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ def departments_staffing(*, department_ids: Iterable[int] | None = None) -> dict
     return {pk: Staffing(members=m, supervisors=s) for pk, m, s in rows}
 
 
-def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
+def actor_kinds(*, user: AnyUser, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()
     if user is None:
@@ -75,7 +83,7 @@ def actor_kinds(*, user: Any, request: ServiceRequest) -> frozenset[str]:
 
 
 def access_request(
-    *, user: Any, reference: str, for_update: bool = False, as_staff: bool = False
+    *, user: AnyUser, reference: str, for_update: bool = False, as_staff: bool = False
 ) -> ServiceRequest:
     """The request with this reference if `user` may see it; NotFound for everyone else.
 
@@ -104,12 +112,15 @@ def access_request(
 
 def requests_of_resident(
     *,
-    user: Any,
+    user: AnyUser,
     statuses: Iterable[str] = (),
     kind: str = "",
     updated_since: datetime | None = None,
 ) -> QuerySet[ServiceRequest]:
-    """The resident's own requests, newest change first (index reporter_updated)."""
+    """The resident's own requests, newest change first (index reporter_updated). A visitor
+    has none (pages and the API ask for a sign-in before they get here)."""
+    if not user.is_authenticated:
+        return ServiceRequest.objects.none()
     qs = ServiceRequest.objects.filter(reporter=user)
     statuses = list(statuses)
     if statuses:
@@ -134,7 +145,7 @@ def requests_of_resident_page(
     return rows[:limit], len(rows) > limit
 
 
-def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
+def access_request_to_follow(*, user: AnyUser, reference: str) -> ServiceRequest:
     """An open request anyone signed in may follow (as found via `nearby`); else NotFound."""
     if user is None or not user.is_authenticated:
         raise NotFound("No such request.")
@@ -154,8 +165,10 @@ def access_request_to_follow(*, user: Any, reference: str) -> ServiceRequest:
     return request
 
 
-def requests_followed_by(*, user: Any) -> QuerySet[ServiceRequest]:
+def requests_followed_by(*, user: AnyUser) -> QuerySet[ServiceRequest]:
     """The requests `user` follows (not their own), newest change first, for "My requests"."""
+    if not user.is_authenticated:  # not "requests nobody follows"
+        return ServiceRequest.objects.none()
     return (
         ServiceRequest.objects.filter(followers__user_id=user.pk)
         .exclude(reporter_id=user.pk)
@@ -164,7 +177,7 @@ def requests_followed_by(*, user: Any) -> QuerySet[ServiceRequest]:
     )
 
 
-def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:
+def access_follow_target(*, user: AnyUser, reference: str) -> ServiceRequest:
     """The request `user` follows (for unfollow); NotFound otherwise."""
     if user is None or not user.is_authenticated:
         raise NotFound("No such request.")
@@ -176,12 +189,12 @@ def access_follow_target(*, user: Any, reference: str) -> ServiceRequest:
     return request
 
 
-def viewer_is_owner_or_staff(*, user: Any, request: ServiceRequest) -> bool:
+def viewer_is_owner_or_staff(*, user: AnyUser, request: ServiceRequest) -> bool:
     """Followers see the public progress of a request, not the reporter's text or photos."""
     return request.reporter_id == user.pk or roles_for(user).is_staff_of(request.department_id)
 
 
-def access_attachment(*, user: Any, reference: str, token: str) -> Attachment:
+def access_attachment(*, user: AnyUser, reference: str, token: str) -> Attachment:
     """A photo of a request the user may see in full; NotFound otherwise.
 
     The reporter uses the photo's own token. Staff of the request's department need a link
@@ -229,44 +242,107 @@ def routing_explanation(*, events: list[Event]) -> dict[str, Any] | None:
 
 # --- Nearby (duplicates before filing) ---------------------------------------------------------
 
-EARTH_RADIUS_M = 6_371_000.0
+@dataclass(frozen=True)
+class NearbyCandidate:
+    """An open request that may be the same problem, and why we think so.
 
+    `match`: "distance" (both places are exact points, `distance_m` apart), "address" (near
+    the same address point: one of them is only an address, so no distance is claimed),
+    "street" (the same street, recently) or "district" (the same district, recently: one of
+    them is known only to its district).
+    """
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+    request: ServiceRequest
+    match: str
+    distance_m: float | None = None
+    followers: int = 0
+    photo_token: str = ""
 
 
 def requests_nearby(
-    *, category: Category, lat: float, lon: float, radius_m: float | None = None, limit: int = 20
-) -> list[tuple[ServiceRequest, float]]:
-    """Open requests of `category` within `radius_m` of the point, nearest first.
+    *,
+    category: Category,
+    place: Any,
+    radius_m: float | None = None,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> list[NearbyCandidate]:
+    """Open requests of `category` that may be the same problem as one at `place` (a
+    `services.gazetteer.ResolvedLocation`): nearest points first, then the same street, then
+    the same district, newest first. Never a distance to a place that is not a point.
 
     Private-address requests are left out: their position is personal data.
     """
     radius = float(radius_m or settings.CIVICDESK["NEARBY_RADIUS_M"])
-    dlat = radius / 111_320.0
-    dlon = radius / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
-    candidates = ServiceRequest.objects.filter(
+    since = (now or timezone.now()) - timedelta(days=settings.CIVICDESK["NEARBY_RECENT_DAYS"])
+    open_of_category = ServiceRequest.objects.filter(
         category=category,
         status__in=OPEN_STATUSES,
         duplicate_of__isnull=True,
         is_private_address=False,
-        lat__gte=lat - dlat,
-        lat__lte=lat + dlat,
-        lon__gte=lon - dlon,
-        lon__lte=lon + dlon,
-    ).select_related("category")[:500]
-    found = []
-    for request in candidates:
-        d = distance_m(lat, lon, request.lat or 0.0, request.lon or 0.0)
-        if d <= radius:
-            found.append((request, d))
-    found.sort(key=lambda pair: (pair[1], pair[0].pk))
-    return found[:limit]
+    ).select_related("category", "district")
+    exact = Precision.EXACT
+    found: dict[int, NearbyCandidate] = {}
+    order: dict[int, tuple] = {}
+    if place.lat is not None and place.lon is not None:
+        lat, lon = place.lat, place.lon
+        dlat = radius / 111_320.0
+        dlon = radius / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+        for request in open_of_category.filter(
+            lat__gte=lat - dlat, lat__lte=lat + dlat, lon__gte=lon - dlon, lon__lte=lon + dlon
+        )[:500]:
+            d = distance_m(lat, lon, request.lat or 0.0, request.lon or 0.0)
+            if d > radius:
+                continue
+            both_exact = place.precision == exact and request.location_precision == exact
+            found[request.pk] = NearbyCandidate(
+                request=request,
+                match="distance" if both_exact else "address",
+                distance_m=d if both_exact else None,
+            )
+            order[request.pk] = (0, d, request.pk)
+    if place.street:
+        same_street = open_of_category.filter(street__iexact=place.street, created_at__gte=since)
+        if place.precision == exact:
+            same_street = same_street.exclude(location_precision=exact)  # judged by distance
+        for request in same_street.order_by("-created_at")[:limit]:
+            if request.pk not in found:
+                found[request.pk] = NearbyCandidate(request=request, match="street")
+                order[request.pk] = (1, -request.created_at.timestamp(), request.pk)
+    if place.district is not None:
+        same_district = open_of_category.filter(district=place.district, created_at__gte=since)
+        if place.precision != Precision.DISTRICT:
+            same_district = same_district.filter(location_precision=Precision.DISTRICT)
+        for request in same_district.order_by("-created_at")[:limit]:
+            if request.pk not in found:
+                found[request.pk] = NearbyCandidate(request=request, match="district")
+                order[request.pk] = (2, -request.created_at.timestamp(), request.pk)
+    chosen = sorted(found.values(), key=lambda c: order[c.request.pk])[:limit]
+    if not chosen:
+        return []
+    ids = [c.request.pk for c in chosen]
+    followers = dict(
+        Follow.objects.filter(request_id__in=ids)
+        .values("request_id")
+        .annotate(n=Count("id"))
+        .values_list("request_id", "n")
+    )
+    # The first published photo of each (listed last, so it overwrites the later ones).
+    photos: dict[int, str] = dict(
+        Attachment.objects.filter(
+            request_id__in=[c.request.pk for c in chosen if c.request.is_public],
+            uploaded_by_staff=False,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("request_id", "token")
+    )
+    return [
+        NearbyCandidate(
+            request=c.request, match=c.match, distance_m=c.distance_m,
+            followers=followers.get(c.request.pk, 0), photo_token=photos.get(c.request.pk, ""),
+        )
+        for c in chosen
+    ]
 
 
 # --- Staff queue --------------------------------------------------------------------------------
@@ -284,7 +360,7 @@ class QueueFilters:
     q: str = ""
 
 
-def _queue_base(*, user: Any, filters: QueueFilters) -> QuerySet[ServiceRequest]:
+def _queue_base(*, user: AnyUser, filters: QueueFilters) -> QuerySet[ServiceRequest]:
     roles = roles_for(user)
     departments = sorted(roles.staff_department_ids)
     qs = ServiceRequest.objects.all()
@@ -335,7 +411,7 @@ QueuePosition = tuple[int, datetime | None, int]
 
 
 def _queue_ordered(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition | None
 ) -> QuerySet[ServiceRequest]:
     """The caller's departments' work after `after`, in queue order: priority desc, due_at,
     id (the order of the composite indexes queue_keyset / dept_keyset)."""
@@ -355,7 +431,7 @@ def _queue_ordered(
 
 
 def queue_page(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition | None, limit: int
 ) -> tuple[list[ServiceRequest], bool]:
     """One keyset page of the caller's departments' work, as model instances (the portal's
     workbench); one query whatever `limit`."""
@@ -369,6 +445,7 @@ def queue_page(
 # What one API queue row shows; the description only as far as the row shows it.
 QUEUE_ROW_FIELDS = (
     "id", "reference", "kind", "status", "priority", "address", "is_private_address",
+    "location_precision",
     "due_at", "return_count", "created_at", "updated_at", "version",
     "category__code", "category__name_en", "category__name_zh_hans",
     "department__code", "department__name_en", "department__name_zh_hans",
@@ -379,7 +456,7 @@ QUEUE_DESCRIPTION_CHARS = 160
 
 
 def queue_page_rows(
-    *, user: Any, filters: QueueFilters, after: QueuePosition | None, limit: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition | None, limit: int
 ) -> tuple[list[dict[str, Any]], bool]:
     """The same page as `queue_page`, as plain rows (QUEUE_ROW_FIELDS + `description_start`, cut to
     QUEUE_DESCRIPTION_CHARS in SQL): the API's hot path builds its JSON without model
@@ -391,7 +468,7 @@ def queue_page_rows(
     return rows[:limit], len(rows) > limit
 
 
-def queue_counts(*, user: Any, department: str = "") -> dict[str, Any]:
+def queue_counts(*, user: AnyUser, department: str = "") -> dict[str, Any]:
     """Counts per status (open ones), overdue and unassigned, in one query."""
     base = _queue_base(user=user, filters=QueueFilters(department=department))
     now = timezone.now()
@@ -420,7 +497,18 @@ def districts_all() -> QuerySet[District]:
     return District.objects.order_by("code")
 
 
-def followed_request_ids(*, user: Any) -> set[int]:
+def district_by_code(*, code: str, field: str = "district") -> District | None:
+    """The district with this code; None for ""; a field-level Invalid for an unknown code."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    district = District.objects.filter(code=code[:50]).first()
+    if district is None:
+        raise Invalid(_("Unknown district."), errors={field: [_("Unknown district.")]})
+    return district
+
+
+def followed_request_ids(*, user: User) -> set[int]:
     return set(Follow.objects.filter(user=user).values_list("request_id", flat=True))
 
 
@@ -430,10 +518,94 @@ def idempotency_cutoff() -> datetime:
     return timezone.now() - timedelta(hours=settings.CIVICDESK["IDEMPOTENCY_KEY_HOURS"])
 
 
-def idempotent_submission(*, user: Any, key: str) -> IdempotencyKey | None:
-    """The earlier submission made with this Idempotency-Key within its lifetime, if any."""
-    return (
-        IdempotencyKey.objects.select_related("request")
-        .filter(user=user, key=key, created_at__gte=idempotency_cutoff())
-        .first()
+# --- The supervisors' team overview ----------------------------------------------------------
+
+TEAM_SLA_DAYS = 90
+TEAM_OVERDUE_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class SlaRow:
+    """One category's resolutions in the period: how many fixed the problem by the deadline."""
+
+    label: str
+    resolved: int
+    fixed_in_time: int
+
+    @property
+    def suppressed(self) -> bool:
+        return self.resolved < SUPPRESS_BELOW
+
+    @property
+    def sla_percent(self) -> int | None:
+        if self.suppressed:
+            return None
+        return round(100 * self.fixed_in_time / self.resolved)
+
+
+@dataclass(frozen=True)
+class TeamSection:
+    """A supervised department: who holds how much open work, what is overdue, SLA rows."""
+
+    department: Department
+    workload: list[tuple[DepartmentMembership, int]]
+    unassigned: int
+    open_count: int
+    overdue: list[ServiceRequest]
+    sla_rows: list[SlaRow]
+
+
+def team_overview(*, user: AnyUser, now: datetime | None = None) -> list[TeamSection]:
+    """One section per department `user` supervises; five queries a department, however many
+    requests it holds (the SLA rows over the last TEAM_SLA_DAYS days)."""
+    now = now or timezone.now()
+    departments = Department.objects.filter(pk__in=roles_for(user).supervised_department_ids)
+    return [_team_section(department=d, now=now) for d in departments]
+
+
+def _team_section(*, department: Department, now: datetime) -> TeamSection:
+    members = list(
+        DepartmentMembership.objects.filter(department=department).select_related("user")
     )
+    open_requests = ServiceRequest.objects.filter(
+        department=department, status__in=OPEN_STATUSES
+    )
+    load: dict[int | None, int] = {
+        row["assignee"]: row["n"]
+        for row in open_requests.values("assignee").annotate(n=Count("id")).order_by()
+    }
+    overdue = list(
+        open_requests.filter(due_at__lt=now)
+        .select_related("category", "assignee")
+        .order_by("due_at", "id")[:TEAM_OVERDUE_SHOWN]
+    )
+    return TeamSection(
+        department=department,
+        workload=[(m, load.get(m.user_id, 0)) for m in members],
+        unassigned=load.get(None, 0),
+        open_count=sum(load.values()),
+        overdue=overdue,
+        sla_rows=_team_sla_rows(department=department, since=now - timedelta(days=TEAM_SLA_DAYS)),
+    )
+
+
+def _team_sla_rows(*, department: Department, since: datetime) -> list[SlaRow]:
+    # Only a resolution that fixed the problem meets a deadline.
+    in_time = Q(outcome=Outcome.FIXED) & (Q(due_at__isnull=True) | Q(resolved_at__lte=F("due_at")))
+    counts = (
+        ServiceRequest.objects.filter(department=department, resolved_at__gte=since)
+        .values("category")
+        .annotate(resolved=Count("id"), fixed_in_time=Count("id", filter=in_time))
+        .order_by()
+    )
+    by_category = {row["category"]: row for row in counts}
+    categories = Category.objects.filter(pk__in=by_category)
+    rows = [
+        SlaRow(
+            label=c.name,
+            resolved=by_category[c.pk]["resolved"],
+            fixed_in_time=by_category[c.pk]["fixed_in_time"],
+        )
+        for c in categories
+    ]
+    return sorted(rows, key=lambda r: r.label)

@@ -6,11 +6,15 @@ request's `version`, and schedules side effects through the outbox (published af
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -23,7 +27,8 @@ from outbox.services import outbox_enqueue
 from services import workflow
 from services.attachments import max_photos
 from services.attributes import validate_attribute_values
-from services.geo import DistrictShape, district_for
+from services.gazetteer import location_resolve
+from services.geo import DistrictShape
 from services.models import (
     OPEN_STATUSES,
     Attachment,
@@ -40,9 +45,10 @@ from services.models import (
     Status,
 )
 from services.open311.models import Open311Submission
-from services.selectors import actor_kinds, idempotency_cutoff
+from services.selectors import actor_kinds, district_by_code, idempotency_cutoff
 
 if TYPE_CHECKING:
+    from core.users import AnyUser
     from services.attachments import PreparedPhoto
 
 logger = logging.getLogger(__name__)
@@ -125,7 +131,9 @@ def event_record(
     return event
 
 
-def validate_location(*, lat: float | None, lon: float | None, address: str) -> None:
+def validate_location(
+    *, lat: float | None, lon: float | None, address: str, district: District | None = None
+) -> None:
     errors: dict[str, list[str]] = {}
     if (lat is None) != (lon is None):
         errors["location"] = [_("Give both latitude and longitude, or neither.")]
@@ -133,10 +141,18 @@ def validate_location(*, lat: float | None, lon: float | None, address: str) -> 
         errors["lat"] = [_("Latitude must be between -90 and 90.")]
     if lon is not None and not -180 <= lon <= 180:
         errors["lon"] = [_("Longitude must be between -180 and 180.")]
-    if lat is None and lon is None and not address.strip():
-        errors["location"] = [_("Give a location: coordinates, an address, or both.")]
+    if lat is None and lon is None and not address.strip() and district is None:
+        errors["location"] = [_("Give a location: coordinates, an address or a district.")]
     if errors:
         raise Invalid(_("The location is not valid."), errors=errors)
+
+
+def _category_open_check(category: Category) -> None:
+    if not category.is_active:
+        raise Invalid(
+            _("This category is no longer available."),
+            errors={"category": [_("This category is no longer available.")]},
+        )
 
 
 @transaction.atomic
@@ -148,36 +164,48 @@ def request_submit(
     lat: float | None = None,
     lon: float | None = None,
     address: str = "",
+    district: District | None = None,
     attribute_values: dict | None = None,
     channel: str = Channel.WEB,
     related_request: ServiceRequest | None = None,
     is_public: bool = False,
     is_private_address: bool = False,
 ) -> ServiceRequest:
-    """File a service request or complaint; routing follows after commit (outbox)."""
-    if not category.is_active:
-        raise Invalid(
-            _("This category is no longer available."),
-            errors={"category": [_("This category is no longer available.")]},
-        )
+    """Write a new service request or complaint; routing follows after commit (outbox).
+
+    Residents' submissions come in through `request_file` (the one door: category code,
+    related reference, Idempotency-Key, photos); this writes the row and holds the rules every
+    filing obeys, whoever calls it. The place is a point (`exact`), an address (geocoded
+    through the gazetteer when it knows it: precision `address`) or only a district
+    (`district`, never a point): see `services.gazetteer.location_resolve`.
+    """
+    _category_open_check(category)
+    if related_request is not None and (
+        reporter is None or related_request.reporter_id != reporter.pk
+    ):
+        # A complaint may only point at the complainant's own request.
+        raise _not_your_request()
     description = description.strip()
     if not description:
         raise Invalid(
             _("Describe the problem."), errors={"description": [_("This field is required.")]}
         )
-    validate_location(lat=lat, lon=lon, address=address)
+    validate_location(lat=lat, lon=lon, address=address, district=district)
     values = validate_attribute_values(category=category, values=attribute_values or {})
+    place = location_resolve(lat=lat, lon=lon, address=address, district=district)
     now = timezone.now()
     request = ServiceRequest.objects.create(
         kind=category.kind,
         category=category,
         description=description,
         attribute_values=values,
-        lat=lat,
-        lon=lon,
-        address=address.strip(),
+        lat=place.lat,
+        lon=place.lon,
+        address=place.address,
+        location_precision=place.precision,
+        street=place.street,
         is_private_address=is_private_address,
-        district=district_for(lat=lat, lon=lon),
+        district=place.district,
         channel=channel,
         reporter=reporter,
         related_request=related_request,
@@ -351,19 +379,11 @@ def _attachments_store(
     return stored
 
 
-def request_submit_with_photos(
-    *, reporter: Any, photos: list[PreparedPhoto] | None = None, **fields: Any
-) -> ServiceRequest:
-    """`request_submit` plus photos, all or nothing."""
-    if not photos:
-        return request_submit(reporter=reporter, **fields)
-    return _submit_with_photos(reporter=reporter, photos=photos, **fields)
-
-
 @transaction.atomic
 def _submit_with_photos(
     *, reporter: Any, photos: list[PreparedPhoto], **fields: Any
 ) -> ServiceRequest:
+    """`request_submit` plus photos, all or nothing."""
     request = request_submit(reporter=reporter, **fields)
     if photos:
         stored = _attachments_store(request=request, photos=photos, actor=reporter, staff=False)
@@ -382,12 +402,12 @@ def idempotency_keys_prune() -> int:
     return deleted
 
 
-def request_submit_once(
+def _submit_once(
     *,
     reporter: Any,
     idempotency_key: str,
     body_hash: str,
-    photos: list[PreparedPhoto] | None = None,
+    photos: list[PreparedPhoto],
     **fields: Any,
 ) -> tuple[ServiceRequest, bool]:
     """Submit once per (reporter, Idempotency-Key): (request, created).
@@ -415,7 +435,7 @@ def request_submit_once(
             return existing.request, False
         try:
             with transaction.atomic():
-                request = request_submit_with_photos(reporter=reporter, photos=photos, **fields)
+                request = _submit_with_photos(reporter=reporter, photos=photos, **fields)
                 IdempotencyKey.objects.create(
                     user=reporter, key=idempotency_key, body_hash=body_hash, request=request
                 )
@@ -423,6 +443,146 @@ def request_submit_once(
             continue  # another attempt with this key committed first: answer as a replay
         return request, True
     raise Conflict(_("This request is being submitted right now; retry in a moment."))
+
+
+# --- The one door for filing a request ---------------------------------------------------------
+
+
+class Filed(NamedTuple):
+    """What `request_file` did: the request, and whether this call created it (False: a replay
+    of an earlier submission with the same Idempotency-Key and body)."""
+
+    request: ServiceRequest
+    created: bool
+
+
+def category_resolve(*, code: str) -> Category:
+    """The category with this code, or a field error (open or not: see `request_submit`)."""
+    category = Category.objects.filter(code=code).first()
+    if category is None:
+        raise Invalid(_("Unknown category."), errors={"category": [_("Unknown category.")]})
+    return category
+
+
+def submission_body_hash(
+    *,
+    category: Category,
+    description: str,
+    lat: float | None,
+    lon: float | None,
+    address: str,
+    attribute_values: dict[str, Any],
+    related_request: str | None,
+    is_public: bool,
+    is_private_address: bool,
+    photos: Sequence[PreparedPhoto],
+    district: str = "",
+) -> str:
+    """What makes two submissions "the same body" for an Idempotency-Key, whatever the door:
+    the checked values, and each photo by the SHA-256 of its (metadata-free) bytes."""
+    body = {
+        "category": category.code,
+        "description": description.strip(),
+        "lat": lat,
+        "lon": lon,
+        "address": address.strip(),
+        "district": district or None,
+        "attributes": attribute_values,
+        "related_request": related_request or None,
+        "is_public": is_public,
+        "is_private_address": is_private_address,
+        "photos": [hashlib.sha256(photo.content).hexdigest() for photo in photos],
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def request_file(
+    *,
+    reporter: AnyUser | None,
+    category: str,
+    description: str,
+    lat: float | None = None,
+    lon: float | None = None,
+    address: str = "",
+    district: str = "",
+    attribute_values: dict[str, Any] | None = None,
+    channel: str = Channel.WEB,
+    related_request: str | None = None,
+    is_public: bool = False,
+    is_private_address: bool = False,
+    photos: Sequence[PreparedPhoto] = (),
+    idempotency_key: str | None = None,
+) -> Filed:
+    """File a service request or complaint: the one door of the API, the web form, the guided
+    report, the counter and Open311. A new rule about filing goes here (or in `request_submit`,
+    which this calls), not in a view.
+
+    `category` and `district` are codes and `related_request` a reference, as the resident
+    sent them (an address is geocoded by `request_submit`); `photos` are already checked
+    (`services.attachments.photos_prepare`). With an `idempotency_key` a retry with the same
+    body answers the first request (`Filed(created=False)`) and another body under the same
+    key is refused (422).
+    `reporter` is the signed-in resident, or None for a channel without accounts (Open311).
+    Raises `core.errors.Invalid` with field-level messages for bad input, writing nothing.
+    """
+    if isinstance(reporter, AnonymousUser):
+        raise Forbidden(_("Sign in to report"))
+    resolved = category_resolve(code=category)
+    _category_open_check(resolved)
+    values = validate_attribute_values(category=resolved, values=attribute_values or {})
+    related = _related_request_resolve(reference=related_request)
+    chosen_district = district_by_code(code=district)
+    fields: dict[str, Any] = {
+        "category": resolved,
+        "description": description,
+        "lat": lat,
+        "lon": lon,
+        "address": address,
+        "district": chosen_district,
+        "attribute_values": values,
+        "channel": channel,
+        "related_request": related,
+        "is_public": is_public,
+        "is_private_address": is_private_address,
+    }
+    if idempotency_key is None or reporter is None:
+        return Filed(_submit_with_photos(reporter=reporter, photos=list(photos), **fields), True)
+    body_hash = submission_body_hash(
+        category=resolved,
+        description=description,
+        lat=lat,
+        lon=lon,
+        address=address,
+        district=chosen_district.code if chosen_district else "",
+        attribute_values=values,
+        related_request=related_request,
+        is_public=is_public,
+        is_private_address=is_private_address,
+        photos=photos,
+    )
+    request, created = _submit_once(
+        reporter=reporter,
+        idempotency_key=idempotency_key,
+        body_hash=body_hash,
+        photos=list(photos),
+        **fields,
+    )
+    return Filed(request, created)
+
+
+def _related_request_resolve(*, reference: str | None) -> ServiceRequest | None:
+    """The request a complaint points at; whose it may be is `request_submit`'s rule."""
+    if not reference:
+        return None
+    related = ServiceRequest.objects.filter(reference=reference).first()
+    if related is None:
+        raise _not_your_request()
+    return related
+
+
+def _not_your_request() -> Invalid:
+    message = _("Choose one of your own requests.")
+    return Invalid(message, errors={"related_request": [message]})
 
 
 # --- Resident actions ------------------------------------------------------------------------
@@ -840,7 +1000,7 @@ def requests_anonymise(
     counts = AnonymiseCounts()
     rows = list(
         ServiceRequest.objects.select_for_update(of=("self",)).filter(pk__in=request_ids)
-        .only("pk", "reporter_id", "lat", "lon", "is_private_address", "version")
+        .only("pk", "reporter_id", "lat", "lon", "street", "is_private_address", "version")
     )
     if not rows:
         return counts
@@ -860,11 +1020,13 @@ def requests_anonymise(
     if "free_text" not in keep:
         counts.comments = events.filter(type=Event.Type.COMMENT_BY_RESIDENT).exclude(
             text=REMOVED_MARKER).update(text=REMOVED_MARKER)
-    # A home's exact position is personal data: round it to about 1 km.
-    private = [r for r in rows if r.is_private_address and r.lat is not None and r.lon is not None]
+    # A home's exact position is personal data: round it to about 1 km (and forget its street).
+    private = [r for r in rows if r.is_private_address]
     for r in private:
-        r.lat, r.lon = round(r.lat or 0.0, 2), round(r.lon or 0.0, 2)
-    ServiceRequest.objects.bulk_update(private, ["lat", "lon"], batch_size=500)
+        if r.lat is not None and r.lon is not None:
+            r.lat, r.lon = round(r.lat, 2), round(r.lon, 2)
+        r.street = ""
+    ServiceRequest.objects.bulk_update(private, ["lat", "lon", "street"], batch_size=500)
     update: dict[str, Any] = {"reporter": None, "address": ""}
     if "free_text" not in keep:
         update.update(description=REMOVED_MARKER, feedback="", attribute_values={})

@@ -82,7 +82,7 @@ def requests_mark_overdue(*, now: datetime | None = None, batch_size: int = 500)
     return sum(1 for pk in ids if request_mark_breached(request_id=pk, now=now) is not None)
 
 
-def department_digest(*, department: Any, now: datetime) -> dict[str, Any]:
+def department_digest(*, department: Department, now: datetime) -> dict[str, Any]:
     """Figures for one department's digest: open, overdue, breached and resolved in 24 h."""
     since = now - timedelta(hours=24)
     requests = ServiceRequest.objects.filter(department=department)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from outbox.services import outbox_inline, outbox_prune, outbox_register, outbox_relay
-from services import classifier, live, notifications, routing, services, sla
+from services import classifier, live, notifications, routing, services, sla, surveys
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,12 @@ def send_supervisor_digest() -> int:
 )
 def train_router() -> str:
     return classifier.router_train().version
+
+
+@shared_task(name="services.tasks.send_surveys", acks_late=False)
+def send_surveys() -> int:
+    """Daily: ask the reporters of closed requests who consented to the satisfaction survey."""
+    return surveys.surveys_send()
 
 
 @shared_task(name="services.tasks.prune_outbox")

@@ -9,6 +9,7 @@ REF = "<str:reference>"
 urlpatterns = [
     path("categories", catalog.CategoryListApi.as_view(), name="category-list"),
     path("districts", catalog.DistrictListApi.as_view(), name="district-list"),
+    path("addresses", catalog.AddressSearchApi.as_view(), name="address-search"),
     # Resident
     path("requests", resident.RequestCollectionApi.as_view(), name="request-list"),
     path("requests/nearby", resident.NearbyApi.as_view(), name="request-nearby"),

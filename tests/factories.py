@@ -6,11 +6,13 @@ import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 
+from services.gazetteer import address_text, normalise, search_key_of
 from services.models import (
     Category,
     Department,
     DepartmentMembership,
     District,
+    GazetteerAddress,
     ServiceRequest,
 )
 
@@ -148,3 +150,26 @@ class ServiceRequestFactory(factory.django.DjangoModelFactory):
     lon = 116.05
     reporter = factory.SubFactory(UserFactory)
     department = factory.LazyAttribute(lambda o: o.category.department)
+
+
+class GazetteerAddressFactory(factory.django.DjangoModelFactory):
+    """One address of the gazetteer (as `import_addresses` would store it)."""
+
+    class Meta:
+        model = GazetteerAddress
+
+    number = factory.Sequence(lambda n: str(n + 1))
+    street = "Jianshe Road"
+    city = "Example City"
+    postcode = "071000"
+    lat = 39.05
+    lon = 116.05
+    district = None
+    text = factory.LazyAttribute(
+        lambda o: address_text(number=o.number, street=o.street, city=o.city, postcode=o.postcode)
+    )
+    search_key = factory.LazyAttribute(
+        lambda o: search_key_of(number=o.number, street=o.street, city=o.city,
+                                postcode=o.postcode)
+    )
+    street_key = factory.LazyAttribute(lambda o: normalise(o.street))

@@ -91,7 +91,7 @@ class RevealApi(APIView):
             "request": reveal.event.request_reference,
             "access_event": str(reveal.event.event_id),
             "log_index": reveal.event.log_entry_id,
-            "purpose": reveal.event.purpose.code,
+            "purpose": getattr(reveal.event.purpose, "code", ""),
             "values": reveal.values,
         }
         return Response(self.OutputSerializer(body).data, headers=NO_STORE)
@@ -108,7 +108,9 @@ class AccessEventSerializer(serializers.Serializer):
     actor_role = serializers.CharField()
     department = serializers.DictField(allow_null=True)
     fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
-    purpose = serializers.DictField()
+    purpose = serializers.DictField(
+        allow_null=True, help_text="Null when no purpose of the register covers the look."
+    )
     reason = serializers.CharField()
     request = serializers.CharField(allow_null=True)
     log_index = serializers.IntegerField()

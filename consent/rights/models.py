@@ -26,6 +26,8 @@ class AccessEvent(models.Model):
         REVEAL = "reveal", _("revealed on demand")
         EXPORT = "export", _("included in a staff export")
         BULK = "bulk", _("included in a bulk operation")
+        VIEW = "view", _("seen on a staff page")
+        ADMIN = "admin", _("seen in the administration")
 
     event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REVEAL)
@@ -47,7 +49,11 @@ class AccessEvent(models.Model):
     )
     request_reference = models.CharField(max_length=16, blank=True)
     revealed_fields = models.JSONField(default=list)
-    purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="+")
+    # None: no purpose of the register covers what was seen (e.g. a city with no register yet);
+    # the look is recorded all the same.
+    purpose = models.ForeignKey(
+        "consent.Purpose", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.CharField(max_length=40)
     created_at = models.DateTimeField()
     log_entry = models.OneToOneField("consent.LogEntry", on_delete=models.PROTECT, related_name="+")

@@ -1,12 +1,13 @@
-"""The nightly retention sweep: each purpose's retention period from the register applied
-to requests and exports.
+"""The nightly retention sweep: every purpose of the register has its retention period
+applied to what is held for it (`PURPOSE_DATA`), and each run is logged with every purpose's
+period and what it applied to.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from consent.rights.models import (
     ExportJob,
     RetentionRun,
 )
-from services.models import Attachment, Event, ServiceRequest
+from services.models import Attachment, Event, ServiceRequest, SurveyInvitation
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,33 @@ logger = logging.getLogger(__name__)
 class RetentionSummary:
     dry_run: bool
     counts: dict[str, int]
-    purposes: dict[str, int]
+    purposes: dict[str, int]  # every active purpose → its retention period in days
     run: RetentionRun | None = None
+    # purpose → what its retention applies to (a key of PURPOSE_DATA's values, or "unknown")
+    applied: dict[str, str] = field(default_factory=dict)
+
+
+# What the service holds for each purpose of the demo register, and so what its retention
+# period applies to. A purpose a city adds without data of its own here is logged as
+# "unknown" (no processing of ours stores data for it), so the data officer sees it.
+PURPOSE_DATA: dict[str, str] = {
+    # The request, its text, place, photos and the residents' comments.
+    policy.PURPOSE_SERVICE_DELIVERY: "requests",
+    # The mark that a reporter was asked (services.surveys); their answer is the request's
+    # rating, part of the request.
+    policy.PURPOSE_SURVEY: "survey_invitations",
+    # E-mails and text messages are sent and not stored (the once-only mark of a sent
+    # notification lives in the cache for 14 days, shorter than either period).
+    policy.PURPOSE_STATUS_EMAILS: "nothing_stored",
+    policy.PURPOSE_SMS: "nothing_stored",
+    # Shared through a logged reveal (consent.rights.reveals, purpose contractor-sharing,
+    # gated by consent.policy.permits); nothing is stored beyond the access event.
+    policy.PURPOSE_CONTRACTOR: "nothing_stored",
+    # The router is retrained weekly from the texts still held under service delivery.
+    policy.PURPOSE_ROUTING_TRAINING: "nothing_stored",
+    # Aggregates without personal data.
+    policy.PURPOSE_OPEN_STATISTICS: "nothing_stored",
+}
 
 
 def _service_purpose() -> Purpose | None:
@@ -63,6 +89,11 @@ def retention_candidates(*, now: datetime) -> dict[str, Any]:
             status__in=FINAL_STATUSES, closed_at__lt=cutoff
         ).exclude(pk__in=done)
         out["service_purpose"] = purpose
+    survey = Purpose.objects.filter(code=policy.PURPOSE_SURVEY, is_active=True).first()
+    if survey is not None:
+        out["survey_invitations"] = SurveyInvitation.objects.filter(
+            sent_at__lt=now - timedelta(days=survey.retention_days)
+        )
     out["held_released"] = AnonymisedRequest.objects.filter(complete=False, kept_until__lte=now)
     out["exports"] = ExportJob.objects.filter(state=ExportJob.State.READY, expires_at__lte=now)
     return out
@@ -76,9 +107,15 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None,
     now = now or timezone.now()
     batch = batch_size or rights_setting("RETENTION_BATCH_SIZE")
     found = retention_candidates(now=now)
-    purposes: dict[str, int] = {}
+    register_purposes = list(Purpose.objects.filter(is_active=True).order_by("code"))
+    purposes = {p.code: p.retention_days for p in register_purposes}
+    applied = {p.code: PURPOSE_DATA.get(p.code, "unknown") for p in register_purposes}
+    for code, what in applied.items():
+        if what == "unknown":
+            logger.warning("retention: no data of ours is held for this purpose",
+                           extra={"purpose": code})
     counts = {"requests_anonymised": 0, "photos_deleted": 0, "comments_replaced": 0,
-              "held_texts_released": 0, "exports_expired": 0}
+              "held_texts_released": 0, "exports_expired": 0, "survey_invitations_deleted": 0}
     if dry_run:
         if "requests" in found:
             qs = found["requests"]
@@ -88,13 +125,12 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None,
                 request__in=qs, type=Event.Type.COMMENT_BY_RESIDENT).count()
         counts["held_texts_released"] = found["held_released"].count()
         counts["exports_expired"] = found["exports"].count()
-        if "service_purpose" in found:
-            purposes[found["service_purpose"].code] = found["service_purpose"].retention_days
-        return RetentionSummary(dry_run=True, counts=counts, purposes=purposes)
+        if "survey_invitations" in found:
+            counts["survey_invitations_deleted"] = found["survey_invitations"].count()
+        return RetentionSummary(dry_run=True, counts=counts, purposes=purposes, applied=applied)
 
     run = RetentionRun.objects.create(started_at=now, dry_run=False)
     if "requests" in found:
-        purposes[found["service_purpose"].code] = found["service_purpose"].retention_days
         qs = found["requests"]
         for ids in _keyset(qs, batch):
             with transaction.atomic():
@@ -124,19 +160,24 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None,
         counts["exports_expired"] += ExportJob.objects.filter(pk__in=ids).update(
             state=ExportJob.State.EXPIRED, file_name=""
         )
+    if "survey_invitations" in found:
+        for ids in _keyset(found["survey_invitations"], batch):
+            deleted, _ = SurveyInvitation.objects.filter(pk__in=ids).delete()
+            counts["survey_invitations_deleted"] += deleted
     # Keys of erased residents whose erasure died before the key was deleted.
     counts["orphan_keys_destroyed"] = pseudonyms.orphan_keys_destroy()
     with transaction.atomic():
         entry = ledger.ledger_append(
             kind="retention",
             body={"type": "retention", "run": run.pk, "counts": counts,
-                  "retention_days": purposes},
+                  "retention_days": purposes, "applied_to": applied},
         )
         RetentionRun.objects.filter(pk=run.pk).update(
             finished_at=timezone.now(), counts=counts, log_entry=entry
         )
     run.refresh_from_db()
-    return RetentionSummary(dry_run=False, counts=counts, purposes=purposes, run=run)
+    return RetentionSummary(dry_run=False, counts=counts, purposes=purposes, run=run,
+                            applied=applied)
 
 
 def _reporter_terms(request_ids: list[int]) -> dict[int, list[str]]:

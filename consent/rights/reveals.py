@@ -103,21 +103,23 @@ def access_event_record(
     actor: Any,
     subject: Any,
     fields: list[str],
-    purpose: Purpose,
+    purpose: Purpose | None,
     reason: str,
     kind: str = AccessEvent.Kind.REVEAL,
     request: Any = None,
     department: Any = None,
+    role: str = "",
 ) -> AccessEvent:
     """Record one staff look at `subject`'s data: log entry + stored event, one transaction.
 
     Public so staff exports and bulk jobs that include personal data record themselves too.
+    `purpose` None: no purpose of the register covers what was seen (recorded all the same).
     """
     with transaction.atomic():
         now = timezone.now()
         event_id = uuid.uuid4()
         department = department or (request.department if request is not None else None)
-        role = _staff_role(actor, getattr(department, "pk", None))
+        role = role or _staff_role(actor, getattr(department, "pk", None))
         body = {
             "type": "access",
             "event_id": str(event_id),
@@ -126,8 +128,8 @@ def access_event_record(
             "actor_role": role,
             "department": getattr(department, "code", ""),
             "fields": sorted(fields),
-            "purpose": purpose.code,
-            "legal_basis": purpose.legal_basis,
+            "purpose": purpose.code if purpose is not None else "",
+            "legal_basis": purpose.legal_basis if purpose is not None else "",
             "reason": reason,
         }
         entry = ledger.ledger_append(kind="access", body=body, at=now)
@@ -147,8 +149,63 @@ def access_event_record(
             log_entry=entry,
         )
     security_event("personal_data.revealed", user_id=actor.pk, access_event=str(event_id),
-                   purpose=purpose.code)
+                   purpose=purpose.code if purpose is not None else "", kind=kind)
     return event
+
+
+# --- Staff pages that show personal data: each look is an access event too ------------------
+
+# What a staff page showed → the register categories that cover it.
+VIEW_CATEGORIES: dict[str, frozenset[str]] = {
+    "description": frozenset({"free_text"}),
+    "address": frozenset({"address", "exact_location"}),
+    **REVEAL_FIELDS,
+}
+
+
+def _covering_purpose(fields: list[str]) -> Purpose | None:
+    """The register purpose that declares what was seen: service delivery first (the reason
+    staff handle requests and accounts at all), else any active purpose that covers it."""
+    wanted = set().union(*(VIEW_CATEGORIES.get(f, frozenset({f})) for f in fields))
+    candidates = sorted(
+        Purpose.objects.filter(is_active=True, requires_consent=False),
+        key=lambda p: (p.code != policy.PURPOSE_SERVICE_DELIVERY, p.code),
+    )
+    return next((p for p in candidates if wanted & set(p.data_categories)), None)
+
+
+def request_view_record(*, actor: Any, request: Any) -> AccessEvent | None:
+    """Staff opened a request of a resident (the workbench): its description and, unless it
+    is a private address, its place were on the page. One event per staff member, request and
+    day (the page is reopened after every action); none for a request without a reporter."""
+    if request.reporter_id is None or request.reporter_id == actor.pk:
+        return None
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    if AccessEvent.objects.filter(
+        actor=actor, request=request, kind=AccessEvent.Kind.VIEW, created_at__gte=start
+    ).exists():
+        return None
+    fields = ["description"]
+    if request.address and not request.is_private_address:
+        fields.append("address")
+    return access_event_record(
+        actor=actor, subject=request.reporter, fields=fields,
+        purpose=_covering_purpose(fields), reason="handle_request",
+        kind=AccessEvent.Kind.VIEW, request=request,
+    )
+
+
+def account_view_record(*, actor: Any, subject: Any) -> AccessEvent | None:
+    """An administrator opened a person's account in the administration (e-mail address,
+    name and phone number on the page). None for one's own account."""
+    if subject is None or subject.pk is None or subject.pk == actor.pk:
+        return None
+    fields = ["email"] + [f for f, value in (("name", subject.display_name),
+                                             ("phone", subject.phone)) if value]
+    return access_event_record(
+        actor=actor, subject=subject, fields=fields, purpose=_covering_purpose(fields),
+        reason="account_administration", kind=AccessEvent.Kind.ADMIN, role="administrator",
+    )
 
 
 def _revealed_values(

@@ -30,13 +30,17 @@ EXPORT_SCHEMA = "https://civicdesk.example.city/schemas/data-export/v1"
 
 FIELD_WORDS = {
     "en": {"name": "name", "email": "e-mail address", "phone": "phone number",
-           "exact_location": "exact location", "photos": "photos"},
+           "exact_location": "exact location", "photos": "photos",
+           "description": "description", "address": "address"},
     "zh-hans": {"name": "姓名", "email": "电子邮件地址", "phone": "电话号码",
-                "exact_location": "精确位置", "photos": "照片"},
+                "exact_location": "精确位置", "photos": "照片",
+                "description": "描述", "address": "地址"},
 }
 ROLE_WORDS = {
-    "en": {"clerk": "clerk", "supervisor": "supervisor", "staff": "staff member"},
-    "zh-hans": {"clerk": "办事员", "supervisor": "主管", "staff": "工作人员"},
+    "en": {"clerk": "clerk", "supervisor": "supervisor", "staff": "staff member",
+           "administrator": "administrator"},
+    "zh-hans": {"clerk": "办事员", "supervisor": "主管", "staff": "工作人员",
+                "administrator": "管理员"},
 }
 REASON_WORDS = {
     "en": {
@@ -44,12 +48,34 @@ REASON_WORDS = {
         "locate_problem": "to find the exact spot of {ref}",
         "review_photos": "to look at the photos of {ref}",
         "coordinate_contractor": "to arrange the repair of {ref} with the contractor",
+        "handle_request": "to handle {ref}",
+        "account_administration": "to administer your account",
     },
     "zh-hans": {
         "contact_resident": "以便就 {ref} 联系您",
         "locate_problem": "以便确定 {ref} 的具体位置",
         "review_photos": "以便查看 {ref} 的照片",
         "coordinate_contractor": "以便与承包商安排 {ref} 的维修",
+        "handle_request": "以便处理 {ref}",
+        "account_administration": "以便管理您的账户",
+    },
+}
+
+# What the staff member did, by the kind of access event.
+VERB_WORDS = {
+    "en": {
+        "reveal": "viewed your {f}",
+        "export": "included your {f} in a staff export",
+        "bulk": "included your {f} in a bulk operation",
+        "view": "opened your request and saw its {f}",
+        "admin": "opened your account in the administration and saw your {f}",
+    },
+    "zh-hans": {
+        "reveal": "查看了您的{f}",
+        "export": "在员工导出中包含了您的{f}",
+        "bulk": "在批量操作中包含了您的{f}",
+        "view": "打开了您的请求，看到了其{f}",
+        "admin": "在管理后台打开了您的账户，看到了您的{f}",
     },
 }
 
@@ -90,12 +116,11 @@ def access_event_sentence(event: AccessEvent, language: str | None) -> str:
     why = reason.format(ref=ref)
     when = _day(event.created_at, lang)
     if lang == "zh-hans":
-        verb = "在员工导出中包含了" if event.kind != AccessEvent.Kind.REVEAL else "查看了"
-        return f"{when}，{dept_name}{role}{verb}您的{fields}，{why}。"
-    verb = "included your {f} in a staff export" if event.kind != AccessEvent.Kind.REVEAL \
-        else "viewed your {f}"
+        verb = VERB_WORDS["zh-hans"].get(event.kind, "查看了您的{f}").format(f=fields, ref=ref)
+        return f"{when}，{dept_name}{role}{verb}，{why}。"
+    verb = VERB_WORDS["en"].get(event.kind, "viewed your {f}")
     who = f"{dept_name} {role}".strip()
-    return f"{who[:1].upper()}{who[1:]} {verb.format(f=fields)} on {when} {why}."
+    return f"{who[:1].upper()}{who[1:]} {verb.format(f=fields, ref=ref)} on {when} {why}."
 
 
 def my_access_events(*, user: Any) -> QuerySet[AccessEvent]:
@@ -117,8 +142,9 @@ def access_event_for_resident(event: AccessEvent, language: str | None) -> dict[
         "department": None if event.actor_department is None else {
             "code": event.actor_department.code, "name": event.actor_department.name},
         "fields": event.revealed_fields,
-        "purpose": {"code": event.purpose.code, "title": event.purpose.title,
-                    "legal_basis": register.basis_json(event.purpose.legal_basis)},
+        "purpose": None if event.purpose is None else {
+            "code": event.purpose.code, "title": event.purpose.title,
+            "legal_basis": register.basis_json(event.purpose.legal_basis)},
         "reason": event.reason,
         "request": event.request_reference or None,
         "log_index": event.log_entry_id,
@@ -163,8 +189,9 @@ def reveals_per_actor_day(
     *, actor_ids: set[int] | None = None, since: datetime | None = None,
     until: datetime | None = None,
 ) -> dict[tuple[int, date], int]:
-    """(actor id, local day) → number of access events, in one grouped query."""
-    qs = AccessEvent.objects.exclude(actor=None)
+    """(actor id, local day) → number of access events, in one grouped query. Opening the
+    requests of one's own queue (kind `view`) is daily work and does not count here."""
+    qs = AccessEvent.objects.exclude(actor=None).exclude(kind=AccessEvent.Kind.VIEW)
     if actor_ids is not None:
         qs = qs.filter(actor_id__in=actor_ids)
     if since is not None:
@@ -217,7 +244,7 @@ def officer_access_rows(events: list[AccessEvent]) -> list[dict[str, Any]]:
             "subject_pseudonym": pseudonyms.pseudonym_of_key(key) if key is not None else None,
             "request": e.request_reference or None,
             "fields": e.revealed_fields,
-            "purpose": e.purpose.code,
+            "purpose": e.purpose.code if e.purpose is not None else "",
             "reason": e.reason,
             "log_index": e.log_entry_id,
             "actor_day_count": n,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from smtplib import SMTPException
+
 from celery import shared_task
 from django.db import OperationalError
 
-from consent.rights import exports, retention
+from consent.rights import exports, intake, retention
 from outbox.services import outbox_register
 
 
@@ -30,10 +32,27 @@ def apply_retention() -> dict[str, int]:
     return retention.apply_retention().counts
 
 
+@shared_task(
+    name="consent.rights.tasks.send_counter_receipt",
+    autoretry_for=(SMTPException, OSError, ConnectionError),
+    max_retries=8,
+    retry_backoff=5,
+    retry_backoff_max=600,
+)
+def send_counter_receipt(request_id: int) -> bool:
+    """E-mail a counter request's reference to the resident (once per outbox message)."""
+    return intake.counter_receipt_send(request_id=request_id)
+
+
 def _publish_export(payload: dict) -> None:
     build_export.delay(payload["job_id"])
+
+
+def _publish_counter_receipt(payload: dict) -> None:
+    send_counter_receipt.delay(payload["request_id"])
 
 
 def outbox_publishers_register() -> None:
     """Name this app's outbox publishers (called once at start-up by RightsConfig.ready)."""
     outbox_register(topic=exports.TOPIC_EXPORT, publisher=_publish_export)
+    outbox_register(topic=intake.TOPIC_COUNTER_RECEIPT, publisher=_publish_counter_receipt)

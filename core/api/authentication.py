@@ -7,8 +7,7 @@ from rest_framework.request import Request
 
 from core.roles import session_bind
 from core.session_activity import session_activity_track
-
-MAX_TOKEN_LENGTH = 128
+from core.session_limits import app_token_shaped
 
 
 class SessionTokenAuthentication(XSessionTokenAuthentication):
@@ -22,7 +21,7 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
         token = self.get_session_token(request)
         if not token:
             return None
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+        if not app_token_shaped(token):
             raise AuthenticationFailed("The session token is invalid or has expired.")
         result = super().authenticate(request)
         if result is None:

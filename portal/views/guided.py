@@ -2,7 +2,7 @@
 
 Every step is a plain HTML form (no JavaScript needed, keyboard friendly); the answers so far
 are a draft in the resident's session, checked with the same `RequestForm` as the one-page
-form, and the review step files it through the same submit path (`request_submit_once`).
+form, and the review step files it through the same door as every other channel (`request_file`).
 The category is suggested from the description by the routing classifier
 (`services.classifier.category_suggest`) and only ever pre-selected: the resident confirms it.
 """
@@ -26,17 +26,18 @@ from core.errors import DomainError, NotFound
 from portal.forms import RequestForm, attribute_field_name
 from portal.views.common import is_resident, new_form_token, role_required, submit_once
 from portal.views.resident import (
-    form_body_hash,
     form_categories,
     form_districts,
     form_errors_map,
     form_location,
+    nearby_rows,
 )
 from portal.views.timeline import attribute_rows
 from services import services as request_services
 from services.attachments import PreparedPhoto, max_photos, photos_prepare
 from services.classifier import category_suggest
-from services.models import Category, ServiceRequest
+from services.gazetteer import location_resolve
+from services.models import Category, Channel, ServiceRequest
 from services.selectors import access_request
 
 SESSION_KEY = "guided_report"
@@ -264,9 +265,37 @@ def _render(
         "token": draft["token"],
         "data": {k: (v[0] if len(v) == 1 else v) for k, v in draft["data"].items()},
         "review_attributes": _review_attributes(draft, category) if step == "review" else [],
+        "nearby": _nearby(draft, category, form) if step in ("details", "review") else [],
     }
     response_status = status or (400 if errors else 200)
     return render(request, "portal/resident/guided.html", context, status=response_status)
+
+
+def _float(draft: dict[str, Any], name: str) -> float | None:
+    try:
+        value = float((draft["data"].get(name) or [""])[0])
+    except ValueError:
+        return None
+    return value if -180 <= value <= 180 else None
+
+
+def _nearby(
+    draft: dict[str, Any], category: Category | None, form: RequestForm
+) -> list[dict[str, Any]]:
+    """Open reports of the chosen category at the draft's place: a point, an address (the
+    gazetteer's), or the district alone. Shown without JavaScript, each with a follow button."""
+    if category is None:
+        return []
+    lat, lon = _float(draft, "lat"), _float(draft, "lon")
+    if lat is None or lon is None or not -90 <= lat <= 90:
+        lat = lon = None
+    code = (draft["data"].get("district") or [""])[0]
+    district = next((d for d in form.districts if d.code == code), None)
+    address = (draft["data"].get("address") or [""])[0]
+    if lat is None and not address.strip() and district is None:
+        return []
+    place = location_resolve(lat=lat, lon=lon, address=address, district=district)
+    return nearby_rows(category=category, place=place)
 
 
 def _review_attributes(draft: dict[str, Any], category: Category | None) -> list[tuple[str, str]]:
@@ -285,22 +314,18 @@ def _submit(request: HttpRequest, draft: dict[str, Any]) -> HttpResponse:
 
     def work() -> HttpResponse:
         photos = _photos(draft)
-        lat, lon, address = form_location(form)
         try:
-            submitted, _created = request_services.request_submit_once(
+            submitted, _created = request_services.request_file(
                 reporter=request.user,
-                idempotency_key=f"web:{draft['token']}",
-                body_hash=form_body_hash(form, []),
-                photos=photos,
-                category=category,
+                category=category.code,
                 description=form.cleaned_data["description"],
-                lat=lat,
-                lon=lon,
-                address=address,
+                **form_location(form),
                 attribute_values=form.attribute_values(category),
-                channel="web",
+                channel=Channel.WEB,
                 is_public=form.cleaned_data.get("is_public", False),
                 is_private_address=form.cleaned_data.get("is_private_address", False),
+                photos=photos,
+                idempotency_key=f"web:{draft['token']}",
             )
         except DomainError as error:
             form_errors_map(form, category, error)

@@ -18,7 +18,15 @@ from django.views.decorators.http import require_GET
 
 from core.errors import NotFound
 from portal.map_tiles import map_start
-from services.models import OPEN_STATUSES, Attachment, District, Follow, ServiceRequest, Status
+from services.models import (
+    OPEN_STATUSES,
+    Attachment,
+    District,
+    Follow,
+    Precision,
+    ServiceRequest,
+    Status,
+)
 from services.open311.public import public_request_data
 from services.open311.selectors import PUBLIC_FIELDS, public_requests
 
@@ -50,6 +58,7 @@ def _row(sr: ServiceRequest) -> dict[str, Any]:
         data[key] = parse_datetime(data[key]) if data.get(key) else None
     data["sr"] = sr
     data["workflow_status"] = Status(sr.status).label
+    data["location_precision_label"] = Precision(sr.location_precision).label
     data["district"] = sr.district.name if sr.district_id and sr.district else ""
     return data
 

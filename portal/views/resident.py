@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +17,13 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from shapely.geometry import shape
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.i18n import age_text
 from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
 from portal.map_tiles import map_start
 from portal.views.common import (
@@ -38,8 +37,9 @@ from portal.views.timeline import annotate_events, attribute_rows
 from services import services as request_services
 from services import workflow
 from services.attachments import photos_prepare
+from services.gazetteer import ResolvedLocation
 from services.live import STAFF_ROLES
-from services.models import Category, District, ServiceRequest, Status
+from services.models import Category, Channel, District, ServiceRequest, Status
 from services.selectors import (
     access_follow_target,
     access_request,
@@ -47,6 +47,7 @@ from services.selectors import (
     actor_kinds,
     events_for_resident,
     requests_followed_by,
+    requests_nearby,
     requests_of_resident,
 )
 
@@ -61,23 +62,38 @@ def form_districts() -> list[District]:
     return list(District.objects.all())
 
 
-def form_body_hash(form: RequestForm, files: list[Any]) -> str:
-    data = {k: v for k, v in form.cleaned_data.items() if k not in ("photos", "form_token")}
-    data["photos"] = [(f.name, f.size) for f in files]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+def form_location(form: RequestForm) -> dict[str, Any]:
+    """The place as the resident gave it: coordinates, the address text (resolved through the
+    address gazetteer by `request_submit`), the chosen district. Nothing is invented: a
+    district alone stays a district (no point)."""
+    return {
+        "lat": form.cleaned_data.get("lat"),
+        "lon": form.cleaned_data.get("lon"),
+        "address": form.cleaned_data.get("address") or "",
+        "district": form.cleaned_data.get("district") or "",
+    }
 
 
-def form_location(form: RequestForm) -> tuple[float | None, float | None, str]:
-    """Coordinates if given; otherwise a point inside the chosen district so routing by
-    district works; the address text as typed (or the district's name)."""
-    lat, lon = form.cleaned_data.get("lat"), form.cleaned_data.get("lon")
-    address = form.cleaned_data.get("address") or ""
-    district = form.chosen_district()
-    if lat is None and district is not None:
-        point = shape(district.boundary).representative_point()
-        lat, lon = round(point.y, 6), round(point.x, 6)
-        address = address or district.name
-    return lat, lon, address
+def nearby_rows(*, category: Category, place: ResolvedLocation) -> list[dict[str, Any]]:
+    """Open reports that may be the same problem, as the report pages show them."""
+    now = timezone.now()
+    rows = []
+    for c in requests_nearby(category=category, place=place, limit=5):
+        r = c.request
+        rows.append({
+            "reference": r.reference,
+            "category": r.category.name,
+            "age": age_text(r.created_at, now),
+            "street": r.street,
+            "district": r.district.name if r.district_id and r.district else "",
+            "match": c.match,
+            "distance_m": None if c.distance_m is None else int(round(c.distance_m / 5.0) * 5),
+            "description": r.description if r.is_public else "",
+            "photo_url": reverse("portal:report-photo", args=[r.reference, c.photo_token])
+            if c.photo_token else "",
+            "followers": c.followers,
+        })
+    return rows
 
 
 def form_errors_map(form: RequestForm, category: Category | None, error: DomainError) -> None:
@@ -117,33 +133,21 @@ def request_new(request: HttpRequest) -> HttpResponse:
         if category is None:  # the choice field only admits listed codes
             return _render_new(request, form, status=400)
         files = form.cleaned_data.get("photos") or []
-        related = None
         try:
-            if form.cleaned_data.get("related_request"):
-                related = access_request(
-                    user=request.user, reference=form.cleaned_data["related_request"]
-                )
             photos = photos_prepare(uploads=files) if files else []
-            lat, lon, address = form_location(form)
-            submitted, _created = request_services.request_submit_once(
+            submitted, _created = request_services.request_file(
                 reporter=request.user,
-                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
-                body_hash=form_body_hash(form, files),
-                photos=photos,
-                category=category,
+                category=category.code,
                 description=form.cleaned_data["description"],
-                lat=lat,
-                lon=lon,
-                address=address,
+                **form_location(form),
                 attribute_values=form.attribute_values(category),
-                channel="web",
-                related_request=related,
+                channel=Channel.WEB,
+                related_request=form.cleaned_data.get("related_request") or None,
                 is_public=form.cleaned_data.get("is_public", False),
                 is_private_address=form.cleaned_data.get("is_private_address", False),
+                photos=photos,
+                idempotency_key=f"web:{form.token}" if form.token else f"web:{id(form)}",
             )
-        except NotFound:
-            form.add_error("related_request", _("Choose one of your own requests."))
-            return _render_new(request, form, status=400)
         except DomainError as error:
             form_errors_map(form, category, error)
             return _render_new(request, form, status=400)

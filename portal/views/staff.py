@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +26,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal
+from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal, request_view_record
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
@@ -47,7 +47,7 @@ from portal.views.common import (
     role_required,
     submit_once,
 )
-from portal.views.statistics import Row, bar_chart
+from portal.views.statistics import bar_chart
 from portal.views.timeline import annotate_events, attribute_rows
 from services import services as request_services
 from services import workflow
@@ -55,7 +55,6 @@ from services.models import (
     OPEN_STATUSES,
     Department,
     DepartmentMembership,
-    Outcome,
     Priority,
     ServiceRequest,
     Status,
@@ -70,6 +69,7 @@ from services.selectors import (
     queue_counts,
     queue_page,
     routing_explanation,
+    team_overview,
 )
 
 QUEUE_PAGE_SIZE = 50
@@ -327,6 +327,8 @@ def _reveal_form(sr: ServiceRequest) -> Any:
 @require_GET
 def workbench(request: HttpRequest, reference: str) -> HttpResponse:
     sr = _access_staff(request, reference)
+    # The page shows the resident's description and place: a logged look (once a day).
+    request_view_record(actor=request.user, request=sr)
     return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
 
 
@@ -475,52 +477,20 @@ workbench_assign = _staff_action(None, "", _assign)
 @require_GET
 def team(request: HttpRequest) -> HttpResponse:
     """Per supervised department: who holds how much open work, what is overdue, SLA per
-    category over the last 90 days."""
-    roles = roles_for(request.user)
+    category over the last 90 days (`services.selectors.team_overview`)."""
     now = timezone.now()
-    since = now - timedelta(days=90)
-    sections = []
-    for department in Department.objects.filter(pk__in=roles.supervised_department_ids):
-        members = list(
-            DepartmentMembership.objects.filter(department=department).select_related("user")
-        )
-        open_rows = list(
-            ServiceRequest.objects.filter(department=department, status__in=OPEN_STATUSES)
-            .select_related("category", "assignee")
-            .order_by("due_at", "id")
-        )
-        load: dict[int | None, int] = {}
-        for row in open_rows:
-            load[row.assignee_id] = load.get(row.assignee_id, 0) + 1
-        workload = [(m, load.get(m.user_id, 0)) for m in members]
-        overdue = [r for r in open_rows if r.due_at and r.due_at < now][:50]
-        per_category: dict[str, Row] = {}
-        done = ServiceRequest.objects.filter(
-            department=department, resolved_at__gte=since
-        ).select_related("category")
-        for row in done:
-            resolved_at = row.resolved_at
-            if resolved_at is None:
-                continue
-            item = per_category.setdefault(row.category.code, Row(label=row.category.name))
-            item.total += 1
-            item.resolved += 1
-            item.hours.append((resolved_at - row.created_at).total_seconds() / 3600)
-            # Only a resolution that fixed the problem meets a deadline.
-            if row.outcome == Outcome.FIXED and (row.due_at is None or resolved_at <= row.due_at):
-                item.sla_met += 1
-        chart_rows = sorted(per_category.values(), key=lambda r: r.label)
-        sections.append(
-            {
-                "department": department,
-                "workload": workload,
-                "unassigned": load.get(None, 0),
-                "open_count": len(open_rows),
-                "overdue": overdue,
-                "sla_chart": bar_chart(chart_rows, value="sla_percent", unit="%"),
-                "sla_rows": chart_rows,
-            }
-        )
+    sections = [
+        {
+            "department": section.department,
+            "workload": section.workload,
+            "unassigned": section.unassigned,
+            "open_count": section.open_count,
+            "overdue": section.overdue,
+            "sla_chart": bar_chart(section.sla_rows, value="sla_percent", unit="%"),
+            "sla_rows": section.sla_rows,
+        }
+        for section in team_overview(user=request.user, now=now)
+    ]
     return render(request, "portal/staff/team.html", {"sections": sections, "now": now})
 
 

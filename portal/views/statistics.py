@@ -1,7 +1,8 @@
 """Public service statistics: the page, its charts and the open data (CSV, JSON).
 
-The aggregates and their small-cell suppression are selectors in services/statistics.py; `Row`
-stays for the supervisors' team page (their own department's figures, not public).
+The aggregates and their small-cell suppression are selectors in services/statistics.py (the
+supervisors' team figures: services.selectors.team_overview); this module caches, draws and
+serialises them. `Row` is the data officer's consent-rate row (portal/views/privacy.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.shortcuts import render
 from django.utils.translation import get_language
 
 from services import statistics
+from services.selectors import SlaRow
 from services.statistics import StatRow, StatTable
 
 SUPPRESS_BELOW = statistics.SUPPRESS_BELOW
@@ -60,7 +62,7 @@ def service_statistics() -> dict[str, StatTable]:
     return result
 
 
-def bar_chart(rows: Sequence[Row | StatRow], *, value: str, unit: str = "") -> dict:
+def bar_chart(rows: Sequence[Row | StatRow | SlaRow], *, value: str, unit: str = "") -> dict:
     """Geometry for a horizontal SVG bar chart (drawn by the template, no script needed)."""
     points = [(r.label, getattr(r, value)) for r in rows if not r.suppressed]
     points = [(label, v) for label, v in points if v is not None]

@@ -1,4 +1,5 @@
-"""Public reference data: categories (localized by Accept-Language) and districts."""
+"""Public reference data: categories (localized by Accept-Language), districts and the
+address gazetteer's search."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.schema import name_nested_serializers
-from services.selectors import categories_active, districts_all
+from core.api.schema import name_nested_serializers, problems
+from core.api.serializers import StrictSerializer
+from services.api.common import CodeNameSerializer, code_name
+from services.gazetteer import address_search
+from services.selectors import categories_active, district_by_code, districts_all
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language",
@@ -110,6 +114,39 @@ class DistrictListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         data = [{"code": d.code, "name": d.name, "boundary": d.boundary} for d in districts_all()]
+        return Response(self.OutputSerializer(data, many=True).data)
+
+
+class AddressSearchApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class FilterSerializer(StrictSerializer):
+        q = serializers.CharField(min_length=2, max_length=100)
+        district = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+    class OutputSerializer(serializers.Serializer):
+        text = serializers.CharField()
+        street = serializers.CharField()
+        district = CodeNameSerializer(allow_null=True)
+
+    @extend_schema(
+        operation_id="addresses_search",
+        summary="Addresses of the city's gazetteer matching what is typed (public)",
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer(many=True), **problems(400)},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
+        district = district_by_code(code=filters.get("district", ""))
+        found = address_search(query=filters["q"], district=district)
+        data = [
+            {"text": a.text, "street": a.street, "district": code_name(a.district)}
+            for a in found
+        ]
         return Response(self.OutputSerializer(data, many=True).data)
 
 

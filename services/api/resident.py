@@ -5,11 +5,12 @@ Object access only through `access_request`: other people's requests are 404, no
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from django.http import FileResponse
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -24,6 +25,7 @@ from core.api.cursors import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from core.api.schema import forbidden_response, name_nested_serializers, problems
 from core.api.serializers import StrictSerializer
 from core.errors import Forbidden, Invalid
+from core.i18n import age_text
 from services import services as svc
 from services.api.common import (
     PRIORITY_NAMES,
@@ -38,15 +40,17 @@ from services.api.common import (
     public_event_data,
 )
 from services.attachments import photos_prepare
-from services.models import Category, Channel, Event, Follow, ServiceRequest, Status
+from services.gazetteer import location_resolve
+from services.models import Category, Channel, Event, Follow, Precision, ServiceRequest, Status
 from services.selectors import (
+    NearbyCandidate,
     access_attachment,
     access_follow_target,
     access_request,
     access_request_to_follow,
     actor_kinds,
+    district_by_code,
     events_for_resident,
-    idempotent_submission,
     requests_nearby,
     requests_of_resident,
     requests_of_resident_page,
@@ -92,6 +96,11 @@ class RequestSummarySerializer(serializers.Serializer):
     outcome = serializers.CharField(allow_blank=True)
     description = serializers.CharField(help_text="The first 200 characters.")
     address = serializers.CharField(allow_blank=True)
+    location_precision = serializers.ChoiceField(
+        choices=Precision.choices,
+        help_text="exact: a point the resident placed; address: the gazetteer's point for the "
+        "address (or none); district: only the district is known (never a point).",
+    )
     district = CodeNameSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -107,6 +116,7 @@ def summary_data(r: ServiceRequest) -> dict[str, Any]:
         "outcome": r.outcome,
         "description": r.description[:200],
         "address": r.address,
+        "location_precision": r.location_precision,
         "district": code_name(r.district),
         "created_at": json_datetime(r.created_at),
         "updated_at": json_datetime(r.updated_at),
@@ -132,6 +142,12 @@ class RequestDetailSerializer(serializers.Serializer):
     lat = serializers.FloatField(allow_null=True)
     lon = serializers.FloatField(allow_null=True)
     address = serializers.CharField(allow_blank=True)
+    location_precision = serializers.ChoiceField(
+        choices=Precision.choices,
+        help_text="exact: a point the resident placed; address: the gazetteer's point for the "
+        "address (or none); district: only the district is known (never a point).",
+    )
+    street = serializers.CharField(allow_blank=True)
     district = CodeNameSerializer(allow_null=True)
     department = CodeNameSerializer(allow_null=True)
     priority = serializers.ChoiceField(choices=list(PRIORITY_NAMES.values()))
@@ -216,6 +232,8 @@ def detail_data(
         "lat": r.lat if owner else None,
         "lon": r.lon if owner else None,
         "address": r.address if owner else "",
+        "location_precision": r.location_precision,
+        "street": r.street if owner else "",
         "district": code_name(r.district),
         "department": code_name(r.department),
         "priority": PRIORITY_NAMES.get(r.priority, "normal"),
@@ -254,17 +272,6 @@ def detail_response(user: Any, reference: str, code: int = 200, **headers: str) 
 # --- Collection: list mine, file new ----------------------------------------------------------
 
 
-def _upload_hash(uploads: list[Any]) -> list[str]:
-    digests = []
-    for upload in uploads:
-        digest = hashlib.sha256()
-        for chunk in upload.chunks():
-            digest.update(chunk)
-        upload.seek(0)
-        digests.append(digest.hexdigest())
-    return digests
-
-
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -299,7 +306,16 @@ class RequestCollectionApi(APIView):
         lon = serializers.FloatField(
             min_value=-180, max_value=180, required=False, allow_null=True
         )
-        address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        address = serializers.CharField(
+            max_length=300, required=False, allow_blank=True,
+            help_text="Geocoded through the city's address gazetteer when it knows the address "
+            "(precision `address`); a point given with it stays the place (precision `exact`).",
+        )
+        district = serializers.CharField(
+            max_length=50, required=False, allow_blank=True,
+            help_text="District code (GET /api/v1/districts): enough on its own (precision "
+            "`district`, no point).",
+        )
         attributes = AttributesField(required=False, help_text="{attribute code: value}")
         related_request = serializers.CharField(
             max_length=16, required=False, help_text="For a complaint: the earlier request."
@@ -373,65 +389,29 @@ class RequestCollectionApi(APIView):
             raise Invalid(_("Send a JSON object."), errors={"non_field_errors": [_("Invalid.")]})
         serializer = self.InputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
-        fields.pop("photos", None)
-        category = Category.objects.filter(code=fields.pop("category")).first()
-        if category is None:
-            raise Invalid(
-                _("Unknown category."), errors={"category": [_("Unknown category.")]}
-            )
-        related = None
-        if fields.get("related_request"):
-            related = access_request(user=request.user, reference=fields["related_request"])
-            if related.reporter_id != request.user.pk:
-                raise Invalid(_("Unknown request."), errors={"related_request": [_("Unknown.")]})
-        fields.pop("related_request", None)
+        fields = serializer.validated_data
         mobile = isinstance(request.successful_authenticator, SessionTokenAuthentication)
-        submit_fields = {
-            "category": category,
-            "description": fields["description"],
-            "lat": fields.get("lat"),
-            "lon": fields.get("lon"),
-            "address": fields.get("address", ""),
-            "attribute_values": fields.get("attributes") or {},
-            "channel": Channel.MOBILE if mobile else Channel.WEB,
-            "related_request": related,
-            "is_public": fields.get("is_public", False),
-            "is_private_address": fields.get("is_private_address", False),
-        }
-        if key is not None:
-            body_hash = hashlib.sha256(
-                json.dumps(
-                    {
-                        **fields,
-                        "category": category.code,
-                        "related_request": related.reference if related else None,
-                        "photos": _upload_hash(uploads),
-                    },
-                    sort_keys=True,
-                    default=str,
-                ).encode()
-            ).hexdigest()
-            earlier = idempotent_submission(user=request.user, key=key)
-            if earlier is not None and earlier.body_hash == body_hash:
-                return detail_response(request.user, earlier.request.reference)
-            photos = photos_prepare(uploads=uploads)
-            created_request, created = svc.request_submit_once(
-                reporter=request.user,
-                idempotency_key=key,
-                body_hash=body_hash,
-                photos=photos,
-                **submit_fields,
-            )
-        else:
-            photos = photos_prepare(uploads=uploads)
-            created_request = svc.request_submit_with_photos(
-                reporter=request.user, photos=photos, **submit_fields
-            )
-            created = True
+        created_request, created = svc.request_file(
+            reporter=request.user,
+            category=fields["category"],
+            description=fields["description"],
+            lat=fields.get("lat"),
+            lon=fields.get("lon"),
+            address=fields.get("address", ""),
+            district=fields.get("district", ""),
+            attribute_values=fields.get("attributes") or {},
+            channel=Channel.MOBILE if mobile else Channel.WEB,
+            related_request=fields.get("related_request"),
+            is_public=fields.get("is_public", False),
+            is_private_address=fields.get("is_private_address", False),
+            photos=photos_prepare(uploads=uploads),
+            idempotency_key=key,
+        )
         if not created:
             return detail_response(request.user, created_request.reference)
-        data = detail_data(request.user, created_request, new=True, related=related)
+        data = detail_data(
+            request.user, created_request, new=True, related=created_request.related_request
+        )
         return Response(
             RequestDetailSerializer(data).data,
             status=status.HTTP_201_CREATED,
@@ -442,23 +422,55 @@ class RequestCollectionApi(APIView):
 class NearbyApi(APIView):
     class FilterSerializer(StrictSerializer):
         category = serializers.CharField(max_length=50)
-        lat = serializers.FloatField(min_value=-90, max_value=90)
-        lon = serializers.FloatField(min_value=-180, max_value=180)
+        lat = serializers.FloatField(min_value=-90, max_value=90, required=False)
+        lon = serializers.FloatField(min_value=-180, max_value=180, required=False)
+        address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        district = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("lat" in attrs) != ("lon" in attrs):
+                name = "lon" if "lat" in attrs else "lat"
+                raise serializers.ValidationError({name: _("Give both lat and lon, or neither.")})
+            if "lat" not in attrs and not (attrs.get("address") or "").strip() and not (
+                attrs.get("district") or ""
+            ).strip():
+                raise serializers.ValidationError(
+                    {"location": _("Give lat and lon, an address or a district.")}
+                )
+            return attrs
 
     class OutputSerializer(serializers.Serializer):
         reference = serializers.CharField()
         category = CodeNameSerializer()
         status = serializers.ChoiceField(choices=Status.choices)
-        distance_m = serializers.IntegerField(help_text="Rounded to 5 m.")
+        match = serializers.ChoiceField(
+            choices=["distance", "address", "street", "district"],
+            help_text="Why it may be the same: both exact points within the radius "
+            "(distance_m), near the same address point, the same street, or the same district "
+            "(both recent).",
+        )
+        distance_m = serializers.IntegerField(
+            allow_null=True,
+            help_text="Rounded to 5 m; only when both places are exact points (never to an "
+            "address or a district).",
+        )
+        location_precision = serializers.ChoiceField(choices=Precision.choices)
+        street = serializers.CharField(allow_blank=True)
+        district = CodeNameSerializer(allow_null=True)
         created_at = serializers.DateTimeField()
+        age = serializers.CharField(help_text='How long ago it was reported ("3 days ago").')
         followers = serializers.IntegerField()
         description = serializers.CharField(
             allow_blank=True, help_text="Only when the reporter chose to publish it."
         )
+        photo_url = serializers.CharField(
+            allow_null=True, help_text="Its first published photo, when the reporter published it."
+        )
 
     @extend_schema(
         operation_id="requests_nearby",
-        summary="Open requests of a category near a point, to follow instead of filing again",
+        summary="Open requests of a category near a point, on the same street or in the same "
+        "district, to follow instead of filing again",
         parameters=[FilterSerializer],
         responses={200: OutputSerializer(many=True), **problems(400, 401)},
     )
@@ -469,30 +481,38 @@ class NearbyApi(APIView):
         category = Category.objects.filter(code=filters["category"], is_active=True).first()
         if category is None:
             raise Invalid(_("Unknown category."), errors={"category": [_("Unknown category.")]})
-        found = requests_nearby(category=category, lat=filters["lat"], lon=filters["lon"])
-        counts: dict[int, int] = {}
-        if found:
-            from django.db.models import Count
-
-            counts = dict(
-                Follow.objects.filter(request__in=[r for r, _ in found])
-                .values("request")
-                .annotate(n=Count("id"))
-                .values_list("request", "n")
-            )
-        data = [
-            {
-                "reference": r.reference,
-                "category": code_name(r.category),
-                "status": r.status,
-                "distance_m": int(round(d / 5.0) * 5),
-                "created_at": r.created_at,
-                "followers": counts.get(r.pk, 0),
-                "description": r.description if r.is_public else "",
-            }
-            for r, d in found
-        ]
+        district = district_by_code(code=filters.get("district", ""))
+        place = location_resolve(
+            lat=filters.get("lat"), lon=filters.get("lon"),
+            address=filters.get("address", ""), district=district,
+        )
+        now = timezone.now()
+        data = [nearby_data(c, now) for c in requests_nearby(category=category, place=place)]
         return Response(self.OutputSerializer(data, many=True).data)
+
+
+def nearby_data(candidate: NearbyCandidate, now: Any) -> dict[str, Any]:
+    r = candidate.request
+    return {
+        "reference": r.reference,
+        "category": code_name(r.category),
+        "status": r.status,
+        "match": candidate.match,
+        "distance_m": (
+            None if candidate.distance_m is None else int(round(candidate.distance_m / 5.0) * 5)
+        ),
+        "location_precision": r.location_precision,
+        "street": r.street,
+        "district": code_name(r.district),
+        "created_at": r.created_at,
+        "age": age_text(r.created_at, now),
+        "followers": candidate.followers,
+        "description": r.description if r.is_public else "",
+        "photo_url": (
+            reverse("portal:report-photo", args=[r.reference, candidate.photo_token])
+            if candidate.photo_token else None
+        ),
+    }
 
 
 # --- One request -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from services.api.common import (
     conflict_response,
     json_datetime,
 )
-from services.models import OPEN_STATUSES, Event, Outcome, ServiceRequest, Status
+from services.models import OPEN_STATUSES, Event, Outcome, Precision, ServiceRequest, Status
 from services.selectors import (
     QueueFilters,
     access_request,
@@ -69,6 +69,11 @@ class QueueItemSerializer(serializers.Serializer):
     district = CodeNameSerializer(allow_null=True)
     assignee = PersonSerializer(allow_null=True)
     address = serializers.CharField(allow_blank=True)
+    location_precision = serializers.ChoiceField(
+        choices=Precision.choices,
+        help_text="exact: a point the resident placed; address: the gazetteer's point for the "
+        "address (or none); district: only the district is known (never a point).",
+    )
     description = serializers.CharField(help_text="The first 160 characters.")
     due_at = serializers.DateTimeField(allow_null=True)
     overdue = serializers.BooleanField()
@@ -104,6 +109,7 @@ def queue_item(row: dict[str, Any], now: Any) -> dict[str, Any]:
             "id": assignee_id, "display_name": row["assignee__display_name"],
         },
         "address": "" if row["is_private_address"] else row["address"],
+        "location_precision": row["location_precision"],
         "description": row["description_start"],
         "due_at": json_datetime(due_at),
         "overdue": bool(due_at and due_at < now and row["status"] in OPEN_STATUSES),
@@ -299,6 +305,12 @@ class StaffDetailSerializer(serializers.Serializer):
             "POST …/reveal (logged, visible to the resident)."
         )
     )
+    location_precision = serializers.ChoiceField(
+        choices=Precision.choices,
+        help_text="exact: a point the resident placed; address: the gazetteer's point for the "
+        "address (or none); district: only the district is known (never a point).",
+    )
+    street = serializers.CharField(allow_blank=True)
     district = CodeNameSerializer(allow_null=True)
     department = CodeNameSerializer(allow_null=True)
     assignee = PersonSerializer(allow_null=True)
@@ -353,6 +365,8 @@ def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
         "lon": None if r.is_private_address else r.lon,
         "address": "" if r.is_private_address else r.address,
         "is_private_address": r.is_private_address,
+        "location_precision": r.location_precision,
+        "street": "" if r.is_private_address else r.street,
         "district": code_name(r.district),
         "department": code_name(r.department),
         "assignee": person(r.assignee),

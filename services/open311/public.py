@@ -59,5 +59,9 @@ def public_request_data(request: ServiceRequest) -> dict[str, Any]:
         "zipcode": None,
         "lat": lat,
         "long": lon,
+        # Our extension: how well the place is known. `exact` (a point the reporter placed;
+        # FixMyStreet's lat/long), `address` (the gazetteer's point for the address, or none),
+        # `district` (no point).
+        "location_precision": request.location_precision,
         "media_url": (media_url or None) if request.is_public else None,
     }

@@ -32,7 +32,7 @@ UPDATE_EVENTS = (*STAFF_TEXT_EVENTS, Event.Type.ROUTED, Event.Type.REOPENED)
 # Only what the public output reads: wide rows are most of a 1,000-request list's cost.
 PUBLIC_FIELDS = (
     "reference", "kind", "status", "description", "is_public", "address", "is_private_address",
-    "lat", "lon", "created_at", "updated_at", "due_at",
+    "lat", "lon", "location_precision", "created_at", "updated_at", "due_at",
     "category__code", "category__name_en", "category__name_zh_hans", "category__sla_hours",
     "category__kind", "category__is_public",
     "department__name_en", "department__name_zh_hans",

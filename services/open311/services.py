@@ -1,6 +1,6 @@
 """Writes for Open311: issuing and revoking client keys, filing a request for a client app.
 
-Filing goes through services.services.request_submit (channel "open311", no reporter account),
+Filing goes through services.services.request_file (channel "open311", no reporter account),
 so validation, routing and the outbox are exactly those of our own channels.
 """
 
@@ -166,24 +166,20 @@ def open311_request_submit(
     known, extra = split_attribute_values(
         category=report.category, values=report.attribute_values
     )
-    fields: dict[str, Any] = {
-        "category": report.category,
+    request, _created = request_services.request_file(
+        reporter=None,
+        category=report.category.code,
         # Open311 makes the description optional; our workflow needs a text to work with.
-        "description": report.description.strip() or report.category.name_en,
-        "lat": location.lat,
-        "lon": location.lon,
-        "address": address,
-        "attribute_values": known,
-        "channel": Channel.OPEN311,
+        description=report.description.strip() or report.category.name_en,
+        lat=location.lat,
+        lon=location.lon,
+        address=address,
+        attribute_values=known,
+        channel=Channel.OPEN311,
         # Nothing in Open311 says the reporter chose to publish: private by default.
-        "is_public": False,
-    }
-    if photos:
-        request = request_services.request_submit_with_photos(
-            reporter=None, photos=photos, **fields
-        )
-    else:
-        request = request_services.request_submit(reporter=None, **fields)
+        is_public=False,
+        photos=photos or (),
+    )
     if extra:
         # Kept beside the checked values so the clerk sees them (the timeline lists codes the
         # category does not define after its own); never shown in a public GET.

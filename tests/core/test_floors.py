@@ -107,13 +107,78 @@ def test_services_and_consent_import_nothing_from_portal() -> None:
     assert offenders == []
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _from_module(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a `from … import` reads (relative ones resolved)."""
+    if node.level == 0:
+        return node.module or ""
+    package = _module_of(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _is_module(dotted: str) -> bool:
+    where = ROOT.joinpath(*dotted.split("."))
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        owner = _dotted(node.value)
+        return None if owner is None else f"{owner}.{node.attr}"
+    return None
+
+
 def test_no_private_name_is_imported_across_modules() -> None:
     offenders = [
         f"{path.relative_to(ROOT)}:{node.lineno} {alias.name}"
         for path, tree in _sources()
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and _is_ours(node)
+        if isinstance(node, ast.ImportFrom)
+        and _from_module(path, node).split(".")[0] in OURS
         for alias in node.names
-        if alias.name.startswith("_") and not alias.name.startswith("__")
+        if _private(alias.name)
     ]
+    assert offenders == []
+
+
+def test_no_private_name_is_reached_through_another_module() -> None:
+    """`from consent import ledger; ledger._helper(...)` is the same leak as importing it."""
+    offenders = []
+    for path, tree in _sources():
+        bound: dict[str, str] = {}  # local name → the module of ours it stands for
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] in OURS:
+                        local = alias.asname or alias.name.split(".")[0]
+                        bound[local] = alias.name if alias.asname else local
+            elif isinstance(node, ast.ImportFrom):
+                module = _from_module(path, node)
+                if module.split(".")[0] in OURS:
+                    for alias in node.names:
+                        if _is_module(f"{module}.{alias.name}"):
+                            bound[alias.asname or alias.name] = f"{module}.{alias.name}"
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or not _private(node.attr):
+                continue
+            owner = _dotted(node.value)
+            head, _, rest = (owner or "").partition(".")
+            if head not in bound:
+                continue
+            module = ".".join(filter(None, [bound[head], rest]))
+            if _is_module(module) and module != _module_of(path):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {owner}.{node.attr}")
     assert offenders == []

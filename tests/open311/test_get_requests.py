@@ -47,6 +47,7 @@ def test_a_single_request_is_a_one_element_service_requests_collection(api, poth
             "zipcode": None,
             "lat": 39.051234,
             "long": 116.056789,
+            "location_precision": "exact",
             "media_url": None,
         }
     ]

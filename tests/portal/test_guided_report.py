@@ -11,9 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
+from rest_framework.test import APIClient
 
 from services.classifier import category_suggest
-from services.models import Category, ServiceRequest
+from services.models import Category, IdempotencyKey, ServiceRequest
 from tests.factories import CategoryFactory, DepartmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -160,3 +161,23 @@ def test_the_thank_you_page_is_only_for_the_reporter(client, city, other_residen
     other.force_login(other_resident)
     response = other.get(reverse("portal:guided-thanks", args=[sr.reference]))
     assert response.status_code == 404
+
+
+def test_the_guided_report_and_the_app_give_the_same_report_the_same_body_hash(
+    client, city, resident
+):
+    walk_to_review(client, details={"attr__pothole__size": "large", "photos": photo()})
+    assert client.post(step("review")).status_code == 302
+    api = APIClient()
+    api.force_authenticate(resident)
+    response = api.post(
+        "/api/v1/requests",
+        {"category": "pothole", "description": "A deep pothole in the road",
+         "address": "12 Jianshe Road", "attributes": '{"size": "large"}', "photos": [photo()]},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="app-key",
+    )
+    assert response.status_code == 201
+    web, app = IdempotencyKey.objects.order_by("-key")
+    assert (web.key[:4], app.key) == ("web:", "app-key")
+    assert web.body_hash == app.body_hash

@@ -180,6 +180,21 @@ def test_a_double_submitted_form_files_one_request(resident, pothole):
     assert first["Location"] == second["Location"]
 
 
+
+def test_a_complaint_in_the_form_cannot_point_at_another_residents_request(
+    resident, other_resident, filed, roads
+):
+    CategoryFactory(code="conduct", kind=Category.Kind.COMPLAINT, department=roads)
+    other = ServiceRequestFactory(reporter=other_resident, category=filed.category)
+    response = browser(resident).post(
+        reverse("portal:request-new"),
+        {"category": "conduct", "description": "Rude clerk.", "address": "Town hall",
+         "related_request": other.reference},
+    )
+    assert response.status_code == 400
+    assert 'id="id_related_request_errors"' in response.content.decode()
+    assert not ServiceRequest.objects.filter(reporter=resident, kind="complaint").exists()
+
 def test_invalid_request_form_shows_field_errors_and_keeps_what_was_typed(resident, pothole):
     client = browser(resident)
     response = client.post(

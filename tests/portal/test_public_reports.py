@@ -52,11 +52,11 @@ def file(resident, pothole, triage, north, django_capture_on_commit_callbacks):
     def make(description="Deep hole by the bus stop", *, public=True, address="12 Jianshe Road",
              private=False, photos=False, category=None, lat=39.05, lon=116.05, reporter=None):
         with django_capture_on_commit_callbacks(execute=False):
-            sr = request_services.request_submit_with_photos(
-                reporter=reporter or resident, category=category or pothole,
+            sr, _created = request_services.request_file(
+                reporter=reporter or resident, category=(category or pothole).code,
                 description=description, address=address, lat=lat, lon=lon, is_public=public,
                 is_private_address=private,
-                photos=photos_prepare(uploads=[photo()]) if photos else None,
+                photos=photos_prepare(uploads=[photo()]) if photos else (),
             )
         request_route(request_id=sr.pk)
         sr.refresh_from_db()

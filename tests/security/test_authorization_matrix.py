@@ -57,6 +57,7 @@ MATRIX: dict[str, list[Row]] = {
     ],
     "api:category-list": [Row("get", ref(f"{API}/categories"), everyone(200))],
     "api:district-list": [Row("get", ref(f"{API}/districts"), everyone(200))],
+    "api:address-search": [Row("get", ref(f"{API}/addresses?q=main"), everyone(200))],
     "api:request-list": [
         Row("get", ref(f"{API}/requests"), signed_in(200)),
         Row("post", ref(f"{API}/requests"), signed_in(OK), body={"description": ""}),

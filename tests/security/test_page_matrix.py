@@ -193,6 +193,17 @@ PAGE_MATRIX: dict[str, list[Row]] = {
         Row("get", ref("/staff/data-requests/new"), COUNTER_PAGE),
         Row("post", ref("/staff/data-requests/new"), COUNTER_POST, body={"kind": "access"}),
     ],
+    "portal:counter": [
+        Row("get", ref("/staff/counter/"), STAFF_PAGE),
+        # An empty form: staff get the form back with its errors, everyone else no further.
+        Row("post", ref("/staff/counter/"), {**STAFF_PAGE, "clerk_same": 400,
+                                             "clerk_other": 400, "supervisor": 400}),
+    ],
+    # A receipt is shown only to the clerk who filed it, in the same session.
+    "portal:counter-receipt": [
+        Row("get", ref("/staff/counter/{ref}/receipt"), {**STAFF_PAGE, "clerk_same": 404,
+                                                        "clerk_other": 404, "supervisor": 404}),
+    ],
     "portal:team": [Row("get", ref("/staff/team/"), SUPERVISOR_PAGE)],
     "portal:dpo": [Row("get", ref("/data-protection/"), OFFICER_PAGE)],
     "portal:dpo-consent-log": [Row("get", ref("/data-protection/consent-log/"), OFFICER_PAGE)],

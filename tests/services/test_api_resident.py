@@ -221,7 +221,8 @@ def test_nearby_finds_open_requests_of_the_category_within_50_m_without_personal
     assert data[0]["distance_m"] in (30, 35)
     assert data[0]["description"] == ""  # not published by the reporter
     assert set(data[0]) == {
-        "reference", "category", "status", "distance_m", "created_at", "followers", "description"
+        "reference", "category", "status", "match", "distance_m", "location_precision",
+        "street", "district", "created_at", "age", "followers", "description", "photo_url",
     }
 
 

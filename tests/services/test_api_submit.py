@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from services.models import Attachment, Category, Event, IdempotencyKey, ServiceRequest
 from services.services import idempotency_keys_prune
+from tests.factories import CategoryFactory
 from tests.services.conftest import image_bytes
 
 URL = "/api/v1/requests"
@@ -228,3 +229,19 @@ def test_submissions_are_throttled_per_user(client_for, resident, body, settings
     finally:
         ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     assert codes == [201, 201, 429]
+
+
+def test_a_complaint_about_another_residents_request_is_a_field_error(
+    client_for, resident, other_resident, body, roads
+):
+    theirs = client_for(other_resident).post(URL, body, format="json").json()["reference"]
+    CategoryFactory(code="conduct", kind=Category.Kind.COMPLAINT, department=roads)
+    response = client_for(resident).post(
+        URL,
+        {"category": "conduct", "description": "Rude clerk.", "address": "Town hall",
+         "related_request": theirs},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "related_request" in response.json()["errors"]
+    assert ServiceRequest.objects.count() == 1

@@ -517,7 +517,7 @@ def test_removing_the_second_factor_staff_roles_need_closes_the_queue_socket(
 def test_redis_layer_reads_time_out_later_than_its_blocking_receive(configured_layer):  # noqa: F811
     # redis-py's default 5 s read timeout equals channels-redis' 5 s BZPOPMIN: idle sockets
     # died with 1011 under load until settings gave the layer a longer socket timeout.
-    from redis._defaults import DEFAULT_SOCKET_TIMEOUT
+    from redis._defaults import DEFAULT_SOCKET_TIMEOUT  # noqa: PLC2701 - the default under test
 
     timeouts = [h.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT) for h in configured_layer.hosts]
     assert all(t is None or t > configured_layer.brpop_timeout * 2 for t in timeouts), timeouts

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from consent.demo import seed_register
 from portal.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_people
-from services.demo import seed_city, seed_history, seed_requests
+from services.demo import seed_city, seed_gazetteer, seed_history, seed_requests
 
 
 class Command(BaseCommand):
@@ -14,6 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         with transaction.atomic():
             seed_city()
+            seed_gazetteer()
             seed_register()
             people = seed_people()
             seed_requests()

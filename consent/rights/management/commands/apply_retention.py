@@ -23,6 +23,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps({
             "dry_run": summary.dry_run,
             "retention_days": summary.purposes,
+            "applied_to": summary.applied,
             "counts": summary.counts,
             "log_index": summary.run.log_entry_id if summary.run else None,
         }, indent=2))

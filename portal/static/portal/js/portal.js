@@ -102,11 +102,26 @@
     }
     var timer = null;
     var lastUrl = "";
+    function whereText(item) {
+      if (item.match === "distance") { return fill(box.dataset.msgDistance, item.distance_m); }
+      return box.dataset["msg" + item.match.charAt(0).toUpperCase() + item.match.slice(1)] || "";
+    }
+    function span(text, attr) {
+      var el = document.createElement("span");
+      el.textContent = text;
+      if (attr) { el.setAttribute(attr, ""); }
+      return el;
+    }
     function check() {
       var chosen = $("input[name=category]:checked");
-      var lat = $("#id_lat"), lon = $("#id_lon");
-      if (!chosen || !lat || !lon || !lat.value || !lon.value) { box.hidden = true; lastUrl = ""; return; }
-      var url = box.dataset.url + "?" + new URLSearchParams({ category: chosen.value, lat: lat.value, lon: lon.value });
+      var lat = $("#id_lat"), lon = $("#id_lon"), address = $("#id_address"), district = $("#id_district");
+      var params = {};
+      if (lat && lon && lat.value && lon.value) { params.lat = lat.value; params.lon = lon.value; }
+      if (address && address.value.trim()) { params.address = address.value.trim(); }
+      if (district && district.value) { params.district = district.value; }
+      if (!chosen || !Object.keys(params).length) { box.hidden = true; lastUrl = ""; return; }
+      params.category = chosen.value;
+      var url = box.dataset.url + "?" + new URLSearchParams(params);
       if (url === lastUrl) { return; }  // nothing new: do not move the page under the pointer
       lastUrl = url;
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -115,15 +130,39 @@
           list.textContent = "";
           (items || []).slice(0, 5).forEach(function (item) {
             var li = document.createElement("li");
+            li.setAttribute("data-nearby-item", "");
+            li.setAttribute("data-ref", item.reference);
+            li.setAttribute("data-match", item.match);
+            if (item.photo_url) {
+              var img = document.createElement("img");
+              img.src = item.photo_url; img.alt = box.dataset.msgPhoto || ""; img.width = 64; img.height = 48;
+              img.className = "nearby-photo"; img.setAttribute("data-photo", "");
+              li.appendChild(img);
+            }
             var text = document.createElement("span");
-            text.textContent = item.reference + " · " + fill(box.dataset.msgDistance, item.distance_m) +
-              (item.description ? " · " + item.description : "");
+            text.className = "nearby-text";
+            var strong = document.createElement("strong");
+            strong.textContent = item.category ? item.category.name : "";
+            strong.setAttribute("data-category", "");
+            text.appendChild(strong);
+            text.appendChild(document.createTextNode(" · "));
+            text.appendChild(span(item.age, "data-age"));
+            if (item.street) { text.appendChild(document.createTextNode(" · ")); text.appendChild(span(item.street, "data-street")); }
+            if (item.district) { text.appendChild(document.createTextNode(" · ")); text.appendChild(span(item.district.name, "data-district")); }
+            text.appendChild(document.createElement("br"));
+            var where = span(whereText(item) + " · " + item.reference, "data-where");
+            where.className = "small muted";
+            text.appendChild(where);
+            if (item.description) {
+              text.appendChild(document.createElement("br"));
+              text.appendChild(span(item.description.slice(0, 120), null));
+            }
             var button = document.createElement("button");
             button.type = "button"; button.className = "small secondary";
             button.setAttribute("data-follow", item.reference);
             button.textContent = box.dataset.msgFollow;
             button.addEventListener("click", function () { follow(item.reference); });
-            li.appendChild(text); li.appendChild(document.createTextNode(" ")); li.appendChild(button);
+            li.appendChild(text); li.appendChild(button);
             list.appendChild(li);
           });
           box.hidden = list.children.length === 0;
@@ -131,11 +170,45 @@
         .catch(function () { box.hidden = true; });
     }
     function later() { window.clearTimeout(timer); timer = window.setTimeout(check, 400); }
-    $all("input[name=category], #id_lat, #id_lon").forEach(function (el) {
+    $all("input[name=category], #id_lat, #id_lon, #id_address, #id_district").forEach(function (el) {
       el.addEventListener("change", later);
       el.addEventListener("input", later);
     });
     document.addEventListener("civicdesk:location", later);
+  }
+
+  /* --- Address search: the gazetteer's suggestions under the address field --------------- */
+  function initAddressSearch() {
+    var input = $("input[data-address-search]");
+    if (!input) { return; }
+    var list = document.createElement("datalist");
+    list.id = "address-suggestions";
+    input.parentNode.appendChild(list);
+    input.setAttribute("list", list.id);
+    input.setAttribute("autocomplete", "off");  // the browser's own list would hide ours
+    var timer = null;
+    var last = "";
+    function search() {
+      var q = input.value.trim();
+      if (q.length < 2 || q === last) { return; }
+      last = q;
+      var params = { q: q };
+      var district = $("#id_district");
+      if (district && district.value) { params.district = district.value; }
+      fetch(input.dataset.addressSearch + "?" + new URLSearchParams(params), { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (items) {
+          list.textContent = "";
+          (items || []).forEach(function (item) {
+            var option = document.createElement("option");
+            option.value = item.text;
+            if (item.district) { option.label = item.text + " · " + item.district.name; }
+            list.appendChild(option);
+          });
+        })
+        .catch(function () { list.textContent = ""; });
+    }
+    input.addEventListener("input", function () { window.clearTimeout(timer); timer = window.setTimeout(search, 250); });
   }
 
   /* --- Photo previews (local object URLs; nothing is uploaded before submit) ------------- */
@@ -396,7 +469,11 @@
     initCategoryPicker();
     initGeolocation();
     initNearby();
+    initAddressSearch();
     initPhotoPreviews();
     $all("[data-live]").forEach(initLive);
+    $all("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
   });
 })();

@@ -1,0 +1,14 @@
+"""The user in annotations: `User` is the class that settings.AUTH_USER_MODEL names (the
+django-stubs plugin resolves it, so core names no app of ours), `AnyUser` adds the visitor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    # django-stubs' alias for "the AUTH_USER_MODEL class"; it is public in spirit
+    # (typeddjango/django-stubs#2366) and exists only for type checkers.
+    from django.contrib.auth.models import AnonymousUser, _User  # noqa: PLC2701
+
+    User: TypeAlias = _User
+    AnyUser: TypeAlias = _User | AnonymousUser
