@@ -22,7 +22,7 @@ from core.form_rows import RowForm, RowsModelForm, row_formset
 from services.attributes import DATATYPES
 from services.geo import boundary_problem, districts_from_geojson, geojson_load
 from services.models import Category, Department, DepartmentMembership, District, RoutingRule
-from services.selectors import Staffing, departments_staffing
+from services.selectors import Staffing, annotate_staffing, departments_staffing
 from services.services import districts_import
 
 MAX_GEOJSON_BYTES = 5 * 1024 * 1024
@@ -65,27 +65,21 @@ class DepartmentAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     readonly_fields = ["staffing"]
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        request._department_staffing = departments_staffing()  # type: ignore[attr-defined]
-        return super().changelist_view(request, extra_context)
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # The staffing column, counted in the same query as the list (no query per row).
+        return annotate_staffing(super().get_queryset(request))
 
     @admin.display(description=_("staffing"))
     def staffing(self, obj: Department) -> str:
         if obj.pk is None:
             return "—"
-        cached = getattr(getattr(self, "_request", None), "_department_staffing", None)
-        staffing = (cached or departments_staffing(department_ids=[obj.pk])).get(
-            obj.pk, Staffing()
-        )
+        staffing = Staffing(members=getattr(obj, "active_members", 0),
+                            supervisors=getattr(obj, "active_supervisors", 0))
         warnings = staffing_warnings(staffing)
         if not warnings:
             return str(_("%(m)d active staff, %(s)d supervisor(s)")
                        % {"m": staffing.members, "s": staffing.supervisors})
         return "⚠ " + " ".join(warnings)
-
-    def get_queryset(self, request: HttpRequest) -> Any:
-        self._request = request  # the list's staffing, read once per page
-        return super().get_queryset(request)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: Any = None) -> HttpResponse:

@@ -56,12 +56,19 @@ def departments_staffing(*, department_ids: Iterable[int] | None = None) -> dict
     departments = Department.objects.all()
     if department_ids is not None:
         departments = departments.filter(pk__in=list(department_ids))
+    return {
+        d.pk: Staffing(members=d.active_members, supervisors=d.active_supervisors)  # type: ignore[attr-defined]
+        for d in annotate_staffing(departments).only("pk")
+    }
+
+
+def annotate_staffing(departments: QuerySet[Department]) -> QuerySet[Department]:
+    """Departments with `active_members` and `active_supervisors` counted (one query)."""
     active = Q(members__user__is_active=True)
-    rows = departments.annotate(
+    return departments.annotate(
         active_members=Count("members", filter=active),
         active_supervisors=Count("members", filter=active & Q(members__role="supervisor")),
-    ).values_list("pk", "active_members", "active_supervisors")
-    return {pk: Staffing(members=m, supervisors=s) for pk, m, s in rows}
+    )
 
 
 def actor_kinds(*, user: AnyUser, request: ServiceRequest) -> frozenset[str]:
