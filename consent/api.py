@@ -25,6 +25,7 @@ from core.api.streaming import export_response
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
 from core.security_log import security_event
+from core.users import signed_in
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -377,7 +378,7 @@ class MyConsentListApi(APIView):
         responses={200: MyConsentSerializer(many=True), **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.my_consents(user=request.user, language=_lang()))
+        return Response(selectors.my_consents(user=signed_in(request.user), language=_lang()))
 
 
 def _change_response(change: services.ConsentChange, code: int) -> Response:
@@ -429,7 +430,7 @@ class MyConsentDecideApi(APIView):
         data.is_valid(raise_exception=True)
         method = Method.MOBILE if request.META.get("HTTP_X_SESSION_TOKEN") else Method.WEB
         change = services.consent_decide(
-            subject=request.user,
+            subject=signed_in(request.user),
             purpose_code=purpose,
             decision=data.validated_data["decision"],
             notice_version=data.validated_data["notice_version"],
@@ -462,7 +463,7 @@ class MyConsentHistoryApi(APIView):
             {"receipt_id": str(e.event_id), "purpose": e.purpose.code, "decision": e.event_type,
              "notice_version": e.notice_version, "method": e.method, "created_at": e.created_at,
              "log_index": e.log_entry_id}
-            for e in selectors.my_consent_events(user=request.user)[:500]
+            for e in selectors.my_consent_events(user=signed_in(request.user))[:500]
         ]
         return Response(rows)
 
@@ -480,7 +481,7 @@ class MyReceiptApi(APIView):
     def get(self, request: Request, event_id: str) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        stored = selectors.access_consent_receipt(user=request.user, event_id=event_id)
+        stored = selectors.access_consent_receipt(user=signed_in(request.user), event_id=event_id)
         response = Response(receipt_document(stored))
         if params.validated_data["download"]:
             name = f"consent-receipt-{stored.event_id}.json"
@@ -523,7 +524,7 @@ class CounterConsentApi(APIView):
             notice_version=data.validated_data["notice_version"],
             language=data.validated_data["language"],
             method=Method.COUNTER,
-            recorded_by=request.user,
+            recorded_by=signed_in(request.user),
         )
         return _change_response(change, status.HTTP_201_CREATED if change.changed else 200)
 

@@ -15,7 +15,7 @@ import re
 import secrets
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -824,7 +824,7 @@ def _promise_problem(index: int, leaf: str, *, published: int, stored: str | Non
 
 
 def _check_outside(
-    result: VerifyResult, *, key: LogKey, size: int, root: Any,
+    result: VerifyResult, *, key: LogKey, size: int, root: Callable[[int], bytes],
     db_heads: dict[int, tuple[str, datetime, int]], witnesses: list[Any], now: datetime,
 ) -> None:
     """Compare the database log with the heads kept outside it: the mirror and the witnesses'

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from consent.models import ConsentRecord, Notice, Purpose, RefusalCount
+
+if TYPE_CHECKING:
+    from core.users import AnyUser
 
 # Purpose codes of the demo city's register (consent/demo.py seeds them).
 PURPOSE_SERVICE_DELIVERY = "service-delivery"
@@ -48,7 +51,10 @@ class Decision:
         return self.allowed
 
 
-def _decide(*, subject: Any, purpose: Any, record: Any, latest_material_version: int) -> Decision:
+def _decide(
+    *, subject: AnyUser | None, purpose: Purpose | None, record: ConsentRecord | None,
+    latest_material_version: int,
+) -> Decision:
     if purpose is None:
         return Decision(False, "", UNKNOWN_PURPOSE)
     if not purpose.is_active:
@@ -74,7 +80,7 @@ def _decide(*, subject: Any, purpose: Any, record: Any, latest_material_version:
     return Decision(True, purpose.legal_basis, CONSENT_GIVEN)
 
 
-def _latest_material_version(purpose: Any) -> int:
+def _latest_material_version(purpose: Purpose) -> int:
     version = (
         Notice.objects.filter(purpose=purpose, requires_reconsent=True)
         .order_by("-version")
@@ -84,7 +90,7 @@ def _latest_material_version(purpose: Any) -> int:
     return version or 0
 
 
-def permits(*, subject: Any, purpose: str) -> Decision:
+def permits(*, subject: AnyUser | None, purpose: str) -> Decision:
     """May `purpose` process `subject`'s data right now? Counts the refusal if not."""
     purpose_obj = Purpose.objects.filter(code=purpose).first()
     record = None

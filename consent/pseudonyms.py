@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from consent.keystore import keystore
+
+if TYPE_CHECKING:
+    from core.users import User
 
 _PSEUDONYM_LABEL = b"civicdesk/pseudonym/v1"
 _COMMITMENT_LABEL = b"civicdesk/log-subject/v1:"
@@ -38,27 +41,27 @@ def pseudonym_of_key(key: bytes) -> str:
     return "ps-" + _hmac(key, _PSEUDONYM_LABEL)[:32]
 
 
-def subject_key(subject: Any, *, create: bool = True) -> SubjectKey | None:
+def subject_key(subject: User, *, create: bool = True) -> SubjectKey | None:
     """The resident's key (created on first use unless `create` is False)."""
     store = keystore()
     key = store.get_or_create(subject.pk) if create else store.get(subject.pk)
     return SubjectKey(subject_id=subject.pk, key=key) if key is not None else None
 
 
-def subject_key_create(subject: Any) -> SubjectKey:
+def subject_key_create(subject: User) -> SubjectKey:
     """Create the resident's key (the caller saw none); the existing one if another
     process created it meanwhile."""
     return SubjectKey(subject_id=subject.pk, key=keystore().get_or_create(subject.pk))
 
 
-def pseudonym_for(subject: Any) -> str:
+def pseudonym_for(subject: User) -> str:
     """Stable pseudonym shown to data officers instead of the name (never put in the log)."""
     key = subject_key(subject)
     assert key is not None  # noqa: S101 - create=True always returns a key
     return key.pseudonym
 
 
-def log_subject(subject: Any, *, nonce: str) -> str:
+def log_subject(subject: User, *, nonce: str) -> str:
     """The subject field of one log entry: unlinkable across entries without the key."""
     key = subject_key(subject)
     assert key is not None  # noqa: S101
@@ -74,14 +77,14 @@ def log_subject_with_key(key: bytes, *, nonce: str) -> str:
     return _hmac(key, _COMMITMENT_LABEL + nonce.encode())
 
 
-def log_subject_matches(subject: Any, *, nonce: str, value: str) -> bool:
+def log_subject_matches(subject: User, *, nonce: str, value: str) -> bool:
     key = subject_key(subject, create=False)
     if key is None:
         return False
     return hmac.compare_digest(_hmac(key.key, _COMMITMENT_LABEL + nonce.encode()), value)
 
 
-def pseudonym_key_destroy(*, subject: Any) -> bool:
+def pseudonym_key_destroy(*, subject: User | int) -> bool:
     """Crypto-shred: delete the resident's key from the key store. Returns whether a key
     existed. Call it after the erasure committed (a rollback cannot bring a key back)."""
     return keystore().destroy(subject.pk if hasattr(subject, "pk") else int(subject))

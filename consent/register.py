@@ -5,12 +5,13 @@ Records of processing are generated from the Purpose rows every time: never main
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from consent.models import LegalBasis
+from consent.models import LegalBasis, Purpose
 from core import city
 from core.errors import Invalid
 
@@ -128,7 +129,7 @@ def basis_json(basis: str) -> dict[str, str]:
     return {"code": basis, "label": str(LegalBasis(basis).label), "dpv": core, "gdpr": gdpr}
 
 
-def retention_json(purpose: Any) -> dict[str, Any]:
+def retention_json(purpose: Purpose) -> dict[str, Any]:
     return {
         "days": purpose.retention_days,
         "starts": purpose.retention_trigger,
@@ -137,7 +138,7 @@ def retention_json(purpose: Any) -> dict[str, Any]:
     }
 
 
-def recipients_json(purpose: Any) -> list[dict[str, Any]]:
+def recipients_json(purpose: Purpose) -> list[dict[str, Any]]:
     departments = [
         {"name": d.name_en, "role": "internal", "country": controller()["jurisdiction"],
          "department": d.code}
@@ -150,7 +151,7 @@ def recipients_json(purpose: Any) -> list[dict[str, Any]]:
     return departments + outside
 
 
-def processing_records(purposes: Any) -> dict[str, Any]:
+def processing_records(purposes: Iterable[Purpose]) -> dict[str, Any]:
     """GDPR Art. 30(1) records of processing activities, one per active purpose."""
     ctrl = controller()
     records = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDay
@@ -24,6 +24,9 @@ from consent.models import (
 from consent.services import notice_json
 from core.errors import Forbidden, NotFound
 from core.roles import roles_for
+
+if TYPE_CHECKING:
+    from core.users import AnyUser, User
 
 
 def register_purposes(*, include_inactive: bool = False) -> QuerySet[Purpose]:
@@ -73,7 +76,7 @@ def purpose_json(purpose: Purpose, notice: Notice | None) -> dict[str, Any]:
     }
 
 
-def my_consents(*, user: Any, language: str) -> list[dict[str, Any]]:
+def my_consents(*, user: User, language: str) -> list[dict[str, Any]]:
     """Every active purpose with my state and the notice I saw (and the current one)."""
     purposes = list(register_purposes())
     notices = current_notices(purposes)
@@ -110,7 +113,7 @@ def my_consents(*, user: Any, language: str) -> list[dict[str, Any]]:
     return out
 
 
-def my_consent_events(*, user: Any) -> QuerySet[ConsentEvent]:
+def my_consent_events(*, user: User) -> QuerySet[ConsentEvent]:
     key = pseudonyms.subject_key(user, create=False)
     if key is None:
         return ConsentEvent.objects.none()
@@ -119,7 +122,7 @@ def my_consent_events(*, user: Any) -> QuerySet[ConsentEvent]:
     )
 
 
-def access_consent_event(*, user: Any, event_id: Any) -> ConsentEvent:
+def access_consent_event(*, user: User, event_id: str) -> ConsentEvent:
     """The user's own consent event (for a receipt), else NotFound."""
     try:
         event_uuid = uuid.UUID(str(event_id))
@@ -128,7 +131,7 @@ def access_consent_event(*, user: Any, event_id: Any) -> ConsentEvent:
         raise NotFound() from exc
 
 
-def access_consent_receipt(*, user: Any, event_id: Any) -> ConsentReceipt:
+def access_consent_receipt(*, user: User, event_id: str) -> ConsentReceipt:
     """The user's own stored receipt, else NotFound. Found by the receipt itself, not the
     event: a resident can download a receipt they hold even if the event row is gone."""
     try:
@@ -141,7 +144,7 @@ def access_consent_receipt(*, user: Any, event_id: Any) -> ConsentReceipt:
 # --- Data officers ---------------------------------------------------------------------------
 
 
-def require_data_officer(user: Any) -> None:
+def require_data_officer(user: AnyUser) -> None:
     if not roles_for(user).data_officer:
         raise Forbidden("Only data officers may read consent events.")
 
@@ -241,7 +244,7 @@ def current_state_counts() -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def refusal_counts(*, since: Any = None) -> list[dict[str, Any]]:
+def refusal_counts(*, since: datetime | None = None) -> list[dict[str, Any]]:
     qs = RefusalCount.objects.order_by("-day", "purpose_code", "reason")
     if since:
         qs = qs.filter(day__gte=since)

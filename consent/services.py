@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
@@ -26,14 +25,17 @@ from consent.models import (
     ConsentReceipt,
     ConsentRecord,
     EventType,
-    LogEntry,
     Method,
     Notice,
     NoticeDraft,
     Purpose,
 )
+from consent.store import PreparedChange, StaleRecord, consent_store
 from core.errors import Conflict, Invalid, NotFound
 from outbox.services import outbox_enqueue
+
+if TYPE_CHECKING:
+    from core.users import User
 
 # Outbox topic this app publishes (consent/tasks.py registers its publisher).
 TOPIC_LOG_VERIFY = "log.verify"  # {}: verify the whole transparency log in a worker
@@ -216,27 +218,9 @@ def _effect_item(p: Purpose) -> dict[str, dict[str, Any]]:
 _snapshot: RegisterSnapshot | None = None
 
 
-def _fingerprint_sql() -> str:
-    purposes, notices = Purpose._meta.db_table, Notice._meta.db_table
-    if connection.vendor == "postgresql":
-        # Every insert or update of a row gives it a new xmin (the writing transaction).
-        purpose_digest = (
-            f"SELECT string_agg(p.id || '.' || p.xmin, ',' ORDER BY p.id) FROM {purposes} p"  # noqa: S608
-        )
-    else:  # SQLite: the rows themselves (no md5; the file is local)
-        cols = " || '~' || ".join(
-            f"COALESCE(p.{f.column}, '')" for f in Purpose._meta.concrete_fields
-        )
-        purpose_digest = f"SELECT group_concat({cols}, '|') FROM {purposes} p"  # noqa: S608
-    notice_digest = f"SELECT COUNT(*) || ':' || COALESCE(MAX(id), 0) FROM {notices}"  # noqa: S608
-    return f"({purpose_digest}) AS p, ({notice_digest}) AS n"
-
-
 def _load_snapshot() -> RegisterSnapshot:
     global _snapshot
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT {_fingerprint_sql()}")  # noqa: S608
-        fingerprint = tuple(cur.fetchone())
+    fingerprint = consent_store().fingerprint()
     purposes = list(Purpose.objects.order_by("code"))
     notices = {n.pk: n for n in Notice.objects.order_by("purpose_id", "version", "language")}
     by_id = {p.pk: p for p in purposes}
@@ -301,14 +285,6 @@ def _effects(
     }
 
 
-def _aware(value: Any) -> Any:
-    """A timestamp from a raw row as the ORM would give it (SQLite returns naive UTC)."""
-    if value is None or connection.vendor == "postgresql":
-        return value
-    convert = getattr(connection.ops, "convert_datetimefield_value")  # noqa: B009
-    return convert(value, None, connection)
-
-
 @dataclass
 class _SubjectState:
     snap: RegisterSnapshot
@@ -323,7 +299,7 @@ class _SubjectState:
             return None
         record = ConsentRecord(
             id=row[0], subject_id=subject_id, purpose=purpose, state=row[1], notice_id=row[2],
-            last_event_id=row[3], expires_at=_aware(row[4]), updated_at=_aware(row[5]),
+            last_event_id=row[3], expires_at=row[4], updated_at=row[5],
         )
         record._state.adding = False
         record._state.db = connection.alias
@@ -333,60 +309,29 @@ class _SubjectState:
         return record
 
 
-def _read_subject(subject: Any) -> _SubjectState:
-    """One statement: the register fingerprint, the resident's key and all their records.
-
-    No row lock: the write is a compare-and-set on the record (see `_write_change`), so two
-    concurrent changes of one resident cannot both apply on the same state.
-    """
-    rec = ConsentRecord._meta.db_table
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT fp.p, fp.n, r.purpose_id, r.id, r.state, "  # noqa: S608
-            f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
-            f"FROM (SELECT {_fingerprint_sql()}) AS fp "
-            f"LEFT JOIN {rec} r ON r.subject_id = %s",
-            [subject.pk],
-        )
-        rows = cur.fetchall()
-    first = rows[0]
+def _read_subject(subject: User) -> _SubjectState:
+    """The register (as of the fingerprint read with the records), the resident's key and
+    all their records. No row lock: the write is a compare-and-set on the record."""
+    rows = consent_store().read_subject(subject.pk)
     # The key comes from the key store (a file read from the page cache), not the database.
     key = keystore().get(subject.pk)
     return _SubjectState(
-        snap=register_snapshot((first[0], first[1])),
+        snap=register_snapshot(rows.fingerprint),
         key=key,
         pseudonym=pseudonyms.pseudonym_of_key(key) if key is not None else "",
-        records={row[2]: row[3:] for row in rows if row[2] is not None},
+        records=rows.records,
     )
-
-
-def _change_transaction() -> AbstractContextManager[Any]:
-    """The transaction a change runs in.
-
-    On PostgreSQL, outside any caller's transaction: none. The write is one statement and
-    commits by itself; the read before it takes no lock (the write is a compare-and-set on
-    what it read), and a first change's subject key has its own transaction. That saves BEGIN
-    and COMMIT, two of four round trips. Inside a caller's transaction, and on SQLite (whose
-    IMMEDIATE transactions serialize writers so the read stays current): an atomic block.
-    """
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return nullcontext()
-    return transaction.atomic()
-
-
-class _Retry(Exception):
-    """The record changed between the read and the compare-and-set write: read again."""
 
 
 def consent_decide(
     *,
-    subject: Any,
+    subject: User,
     purpose_code: str,
     decision: str,
     notice_version: int,
     language: str | None = None,
     method: str = Method.WEB,
-    recorded_by: Any = None,
+    recorded_by: User | None = None,
     expires_at: datetime | None = None,
 ) -> ConsentChange:
     """Give, withdraw or refuse consent for one purpose, for the notice version shown.
@@ -416,13 +361,13 @@ def consent_decide(
     target = DECISIONS[decision]
     for attempt in range(8):
         try:
-            with _change_transaction():
+            with consent_store().transaction():
                 return _decide_once(
                     subject=subject, purpose_code=purpose_code, target=target,
                     notice_version=notice_version, language=language, method=method,
                     recorded_by=recorded_by, expires_at=expires_at,
                 )
-        except _Retry:
+        except StaleRecord:
             continue
         except IntegrityError as exc:
             if not ledger.is_index_conflict(exc) or attempt == 7:
@@ -433,8 +378,8 @@ def consent_decide(
 
 
 def _decide_once(
-    *, subject: Any, purpose_code: str, target: str, notice_version: int, language: str,
-    method: str, recorded_by: Any, expires_at: datetime | None,
+    *, subject: User, purpose_code: str, target: str, notice_version: int, language: str,
+    method: str, recorded_by: User | None, expires_at: datetime | None,
 ) -> ConsentChange:
     state = _read_subject(subject)
     snap = state.snap
@@ -498,11 +443,11 @@ def _decide_once(
 
 def _write_change(
     *, subject_id: int, purpose: Purpose, event_type: str, notice: Notice, method: str,
-    recorded_by: Any, expires_at: datetime | None, record: ConsentRecord | None,
+    recorded_by: User | None, expires_at: datetime | None, record: ConsentRecord | None,
     key: bytes, pseudonym: str,
 ) -> tuple[ConsentEvent, ConsentRecord, ConsentReceipt]:
     """Event + derived record + log entry + receipt, applied only if the record is still as
-    read (`record`, None = no record yet); raises _Retry otherwise.
+    read (`record`, None = no record yet); the store raises StaleRecord otherwise.
 
     The entry binds the whole receipt: it carries the SHA-256 of the receipt's canonical body,
     and as `subject` a hash of a per-entry secret (`opening`, in the receipt) so the resident
@@ -545,36 +490,9 @@ def _write_change(
         recorded_by_id=recorded_by.pk if method == Method.COUNTER and recorded_by else None,
         created_at=now, expires_at=expires_at,
     )
-    if connection.vendor == "postgresql":
-        record_id, index, event_pk, receipt_pk = _write_pg(
-            subject_id=subject_id, event=event, entry=entry, record=record, receipt=stored)
-        event.pk, event.log_entry_id = event_pk, index
-        ledger.saved(entry, index)
-        event._state.adding = False
-        event._state.db = connection.alias
-        stored.pk, stored.log_index = receipt_pk, index
-        stored._state.adding = False
-        stored._state.db = connection.alias
-    else:
-        # SQLite: IMMEDIATE transactions serialize writers, so the read is still current.
-        ledger.saved(entry, ledger.ledger_append_prepared(entry).index)
-        event.log_entry_id = entry.index
-        event.save(force_insert=True)
-        stored.log_index = entry.index
-        stored.save(force_insert=True)
-        if record is None:
-            record_id = ConsentRecord.objects.create(
-                subject_id=subject_id, purpose=purpose, state=event_type, notice=notice,
-                last_event=event, expires_at=expires_at, updated_at=now,
-            ).pk
-        else:
-            record_id = record.pk
-            applied = ConsentRecord.objects.filter(
-                pk=record.pk, last_event_id=record.last_event_id
-            ).update(state=event_type, notice=notice, last_event=event, expires_at=expires_at,
-                     updated_at=now)
-            if not applied:
-                raise _Retry  # pragma: no cover - cannot happen under IMMEDIATE transactions
+    written = consent_store().write_change(PreparedChange(
+        subject_id=subject_id, event=event, entry=entry, receipt=stored, record=record))
+    record_id = written.record_id
     event.log_entry = entry
     event.purpose = purpose
     event.notice = notice
@@ -583,60 +501,6 @@ def _write_change(
     new._state.adding = False
     new._state.db = connection.alias
     return event, new, stored
-
-
-def _write_pg(
-    *, subject_id: int, event: ConsentEvent, entry: LogEntry, record: ConsentRecord | None,
-    receipt: ConsentReceipt,
-) -> tuple[int, int, int, int]:
-    """One statement: compare-and-set the record, then (only if that applied) the log entry,
-    the event and the receipt. Returns (record id, log index, event id, receipt id); raises
-    _Retry if the record changed since it was read."""
-    rec_t, ev_t = ConsentRecord._meta.db_table, ConsentEvent._meta.db_table
-    new_values: list[Any] = [event.event_type, event.notice_id, event.expires_at,
-                             event.created_at]
-    if record is None:
-        rec_sql = (
-            f"INSERT INTO {rec_t} (subject_id, purpose_id, state, notice_id, expires_at, "  # noqa: S608
-            "updated_at, last_event_id) SELECT %s, %s, %s, %s, %s, %s, ids.eid FROM ids "
-            "ON CONFLICT (subject_id, purpose_id) DO NOTHING RETURNING id, last_event_id"
-        )
-        rec_params: list[Any] = [subject_id, event.purpose_id, *new_values]
-    else:
-        rec_sql = (
-            f"UPDATE {rec_t} AS r SET state = %s, notice_id = %s, expires_at = %s, "  # noqa: S608
-            "updated_at = %s, last_event_id = ids.eid FROM ids "
-            "WHERE r.id = %s AND r.last_event_id = %s RETURNING r.id, r.last_event_id"
-        )
-        rec_params = [*new_values, record.pk, record.last_event_id]
-    log_sql, log_params = ledger.insert_sql(entry, source="FROM rec")
-    columns = ["event_id", "subject_pseudonym", "purpose_id", "event_type", "notice_id",
-               "notice_version", "notice_sha256", "language", "method", "actor_role",
-               "recorded_by_id", "created_at", "expires_at"]
-    ev_sql = (
-        f"INSERT INTO {ev_t} (id, log_entry_id, {', '.join(columns)}) "  # noqa: S608
-        f"SELECT rec.last_event_id, le.\"index\", {', '.join(['%s'] * len(columns))} "
-        "FROM rec, le RETURNING id"
-    )
-    ev_params: list[Any] = [getattr(event, c) for c in columns]
-    rc_columns = ["event_id", "subject_id", "leaf_hash", "entry", "issued_at", "body", "promise",
-                  "promise_signature"]
-    rc_sql = (
-        f"INSERT INTO {ConsentReceipt._meta.db_table} (log_index, {', '.join(rc_columns)}) "  # noqa: S608
-        f"SELECT le.\"index\", {', '.join(['%s'] * len(rc_columns))} FROM le RETURNING id"
-    )
-    rc_params: list[Any] = [getattr(receipt, c) for c in rc_columns]
-    sql = (
-        f"WITH ids AS (SELECT nextval(pg_get_serial_sequence('{ev_t}', 'id')) AS eid), "  # noqa: S608
-        f"rec AS ({rec_sql}), le AS ({log_sql}), ev AS ({ev_sql}), rc AS ({rc_sql}) "
-        'SELECT rec.id, le."index", ev.id, rc.id FROM rec, le, ev, rc'
-    )
-    with connection.cursor() as cur:
-        cur.execute(sql, [*rec_params, *log_params, *ev_params, *rc_params])
-        row = cur.fetchone()
-    if row is None:
-        raise _Retry
-    return row[0], row[1], row[2], row[3]
 
 
 def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -16,6 +16,7 @@ from core.security_log import security_event
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
+    from django.http import HttpRequest
 
     from core.users import AnyUser, User
 
@@ -75,13 +76,16 @@ def session_limit_reached(session: SessionBase, user: AnyUser) -> str:
         session[STARTED] = now
         session[SEEN] = now
         return ""
-    roles = roles_for(user)
-    idle_limit = (
-        limits["STAFF_IDLE_TIMEOUT"] if roles.privileged_account
-        else limits["RESIDENT_IDLE_TIMEOUT"]
-    )
     expired = now - started > limits["SESSION_ABSOLUTE_TIMEOUT"]
-    idle = seen is not None and now - seen > idle_limit
+    idle = False
+    shortest = min(limits["STAFF_IDLE_TIMEOUT"], limits["RESIDENT_IDLE_TIMEOUT"])
+    if not expired and seen is not None and now - seen > shortest:
+        # Only now does it matter whose session it is (the roles cost a query).
+        idle_limit = (
+            limits["STAFF_IDLE_TIMEOUT"] if roles_for(user).privileged_account
+            else limits["RESIDENT_IDLE_TIMEOUT"]
+        )
+        idle = now - seen > idle_limit
     if expired or idle:
         return "absolute" if expired else "idle"
     # Write at most once a minute, not on every request.
@@ -101,3 +105,22 @@ def token_session_check(session: SessionBase, user: User) -> bool:
     if session.modified:
         session.save()
     return True
+
+
+# The app session an X-Session-Token named, as the middleware found it (checked against the
+# limits): the API's authentication takes it from there instead of looking it up again.
+_APP_SESSION_ATTR = "_civicdesk_app_session"
+
+
+def app_session_remember(
+    request: HttpRequest, *, token: str, session: SessionBase, user: User
+) -> None:
+    setattr(request, _APP_SESSION_ATTR, (token, session, user))
+
+
+def app_session_recall(request: HttpRequest, token: str) -> tuple[User, SessionBase] | None:
+    """(user, session) remembered for this request and token, or None."""
+    found = getattr(request, _APP_SESSION_ATTR, None)
+    if found is None or found[0] != token:
+        return None
+    return found[2], found[1]

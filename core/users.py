@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias
 
+from django.core.exceptions import PermissionDenied
+
 if TYPE_CHECKING:
     # django-stubs' alias for "the AUTH_USER_MODEL class"; it is public in spirit
     # (typeddjango/django-stubs#2366) and exists only for type checkers.
@@ -12,3 +14,12 @@ if TYPE_CHECKING:
 
     User: TypeAlias = _User
     AnyUser: TypeAlias = _User | AnonymousUser
+
+
+def signed_in(user: AnyUser | None) -> User:
+    """The account of a request that an earlier check already required to be signed in (DRF's
+    IsAuthenticated, the pages' role_required): the type checker then knows it is one. A
+    visitor that got this far anyway is refused (403), never handed to a service."""
+    if user is None or not user.is_authenticated:
+        raise PermissionDenied("Sign in first.")
+    return user

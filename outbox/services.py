@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -41,15 +42,17 @@ from outbox.models import OutboxMessage
 logger = logging.getLogger(__name__)
 
 Publisher = Callable[[dict], None]
+# (payload, what the writer prepared for it in memory or None)
+InlineHandler = Callable[[dict, Any], None]
 
 # topic → publisher (hands the payload to Celery); filled by each app's tasks.py at start-up.
 PUBLISHERS: dict[str, Publisher] = {}
 # topic → what a worker does with a row of its own transaction instead of publishing it.
-INLINE_HANDLERS: dict[str, Publisher] = {}
+INLINE_HANDLERS: dict[str, InlineHandler] = {}
 
 
 def outbox_register(
-    *, topic: str, publisher: Publisher, inline: Publisher | None = None
+    *, topic: str, publisher: Publisher, inline: InlineHandler | None = None
 ) -> None:
     """Name the publisher of `topic` (and, optionally, what a worker does with a row of its own
     transaction instead of publishing it). Registering a topic twice with another publisher is
@@ -83,11 +86,17 @@ def outbox_inline() -> Iterator[None]:
         _pending.inline = previous
 
 
-def outbox_enqueue(*, topic: str, payload: dict) -> OutboxMessage:
-    """Record work to publish once the surrounding transaction commits."""
+def outbox_enqueue(*, topic: str, payload: dict, prepared: Any = None) -> OutboxMessage:
+    """Record work to publish once the surrounding transaction commits.
+
+    `prepared`: what the writer already holds in memory for this row (e.g. the event with
+    its request, ready to push); handed to the topic's inline handler in a worker so it need
+    not load it again. Never stored: the relay and other processes work from the payload.
+    """
     if topic not in PUBLISHERS:
         raise ValueError(f"unknown outbox topic {topic!r}")
     message = OutboxMessage.objects.create(topic=topic, payload=payload)
+    message.prepared = prepared  # type: ignore[attr-defined]  # in memory only
     if not connection.run_on_commit:
         # No commit hook is waiting: this is a new transaction (or everything registered
         # so far was rolled back with a savepoint), so nothing pending belongs to it.
@@ -139,9 +148,9 @@ def _publish(message: OutboxMessage) -> bool:
     return True
 
 
-def _handle(handler: Publisher, message: OutboxMessage) -> bool:
+def _handle(handler: InlineHandler, message: OutboxMessage) -> bool:
     try:
-        handler(message.payload)
+        handler(message.payload, getattr(message, "prepared", None))
     except Exception:  # noqa: BLE001 - channel layer, broker, mail: the relay retries
         logger.warning(
             "outbox row not handled in the worker; the relay will publish it",

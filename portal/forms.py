@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,8 +12,15 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import EventType, Method
 from consent.rights.reveals import REVEAL_FIELDS
-from portal.views.common import FORM_TOKEN_FIELD, new_form_token
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
+from services.workflow import RESOLUTION_OUTCOMES
+
+# Each once-only form carries a random token (portal.views.common.submit_once reads it).
+FORM_TOKEN_FIELD = "form_token"  # noqa: S105 - a field name, not a secret
+
+
+def new_form_token() -> str:
+    return secrets.token_urlsafe(18)
 
 
 def _set_choices(form: forms.Form, name: str, choices: list) -> None:
@@ -259,6 +267,80 @@ class TransitionForm(OnceForm):
     outcome = forms.ChoiceField(
         label=_("Outcome"), required=False, choices=[("", "—"), *Outcome.choices]
     )
+
+
+class NextStepForm(OnceForm):
+    """The workbench's one "Next step" control: a move of the workflow table and its fields.
+
+    `moves` are the moves this viewer may make now (their names are the choices); the
+    service decides again when the form is sent.
+    """
+
+    step = forms.ChoiceField(label=_("Next step"), widget=forms.RadioSelect)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False)
+    original = forms.CharField(
+        label=_("Reference of the original request"), required=False, max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    text = forms.CharField(
+        label=_("Reply to the resident / reason"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    next_item = forms.BooleanField(
+        label=_("Then open the next item in my queue"), required=False, initial=True
+    )
+
+    def __init__(self, *args: Any, moves: Iterable[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _set_choices(self, "step", [(m.name, m.name) for m in moves])
+        _set_choices(self, "outcome", [("", "—"), *[
+            (o.value, o.label) for o in Outcome if o in RESOLUTION_OUTCOMES
+        ]])
+
+
+class BulkActionForm(AccessibleForm):
+    """Several queue items at once: each is still checked and changed one by one."""
+
+    ACTIONS = (
+        ("start", _("Start work")),
+        ("assign", _("Assign")),
+        ("resolve", _("Resolve")),
+    )
+
+    action = forms.ChoiceField(label=_("With the selected items"), choices=ACTIONS)
+    assignee = forms.ChoiceField(label=_("Assign to"), required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False)
+    text = forms.CharField(
+        label=_("Reply to the residents (when resolving)"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, assignees: Iterable[tuple[str, str]] = (),
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _set_choices(self, "assignee", [("me", _("Me")), *assignees])
+        _set_choices(self, "outcome", [("", "—"), *[
+            (o.value, o.label) for o in Outcome if o in RESOLUTION_OUTCOMES
+        ]])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action") == "resolve":
+            if not data.get("outcome"):
+                self.add_error("outcome", _("Choose an outcome."))
+            if not (data.get("text") or "").strip():
+                self.add_error("text", _("Write the reply the residents will see."))
+        return data
+
+
+class SavedFilterForm(AccessibleForm):
+    name = forms.CharField(label=_("Save this filter as"), max_length=60)
+    query = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
 
 
 class ReplyForm(OnceForm):

@@ -14,7 +14,12 @@ from django.http import HttpRequest, HttpResponse
 from core.roles import session_bind
 from core.security_log import security_event
 from core.session_activity import session_activity_track
-from core.session_limits import app_token_session, session_limit_reached, token_session_check
+from core.session_limits import (
+    app_session_remember,
+    app_token_session,
+    session_limit_reached,
+    token_session_check,
+)
 
 
 class SessionRolesMiddleware:
@@ -40,9 +45,11 @@ class SessionTimeoutMiddleware:
         if "X-Session-Token" in request.headers:
             # App tokens (our API, allauth's headless app endpoints): a token past a limit is
             # deleted here, so whatever authenticates it next finds no session (401).
-            found = app_token_session(request.headers["X-Session-Token"])
-            if found is not None:
-                token_session_check(found.session, found.user)
+            token = request.headers["X-Session-Token"]
+            found = app_token_session(token)
+            if found is not None and token_session_check(found.session, found.user):
+                # The API's authentication takes it from here: no second lookup.
+                app_session_remember(request, token=token, session=found.session, user=found.user)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             self._enforce(request)

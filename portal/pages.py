@@ -60,8 +60,13 @@ urlpatterns = [
     # Clerks and supervisors
     path("staff/queue/", staff.queue, name="queue"),
     path("staff/queue/versions.json", staff.queue_versions, name="queue-versions"),
+    path("staff/queue/bulk", staff.queue_bulk, name="queue-bulk"),
+    path("staff/queue/filters", staff.queue_filter_save, name="queue-filter-save"),
+    path("staff/queue/filters/<int:filter_id>/delete", staff.queue_filter_delete,
+         name="queue-filter-delete"),
     path(f"staff/requests/{REF}/", staff.workbench, name="workbench"),
     path(f"staff/requests/{REF}/transition", staff.workbench_transition, name="wb-transition"),
+    path(f"staff/requests/{REF}/step", staff.workbench_step, name="wb-step"),
     path(f"staff/requests/{REF}/reply", staff.workbench_reply, name="wb-reply"),
     path(f"staff/requests/{REF}/note", staff.workbench_note, name="wb-note"),
     path(f"staff/requests/{REF}/claim", staff.workbench_claim, name="wb-claim"),

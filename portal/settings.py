@@ -555,6 +555,9 @@ CIVICDESK = {
     ),
     "LOG_SIGNING_KEY": env.str("CIVICDESK_LOG_SIGNING_KEY", default=""),
     "LOG_ORIGIN": env.str("CIVICDESK_LOG_ORIGIN", default="civicdesk.example.city/log"),
+    # Where consent changes are written (consent/store.py): "auto" = the one-statement fast
+    # path on PostgreSQL, the ORM elsewhere; "portable" = the ORM everywhere.
+    "CONSENT_STORE": env.str("CIVICDESK_CONSENT_STORE", default="auto"),
     "LOG_MAX_MERGE_DELAY": timedelta(seconds=env.int("CIVICDESK_LOG_MMD_SECONDS", default=180)),
     # Witnesses (C2SP tlog-witness): parallel lists of base URLs and verifier keys; a head
     # counts as witnessed with WITNESS_QUORUM cosignatures (default: 1 if any is configured).

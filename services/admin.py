@@ -21,7 +21,14 @@ from core.errors import Invalid
 from core.form_rows import RowForm, RowsModelForm, row_formset
 from services.attributes import DATATYPES
 from services.geo import boundary_problem, districts_from_geojson, geojson_load
-from services.models import Category, Department, DepartmentMembership, District, RoutingRule
+from services.models import (
+    Category,
+    Department,
+    DepartmentMembership,
+    District,
+    RoutingRule,
+    StandardReply,
+)
 from services.selectors import Staffing, annotate_staffing, departments_staffing
 from services.services import districts_import
 
@@ -335,3 +342,16 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "department"]
     list_editable = ["is_active"]
     ordering = ["order", "id"]
+
+
+@admin.register(StandardReply)
+class StandardReplyAdmin(admin.ModelAdmin):
+    """Ready-made answers clerks insert into replies and resolutions (and may edit first)."""
+
+    list_display = ["title_en", "title_zh_hans", "department", "order", "is_active"]
+    list_filter = ["is_active", "department"]
+    list_editable = ["order", "is_active"]
+    search_fields = ["title_en", "title_zh_hans", "body_en", "body_zh_hans"]
+    fields = ["department", "title_en", "title_zh_hans", "body_en", "body_zh_hans", "order",
+              "is_active"]
+    ordering = ["department", "order", "title_en"]

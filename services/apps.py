@@ -14,7 +14,7 @@ class ServicesConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_out
         from django.db.models.signals import post_delete, post_save
 
-        from services import live, tasks  # lazy: they import models; the registry is ready now
+        from services import live, reference, tasks  # lazy: they import models (registry ready)
 
         DepartmentMembership = self.get_model("DepartmentMembership")  # noqa: N806
         tasks.outbox_publishers_register()
@@ -32,3 +32,8 @@ class ServicesConfig(AppConfig):
                             dispatch_uid="live.mfa_deleted")
         post_save.connect(live.on_user_saved, sender=get_user_model(),
                           dispatch_uid="live.user_saved")
+        # Reference data is cached per process (services.reference): edits drop the copies.
+        for model in reference.REFERENCE_MODELS:
+            for signal in (post_save, post_delete):
+                signal.connect(reference.on_reference_changed, sender=model,
+                               dispatch_uid=f"reference.{model.__name__}.{id(signal)}")

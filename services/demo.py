@@ -20,6 +20,7 @@ from services.models import (
     Outcome,
     RoutingRule,
     ServiceRequest,
+    StandardReply,
     Status,
 )
 from services.services import request_file
@@ -245,6 +246,45 @@ def seed_city() -> None:
             "note": "North district lighting is contracted out.",
         },
     )
+    seed_standard_replies(departments)
+
+
+# department code → (title en, title zh, text en, text zh): the clerks' standard replies.
+STANDARD_REPLIES = {
+    "roads": [
+        ("Pothole filled", "坑洼已填补",
+         "Thank you for your report. Our crew filled the pothole today.",
+         "感谢您的报告。我们的施工队今天已填补了这个坑洼。"),
+        ("Scheduled for repair", "已安排维修",
+         "Thank you. The repair is scheduled; we will update you when it is done.",
+         "谢谢。维修已安排，完成后我们会通知您。"),
+        ("Not a city road", "非市政道路",
+         "This road is private, so the city cannot repair it. Please contact the owner.",
+         "这条道路属于私人所有，市政府无法维修。请联系业主。"),
+    ],
+    "lighting": [
+        ("Lamp replaced", "路灯已更换",
+         "Thank you for your report. The lamp has been replaced and works again.",
+         "感谢您的报告。路灯已更换，现已恢复照明。"),
+    ],
+    "parks": [
+        ("Tree work done", "树木已处理",
+         "Thank you. Our parks team has cleared the fallen branches.",
+         "谢谢。园林队已清理掉落的树枝。"),
+    ],
+}
+
+
+def seed_standard_replies(departments: dict[str, Department]) -> None:
+    for code, replies in STANDARD_REPLIES.items():
+        if code not in departments:
+            continue
+        for order, (title_en, title_zh, body_en, body_zh) in enumerate(replies, start=1):
+            StandardReply.objects.update_or_create(
+                department=departments[code], title_en=title_en,
+                defaults={"title_zh_hans": title_zh, "body_en": body_en,
+                          "body_zh_hans": body_zh, "order": order * 10},
+            )
 
 
 # reporter email, category, description, (lat, lon), address, attributes
@@ -276,7 +316,7 @@ DEMO_REQUESTS: list[tuple[Any, ...]] = [
     # An address the gazetteer knows (precision "address": its point, street and district),
     # published with a photo, three days old: what the duplicate check shows a neighbour.
     (
-        "resident2@demo.civicdesk",
+        "resident@demo.civicdesk",
         "missed-collection",
         "The bins along Jianshe Road were not emptied on collection day.",
         (None, None),

@@ -8,17 +8,16 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from shapely.errors import ShapelyError
-from shapely.geometry import Point, shape
-from shapely.prepared import prep
+from shapely.geometry import shape
 
 from core.errors import Invalid
 from services.models import District
+from services.reference import reference_snapshot
 
 BOUNDARY_TYPES = ("Polygon", "MultiPolygon")
 MAX_DISTRICTS_PER_FILE = 500
@@ -108,41 +107,25 @@ def districts_from_geojson(data: Any) -> list[DistrictShape]:
     return shapes
 
 
-@lru_cache(maxsize=4)
-def _prepared(signature: tuple[tuple[int, str], ...]) -> list[tuple[int, object]]:
-    return [(pk, prep(shape(boundary))) for pk, boundary in _boundaries(signature)]
-
-
-def _boundaries(signature: tuple[tuple[int, str], ...]) -> list[tuple[int, dict]]:
-    return [(pk, json.loads(boundary)) for pk, boundary in signature]
-
 
 def district_for(*, lat: float | None, lon: float | None) -> District | None:
     """The district containing (lat, lon), or None. GeoJSON order is (lon, lat).
 
-    One query per call: the districts themselves. Their prepared polygons are cached per
-    process, keyed by the boundaries' text, so an edit in the admin takes effect at once.
+    The districts and their prepared polygons come from the per-process reference data
+    (services.reference), so an edit in the admin takes effect with the next report and a
+    filing queries no district.
     """
     if lat is None or lon is None:
         return None
-    return district_locator()(lat, lon)
+    return reference_snapshot().district_at(lat=lat, lon=lon)
 
 
 def district_locator() -> Callable[[float, float], District | None]:
-    """A function (lat, lon) → district for many points with one query (an address import)."""
-    districts = list(District.objects.order_by("pk"))
-    signature = tuple(
-        (d.pk, json.dumps(d.boundary, sort_keys=True, separators=(",", ":"))) for d in districts
-    )
-    by_pk = {d.pk: d for d in districts}
-    prepared = _prepared(signature)
+    """A function (lat, lon) → district for many points (an address import)."""
+    reference = reference_snapshot()
 
     def locate(lat: float, lon: float) -> District | None:
-        point = Point(lon, lat)
-        for pk, geometry in prepared:
-            if geometry.contains(point):  # type: ignore[attr-defined]
-                return by_pk[pk]
-        return None
+        return reference.district_at(lat=lat, lon=lon)
 
     return locate
 

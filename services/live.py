@@ -277,10 +277,20 @@ def deliveries_of(event: Event) -> list[Delivery]:
 
 
 async def _group_send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Groups in parallel; the messages of one group in the order given (two events of one
+    request pushed together arrive in version order)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    await asyncio.gather(*(layer.group_send(group, message) for group, message in items))
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for group, message in items:
+        by_group.setdefault(group, []).append(message)
+
+    async def send_in_order(group: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            await layer.group_send(group, message)
+
+    await asyncio.gather(*(send_in_order(g, m) for g, m in by_group.items()))
 
 
 class _SenderLoop:
@@ -333,6 +343,26 @@ def push_event(*, event_id: int) -> Event | None:
     if deliveries:
         group_send_all([(d.group, d.envelope()) for d in deliveries])
     return event
+
+
+@dataclass
+class PreparedPush:
+    """Events a worker pushes right after its own commit, already in memory with what
+    `deliveries_of` reads (request, category, reporter, `previous_public_version`,
+    `has_followers`): no reload. `sent` tells the caller whether that happened."""
+
+    events: list[Event]
+    sent: bool = False
+
+
+def push_prepared(prepared: PreparedPush) -> None:
+    """Push the prepared events, in order, in one round of sends. Raises if the layer fails."""
+    items = [
+        (d.group, d.envelope()) for event in prepared.events for d in deliveries_of(event)
+    ]
+    if items:
+        group_send_all(items)
+    prepared.sent = True
 
 
 # --- Closing sockets ------------------------------------------------------------------------

@@ -210,7 +210,11 @@ class Outcome(models.TextChoices):
 class ServiceRequest(models.Model):
     reference = models.CharField(max_length=16, unique=True, default=new_reference, editable=False)
     kind = models.CharField(max_length=20, choices=Category.Kind.choices)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="requests")
+    # Foreign keys whose lookups a composite index below already serves (its first column)
+    # carry no index of their own: every insert and routing update writes one index less.
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="requests", db_index=False
+    )
     description = models.TextField(max_length=5000)
     attribute_values = models.JSONField(default=dict, blank=True)
     lat = models.FloatField(null=True, blank=True)
@@ -231,7 +235,8 @@ class ServiceRequest(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="requests",
+        db_index=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -247,6 +252,7 @@ class ServiceRequest(models.Model):
         null=True,
         blank=True,
         related_name="reported_requests",
+        db_index=False,
     )
     related_request = models.ForeignKey(
         "self",
@@ -275,7 +281,7 @@ class ServiceRequest(models.Model):
     # Stamped by the database clock, like routed_at (Now()): their difference is the routing
     # latency, whatever the clocks of the web and worker hosts say.
     created_at = models.DateTimeField(db_default=Now(), db_index=True, editable=False)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
     routed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -291,6 +297,13 @@ class ServiceRequest(models.Model):
             models.Index(fields=["reporter", "-updated_at"], name="reporter_updated"),
             models.Index(fields=["category", "status"], name="category_status"),
             models.Index(fields=["category", "district", "created_at"], name="nearby_district"),
+            # The stranded-routing sweep (routing.requests_awaiting_routing). Partial: a routed
+            # request leaves it, so routing's update does not write it.
+            models.Index(
+                fields=["updated_at"],
+                name="awaiting_routing",
+                condition=models.Q(status__in=["submitted", "returned"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -353,7 +366,10 @@ class Event(models.Model):
         PUBLIC = "public", _("public")
         INTERNAL = "internal", _("internal")
 
-    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="events")
+    # Looked up through event_timeline (request, created_at): no index of its own.
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=30, choices=Type.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -470,3 +486,58 @@ class SurveyInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"survey invitation for {self.request_id}"
+
+
+class StandardReply(models.Model):
+    """A department's ready-made answer to residents, in both languages; a clerk inserts it
+    into a reply or a resolution and may edit it before sending."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="standard_replies"
+    )
+    title_en = models.CharField(_("title (English)"), max_length=120)
+    title_zh_hans = models.CharField(_("title (Simplified Chinese)"), max_length=120, blank=True)
+    body_en = models.TextField(_("text (English)"), max_length=5000)
+    body_zh_hans = models.TextField(_("text (Simplified Chinese)"), max_length=5000, blank=True)
+    is_active = models.BooleanField(_("offered to clerks"), default=True)
+    order = models.PositiveIntegerField(default=100)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["department", "order", "title_en"]
+        verbose_name = _("standard reply")
+        verbose_name_plural = _("standard replies")
+
+    def __str__(self) -> str:
+        return self.title_en
+
+    @property
+    def title(self) -> str:
+        return localized(self.title_en, self.title_zh_hans)
+
+    def body_in(self, language: str) -> str:
+        """The text in `language` ("en" / "zh-hans"), English when there is no translation."""
+        if language == "zh-hans" and self.body_zh_hans:
+            return self.body_zh_hans
+        return self.body_en
+
+
+class SavedQueueFilter(models.Model):
+    """A clerk's named queue filter. Only its owner sees and uses it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queue_filters"
+    )
+    name = models.CharField(max_length=60)
+    # The queue filter's fields (status, category, district, priority, overdue, q, assigned).
+    filters = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_queue_filter_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"saved queue filter {self.pk}"

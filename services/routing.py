@@ -9,6 +9,7 @@ department with no active staff gets nothing: its work goes to Triage, and the r
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,22 +18,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from outbox.services import outbox_enqueue
 from services import classifier, workflow
-from services.models import (
-    Category,
-    Department,
-    District,
-    Event,
-    RoutingRule,
-    ServiceRequest,
-    Status,
-)
-from services.selectors import departments_staffing
-from services.services import event_record
+from services.live import PreparedPush
+from services.models import Category, Department, District, Event, Follow, ServiceRequest, Status
+from services.reference import Snapshot, reference_snapshot
+from services.services import TOPIC_EVENT, event_record
 
 logger = logging.getLogger(__name__)
 
@@ -293,39 +288,47 @@ def _classify(text: str, allowed: frozenset[str]) -> Any:
     return classifier.classify(text, allowed=allowed)
 
 
-def facts_for(request: ServiceRequest) -> Facts:
-    category = request.category
+def facts_for(request: ServiceRequest, reference: Snapshot | None = None) -> Facts:
+    """The routing facts of `request`; its category and district come from the reference
+    data when given (no query), else from the request's relations."""
+    category = district = None
+    if reference is not None:
+        category = reference.categories_by_id.get(request.category_id)
+        district = reference.districts_by_id.get(request.district_id or 0)
+    category = category or request.category
+    if request.district_id and district is None:
+        district = request.district
     default = category.department if category.department_id else None
     return Facts(
         category=_named(category),
         default_department=_named(default) if default and default.is_active else None,
         uses_classifier=category.uses_classifier,
-        district=_named(request.district) if request.district is not None else None,
+        district=_named(district) if district is not None else None,
         description=request.description,
         return_count=request.return_count,
         excluded_department_ids=_excluded_department_ids(request),
     )
 
 
-def request_decide(request: ServiceRequest) -> tuple[Facts, Decision] | None:
-    """The facts and decision for this request as it is now; None without a Triage department."""
-    active = list(Department.objects.filter(is_active=True).order_by("id"))
-    triage = next((d for d in active if d.is_triage), None)
+def request_decide(
+    request: ServiceRequest, reference: Snapshot | None = None
+) -> tuple[Facts, Decision] | None:
+    """The facts and decision for this request as it is now; None without a Triage department.
+
+    Departments, rules, the category and the district come from the per-process reference
+    data (services.reference): deciding reads no table but the request's own events (only
+    for a returned request)."""
+    reference = reference or reference_snapshot()
+    triage = next((d for d in reference.departments if d.is_triage), None)
     if triage is None:
         return None
-    facts = facts_for(request)
+    facts = facts_for(request, reference)
     rules = [
         Rule(id=r.pk, district_id=r.district_id, department=_named(r.department))
-        for r in RoutingRule.objects.filter(
-            category_id=request.category_id, is_active=True, department__is_active=True
-        )
-        .filter(Q(district__isnull=True) | Q(district_id=request.district_id))
-        .select_related("department")
-        .order_by("order", "id")
+        for r in reference.rules.get(request.category_id, ())
+        if r.district_id is None or r.district_id == request.district_id
     ]
-    departments = {d.code: _named(d) for d in active if not d.is_triage}
-    staffing = departments_staffing(department_ids=[d.pk for d in active])
-    unstaffed = frozenset(pk for pk, s in staffing.items() if not s.staffed)
+    departments = {d.code: _named(d) for d in reference.departments if not d.is_triage}
     return facts, decide(
         facts=facts,
         rules=rules,
@@ -333,26 +336,58 @@ def request_decide(request: ServiceRequest) -> tuple[Facts, Decision] | None:
         classify=_classify if facts.uses_classifier else None,
         departments_by_code=departments,
         threshold=settings.CIVICDESK["ROUTER_CONFIDENCE_THRESHOLD"],
-        unstaffed_ids=unstaffed,
+        unstaffed_ids=reference.unstaffed_ids,
     )
 
 
-def request_route(*, request_id: int) -> Event | None:
+def _last_public_version() -> Subquery:
+    return Subquery(
+        Event.objects.filter(request_id=OuterRef("pk"), visibility=Event.Visibility.PUBLIC)
+        .order_by("-version")
+        .values("version")[:1]
+    )
+
+
+def _announced(event_id: int, request: ServiceRequest) -> Event | None:
+    """The request's first event (`submitted`), to push before the `routed` one, seen as the
+    request was before routing (as a push before routing would have shown it)."""
+    event = Event.objects.filter(pk=event_id, request_id=request.pk, version=1).first()
+    if event is None:
+        return None
+    event.request = copy.copy(request)  # its own state: the routing below changes `request`
+    event.previous_public_version = 0  # type: ignore[attr-defined]  # the first event
+    event.has_followers = request.has_followers  # type: ignore[attr-defined]
+    return event
+
+
+def request_route(
+    *, request_id: int, announce_event_id: int | None = None, push: PreparedPush | None = None
+) -> Event | None:
     """Route a submitted or returned request once; anything else is a no-op (returns None).
 
     The row is locked for the whole decision, so two workers handed the same message
-    produce one `routed` event.
+    produce one `routed` event. The `routed` event's outbox row carries the event, ready to
+    push (`push`, built here if not given): a worker handles it right after commit without
+    loading it again. `announce_event_id`: the request's `submitted` event, pushed first in
+    the same round (`push.sent` says whether that happened; a no-op pushes nothing).
     """
-    if not classifier.model_is_loaded() and (
-        ServiceRequest.objects.filter(pk=request_id)
-        .values_list("category__uses_classifier", flat=True)
-        .first()
+    reference = reference_snapshot()
+    if not classifier.model_is_loaded() and any(
+        c.uses_classifier for c in reference.categories.values()
     ):
-        classifier.current_model()  # load (or, the first time, train) it before taking the row lock
+        # Load (or, the first time, train) it before taking the row lock. A worker loads it
+        # at start (tasks.load_router_model); this is for other callers.
+        classifier.current_model()
     with transaction.atomic():
+        # One statement: the row (locked), its reporter (push and e-mail), whether anyone
+        # follows it and its last public version (the push's gap check).
         request = (
             ServiceRequest.objects.select_for_update(of=("self",))
-            .select_related("category", "category__department", "district", "reporter")
+            .select_related("reporter")
+            .annotate(
+                has_followers=Exists(Follow.objects.filter(request_id=OuterRef("pk"))),
+                last_public_version=_last_public_version(),
+            )
             .filter(pk=request_id)
             .first()
         )
@@ -361,7 +396,7 @@ def request_route(*, request_id: int) -> Event | None:
         move = workflow.find_move(source=request.status, target=Status.ROUTED)
         if move is None or workflow.SYSTEM not in move.actors:
             return None  # already routed (or withdrawn, closed…): nothing to do
-        decided = request_decide(request)
+        decided = request_decide(request, reference)
         if decided is None:
             logger.error(
                 "no active Triage department; request left unrouted",
@@ -369,13 +404,20 @@ def request_route(*, request_id: int) -> Event | None:
             )
             return None
         facts, decision = decided
+        category = reference.categories_by_id.get(request.category_id)
+        if category is not None:
+            request.category = category
+        announced = _announced(announce_event_id, request) if announce_event_id else None
         source = request.status
         request.status = Status.ROUTED
+        department = reference.departments_by_id.get(decision.department.id)
+        if department is not None:
+            request.department = department
         request.department_id = decision.department.id
         request.routed_at = Now()  # the database clock, like the latency benchmark reads
         request.assignee = None
         language = getattr(request.reporter, "preferred_language", "en") or "en"
-        return event_record(
+        event = event_record(
             changes={
                 "status": request.status,
                 "department_id": request.department_id,
@@ -390,7 +432,14 @@ def request_route(*, request_id: int) -> Event | None:
             to_status=Status.ROUTED,
             text=decision.explanation.get(language, decision.explanation.get("en", "")),
             data=decision.as_data(facts),
+            publish=False,
         )
+        event.has_followers = request.has_followers  # type: ignore[attr-defined]
+        event.previous_public_version = request.last_public_version  # type: ignore[attr-defined]
+        push = push if push is not None else PreparedPush(events=[])
+        push.events = [e for e in (announced, event) if e is not None]
+        outbox_enqueue(topic=TOPIC_EVENT, payload={"event_id": event.pk}, prepared=push)
+        return event
 
 
 def requests_awaiting_routing(*, older_than_seconds: int = 30, limit: int = 500) -> list[int]:

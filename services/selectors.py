@@ -29,9 +29,12 @@ from services.models import (
     Follow,
     Outcome,
     Precision,
+    SavedQueueFilter,
     ServiceRequest,
+    StandardReply,
 )
 from services.photo_grants import photo_grant_open
+from services.reference import reference_snapshot
 from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
@@ -71,7 +74,7 @@ def annotate_staffing(departments: QuerySet[Department]) -> QuerySet[Department]
     )
 
 
-def actor_kinds(*, user: AnyUser, request: ServiceRequest) -> frozenset[str]:
+def actor_kinds(*, user: AnyUser | None, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()
     if user is None:
@@ -509,7 +512,7 @@ def district_by_code(*, code: str, field: str = "district") -> District | None:
     code = (code or "").strip()
     if not code:
         return None
-    district = District.objects.filter(code=code[:50]).first()
+    district = reference_snapshot().districts_by_code.get(code[:50])
     if district is None:
         raise Invalid(_("Unknown district."), errors={field: [_("Unknown district.")]})
     return district
@@ -616,3 +619,58 @@ def _team_sla_rows(*, department: Department, since: datetime) -> list[SlaRow]:
         for c in categories
     ]
     return sorted(rows, key=lambda r: r.label)
+
+
+# --- Staff queue: the next item, saved filters, standard replies --------------------------------
+
+
+def queue_position(request: ServiceRequest) -> QueuePosition:
+    """Where `request` stands in queue order (see `_queue_ordered`)."""
+    return request.priority, request.due_at, request.pk
+
+
+def queue_next(
+    *, user: Any, filters: QueueFilters, after: QueuePosition, exclude_id: int
+) -> ServiceRequest | None:
+    """The item after `after` in the caller's queue order under `filters`; past the end, the
+    first one again (never `exclude_id`, the item the clerk just worked)."""
+    for position in (after, None):
+        row = (
+            _queue_ordered(user=user, filters=filters, after=position)
+            .exclude(pk=exclude_id)
+            .only("id", "reference")
+            .first()
+        )
+        if row is not None:
+            return row
+    return None
+
+
+# The keys a saved queue filter keeps (QueueFilterForm's fields and the "assigned" choice).
+QUEUE_FILTER_KEYS = ("status", "category", "district", "priority", "overdue", "q", "assigned")
+
+
+def saved_queue_filters(*, user: Any) -> list[SavedQueueFilter]:
+    return list(SavedQueueFilter.objects.filter(user_id=user.pk))
+
+
+def access_saved_queue_filter(*, user: Any, filter_id: Any) -> SavedQueueFilter:
+    """One of `user`'s own saved filters; NotFound for anyone else's (or a malformed id)."""
+    try:
+        pk = int(filter_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such filter.") from None
+    if not 0 < pk < 2**31:
+        raise NotFound("No such filter.")
+    owner = getattr(user, "pk", None)
+    saved = SavedQueueFilter.objects.filter(pk=pk, user_id=owner or 0).first()
+    if saved is None:
+        raise NotFound("No such filter.")
+    return saved
+
+
+def standard_replies_for(*, department_id: int | None) -> list[StandardReply]:
+    """The active standard replies of a department, in their order."""
+    if department_id is None:
+        return []
+    return list(StandardReply.objects.filter(department_id=department_id, is_active=True))

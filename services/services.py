@@ -41,14 +41,26 @@ from services.models import (
     IdempotencyKey,
     Outcome,
     Priority,
+    SavedQueueFilter,
     ServiceRequest,
     Status,
 )
 from services.open311.models import Open311Submission
-from services.selectors import actor_kinds, district_by_code, idempotency_cutoff
+from services.reference import category_by_code
+from services.selectors import (
+    QUEUE_FILTER_KEYS,
+    access_saved_queue_filter,
+    actor_kinds,
+    district_by_code,
+    idempotency_cutoff,
+)
 
 if TYPE_CHECKING:
-    from core.users import AnyUser
+    from datetime import datetime
+
+    from django.core.files.storage import Storage
+
+    from core.users import AnyUser, User
     from services.attachments import PreparedPhoto
 
 logger = logging.getLogger(__name__)
@@ -62,7 +74,7 @@ AS_RESIDENT = frozenset({workflow.RESIDENT})
 
 
 def _actor_role_and_department(
-    *, actor: Any, request: ServiceRequest
+    *, actor: User | None, request: ServiceRequest
 ) -> tuple[str, int | None]:
     """How an actor appears on the timeline: a role and department, never a name."""
     if actor is None:
@@ -82,7 +94,7 @@ def event_record(
     *,
     request: ServiceRequest,
     type: str,
-    actor: Any = None,
+    actor: User | None = None,
     visibility: str = Event.Visibility.PUBLIC,
     from_status: str = "",
     to_status: str = "",
@@ -155,7 +167,6 @@ def _category_open_check(category: Category) -> None:
         )
 
 
-@transaction.atomic
 def request_submit(
     *,
     reporter: Any,
@@ -193,36 +204,43 @@ def request_submit(
     validate_location(lat=lat, lon=lon, address=address, district=district)
     values = validate_attribute_values(category=category, values=attribute_values or {})
     place = location_resolve(lat=lat, lon=lon, address=address, district=district)
-    now = timezone.now()
-    request = ServiceRequest.objects.create(
-        kind=category.kind,
-        category=category,
-        description=description,
-        attribute_values=values,
-        lat=place.lat,
-        lon=place.lon,
-        address=place.address,
-        location_precision=place.precision,
-        street=place.street,
-        is_private_address=is_private_address,
-        district=place.district,
-        channel=channel,
-        reporter=reporter,
-        related_request=related_request,
-        is_public=is_public,
-        due_at=now + timedelta(hours=category.sla_hours),
-        version=1,  # the version of its first event
-    )
-    submitted = event_record(
-        request=request,
-        type=Event.Type.SUBMITTED,
-        actor=reporter,
-        to_status=Status.SUBMITTED,
-        bump=False,
-        publish=False,
-    )
-    # One row, one broker message: the routing task pushes the `submitted` event first.
-    outbox_enqueue(topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk})
+    # Checked above, before any write: the writes need no savepoint of their own inside a
+    # caller's transaction (a failing write fails the caller's transaction as a whole).
+    with transaction.atomic(savepoint=False):
+        now = timezone.now()
+        request = ServiceRequest.objects.create(
+            kind=category.kind,
+            category=category,
+            description=description,
+            attribute_values=values,
+            lat=place.lat,
+            lon=place.lon,
+            address=place.address,
+            location_precision=place.precision,
+            street=place.street,
+            is_private_address=is_private_address,
+            district=place.district,
+            channel=channel,
+            reporter=reporter,
+            related_request=related_request,
+            is_public=is_public,
+            due_at=now + timedelta(hours=category.sla_hours),
+            version=1,  # the version of its first event
+        )
+        submitted = event_record(
+            request=request,
+            type=Event.Type.SUBMITTED,
+            actor=reporter,
+            to_status=Status.SUBMITTED,
+            bump=False,
+            publish=False,
+        )
+        # One row, one broker message: the routing task pushes the `submitted` event first.
+        outbox_enqueue(
+            topic=TOPIC_ROUTE, payload={"request_id": request.pk, "event_id": submitted.pk}
+        )
+    # The events this filing wrote, in order: the answer shows them without reading them back.
+    request.new_events = [submitted]  # type: ignore[attr-defined]
     return request
 
 
@@ -234,7 +252,7 @@ def _lock(request: ServiceRequest) -> ServiceRequest:
 def request_transition(
     *,
     request: ServiceRequest,
-    actor: Any,
+    actor: User | None,
     to_status: str,
     text: str = "",
     outcome: str = "",
@@ -354,7 +372,7 @@ def _conflict_extra(request: ServiceRequest, kinds: frozenset[str]) -> dict[str,
 
 
 def _attachments_store(
-    *, request: ServiceRequest, photos: list[PreparedPhoto], actor: Any, staff: bool
+    *, request: ServiceRequest, photos: list[PreparedPhoto], actor: User | None, staff: bool
 ) -> list[Attachment]:
     """Write already-checked photos; called inside the caller's transaction."""
     stored: list[Attachment] = []
@@ -387,11 +405,13 @@ def _submit_with_photos(
     request = request_submit(reporter=reporter, **fields)
     if photos:
         stored = _attachments_store(request=request, photos=photos, actor=reporter, staff=False)
-        event_record(
-            request=request,
-            type=Event.Type.ATTACHMENT_ADDED,
-            actor=reporter,
-            data={"count": len(stored)},
+        request.new_events.append(  # type: ignore[attr-defined]
+            event_record(
+                request=request,
+                type=Event.Type.ATTACHMENT_ADDED,
+                actor=reporter,
+                data={"count": len(stored)},
+            )
         )
     return request
 
@@ -458,7 +478,7 @@ class Filed(NamedTuple):
 
 def category_resolve(*, code: str) -> Category:
     """The category with this code, or a field error (open or not: see `request_submit`)."""
-    category = Category.objects.filter(code=code).first()
+    category = category_by_code(code)  # the per-process reference data: no query
     if category is None:
         raise Invalid(_("Unknown category."), errors={"category": [_("Unknown category.")]})
     return category
@@ -604,7 +624,7 @@ def _require(kinds: frozenset[str], allowed: frozenset[str]) -> None:
 
 
 @transaction.atomic
-def request_comment(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+def request_comment(*, request: ServiceRequest, actor: User, text: str) -> Event:
     """The reporter adds a comment to their request's public timeline."""
     text = _clean_text(text)
     locked = _lock(request)
@@ -616,7 +636,7 @@ def request_comment(*, request: ServiceRequest, actor: Any, text: str) -> Event:
 
 @transaction.atomic
 def request_attach(
-    *, request: ServiceRequest, actor: Any, photos: list[PreparedPhoto]
+    *, request: ServiceRequest, actor: User, photos: list[PreparedPhoto]
 ) -> list[Attachment]:
     """Add checked photos (reporter or staff of the department), within the per-request limit."""
     locked = _lock(request)
@@ -639,13 +659,13 @@ def request_attach(
     return stored
 
 
-def request_withdraw(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+def request_withdraw(*, request: ServiceRequest, actor: User) -> ServiceRequest:
     return request_transition(
         request=request, actor=actor, to_status=Status.WITHDRAWN, acting_as=AS_RESIDENT
     )
 
 
-def request_confirm(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+def request_confirm(*, request: ServiceRequest, actor: User) -> ServiceRequest:
     """The resident confirms the resolution ("fixed"): closed, outcome kept."""
     return request_transition(
         request=request,
@@ -657,7 +677,7 @@ def request_confirm(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
 
 
 def request_reopen(
-    *, request: ServiceRequest, actor: Any, reason: str, not_fixed: bool = False
+    *, request: ServiceRequest, actor: User, reason: str, not_fixed: bool = False
 ) -> ServiceRequest:
     """The resident reopens a resolution; `not_fixed` records their answer "not fixed"."""
     if not_fixed and not (reason or "").strip():
@@ -674,7 +694,7 @@ def request_reopen(
 
 @transaction.atomic
 def request_rate(
-    *, request: ServiceRequest, actor: Any, rating: int, feedback: str = ""
+    *, request: ServiceRequest, actor: User, rating: int, feedback: str = ""
 ) -> ServiceRequest:
     """The reporter rates a closed request (1–5), once."""
     feedback = _clean_text(feedback, field="feedback", required=False)[:2000]
@@ -706,7 +726,7 @@ def request_rate(
     return locked
 
 
-def request_follow(*, request: ServiceRequest, user: Any) -> bool:
+def request_follow(*, request: ServiceRequest, user: User) -> bool:
     """Follow a request (found via `nearby`) to get its updates. True if newly followed."""
     if request.reporter_id == user.pk:
         return False
@@ -714,7 +734,7 @@ def request_follow(*, request: ServiceRequest, user: Any) -> bool:
     return created
 
 
-def request_unfollow(*, request: ServiceRequest, user: Any) -> None:
+def request_unfollow(*, request: ServiceRequest, user: User) -> None:
     deleted, _rows = Follow.objects.filter(user=user, request=request).delete()
     if not deleted:
         raise NotFound(_("You do not follow this request."))
@@ -729,7 +749,9 @@ def _require_open(locked: ServiceRequest, message: str) -> None:
         raise Conflict(message, extra={"current_status": locked.status, "version": locked.version})
 
 
-def _require_not_held_by_another(locked: ServiceRequest, actor: Any, kinds: frozenset[str]) -> None:
+def _require_not_held_by_another(
+    locked: ServiceRequest, actor: User, kinds: frozenset[str]
+) -> None:
     """A clerk may not take over (or release) what a colleague holds; a supervisor may."""
     if locked.assignee_id not in (None, actor.pk) and workflow.SUPERVISOR not in kinds:
         raise Conflict(
@@ -738,7 +760,7 @@ def _require_not_held_by_another(locked: ServiceRequest, actor: Any, kinds: froz
         )
 
 
-def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> None:
+def _assignee_set(locked: ServiceRequest, actor: User, assignee: User | None) -> None:
     previous = locked.assignee_id
     locked.assignee = assignee
     event_record(
@@ -753,12 +775,24 @@ def _assignee_set(locked: ServiceRequest, actor: Any, assignee: Any | None) -> N
 
 @transaction.atomic
 def request_assign(
-    *, request: ServiceRequest, actor: Any, assignee: Any | None = None
+    *,
+    request: ServiceRequest,
+    actor: User,
+    assignee: User | None = None,
+    expected_version: int | None = None,
 ) -> ServiceRequest:
-    """Assign to oneself (clerk), or to a member of the department (supervisor)."""
+    """Assign to oneself (clerk), or to a member of the department (supervisor).
+
+    With `expected_version`, a request changed since the caller loaded it is refused (409).
+    """
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
     _require(kinds, workflow.STAFF)
+    if expected_version is not None and expected_version != locked.version:
+        raise Conflict(
+            _("The request changed since you loaded it; reload and try again."),
+            extra=_conflict_extra(locked, kinds),
+        )
     target = assignee if assignee is not None else actor
     if target.pk != actor.pk and workflow.SUPERVISOR not in kinds:
         raise Forbidden(_("Only a supervisor can assign a request to someone else."))
@@ -777,7 +811,7 @@ def request_assign(
 
 
 @transaction.atomic
-def request_unassign(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
+def request_unassign(*, request: ServiceRequest, actor: User) -> ServiceRequest:
     """Put an open request back in the department's pool: its assignee, or a supervisor."""
     locked = _lock(request)
     kinds = actor_kinds(user=actor, request=locked)
@@ -792,7 +826,7 @@ def request_unassign(*, request: ServiceRequest, actor: Any) -> ServiceRequest:
 
 @transaction.atomic
 def request_set_priority(
-    *, request: ServiceRequest, actor: Any, priority: int, reason: str
+    *, request: ServiceRequest, actor: User, priority: int, reason: str
 ) -> ServiceRequest:
     """Staff of the department raise or lower an open request's priority, with a reason."""
     reason = _clean_text(reason, field="reason")
@@ -820,7 +854,7 @@ def request_set_priority(
 
 
 @transaction.atomic
-def request_reply(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+def request_reply(*, request: ServiceRequest, actor: User, text: str) -> Event:
     """A public answer from staff to the resident."""
     text = _clean_text(text)
     locked = _lock(request)
@@ -829,7 +863,7 @@ def request_reply(*, request: ServiceRequest, actor: Any, text: str) -> Event:
 
 
 @transaction.atomic
-def request_note(*, request: ServiceRequest, actor: Any, text: str) -> Event:
+def request_note(*, request: ServiceRequest, actor: User, text: str) -> Event:
     """An internal note: staff only, never shown to the resident."""
     text = _clean_text(text)
     locked = _lock(request)
@@ -843,19 +877,22 @@ def request_note(*, request: ServiceRequest, actor: Any, text: str) -> Event:
     )
 
 
-def request_return(*, request: ServiceRequest, actor: Any, reason: str) -> ServiceRequest:
+def request_return(
+    *, request: ServiceRequest, actor: User, reason: str, expected_version: int | None = None
+) -> ServiceRequest:
     """Send back for re-routing (wrong department); the reason is required."""
     return request_transition(
         request=request,
         actor=actor,
         to_status=Status.RETURNED,
         text=_clean_text(reason, field="reason"),
+        expected_version=expected_version,
     )
 
 
 @transaction.atomic
 def request_mark_duplicate(
-    *, request: ServiceRequest, actor: Any, original: ServiceRequest, text: str = ""
+    *, request: ServiceRequest, actor: User, original: ServiceRequest, text: str = ""
 ) -> ServiceRequest:
     """Close `request` as a duplicate of `original`; its reporter and followers follow it."""
     if original.pk == request.pk:
@@ -913,7 +950,7 @@ def request_mark_duplicate(
 # --- Periodic ------------------------------------------------------------------------------------
 
 
-def requests_auto_close(*, now: Any = None) -> int:
+def requests_auto_close(*, now: datetime | None = None) -> int:
     """Close requests resolved more than AUTO_CLOSE_DAYS ago (system move). Returns the count.
 
     Each request closes in its own transaction, so one failure does not undo the others,
@@ -975,7 +1012,7 @@ def _attachment_files_delete(attachments: list[Attachment]) -> int:
         name: str = attachment.file.name or ""
         storage = attachment.file.storage
 
-        def remove(name: str = name, storage: Any = storage) -> None:
+        def remove(name: str = name, storage: Storage = storage) -> None:
             try:
                 storage.delete(name)
             except OSError:
@@ -987,7 +1024,7 @@ def _attachment_files_delete(attachments: list[Attachment]) -> int:
 
 def requests_anonymise(
     *, request_ids: list[int], cause: str, terms_by_reporter: dict[int, list[str]],
-    keep: set[str], now: Any,
+    keep: set[str], now: datetime,
 ) -> AnonymiseCounts:
     """Remove the personal parts of these requests; runs inside the caller's transaction.
 
@@ -1062,6 +1099,39 @@ def actor_unlink(*, user_id: int) -> None:
     """Timeline entries and photos by this account on any request stop naming it (erasure)."""
     Event.objects.filter(actor_id=user_id).update(actor=None)
     Attachment.objects.filter(uploaded_by_id=user_id).update(uploaded_by=None)
+
+
+# --- Staff queue: a clerk's saved filters ------------------------------------------------------
+
+SAVED_QUEUE_FILTERS_MAX = 30
+
+
+@transaction.atomic
+def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
+    """Save (or replace, by name) one of `user`'s queue filters; only they see it."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise Invalid(_("Give the filter a name."), errors={"name": [_("Give the filter a name.")]})
+    if len(name) > SavedQueueFilter._meta.get_field("name").max_length:  # type: ignore[operator]
+        message = _("Use a shorter name.")
+        raise Invalid(message, errors={"name": [message]})
+    kept = {k: str(v)[:100] for k, v in filters.items() if k in QUEUE_FILTER_KEYS and v}
+    saved = SavedQueueFilter.objects.filter(user=user, name=name).first()
+    if saved is None:
+        if SavedQueueFilter.objects.filter(user=user).count() >= SAVED_QUEUE_FILTERS_MAX:
+            message = _("You have %(n)d saved filters; delete one first.") % {
+                "n": SAVED_QUEUE_FILTERS_MAX
+            }
+            raise Invalid(message, errors={"name": [message]})
+        return SavedQueueFilter.objects.create(user=user, name=name, filters=kept)
+    saved.filters = kept
+    saved.save(update_fields=["filters"])
+    return saved
+
+
+def queue_filter_delete(*, user: Any, filter_id: int) -> None:
+    """Delete one of `user`'s saved filters; NotFound for anyone else's."""
+    access_saved_queue_filter(user=user, filter_id=filter_id).delete()
 
 
 # --- City setup (the admin) -------------------------------------------------------------------

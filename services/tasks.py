@@ -17,6 +17,7 @@ from django.db import OperationalError
 
 from outbox.services import outbox_inline, outbox_prune, outbox_register, outbox_relay
 from services import classifier, live, notifications, routing, services, sla, surveys
+from services.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +45,19 @@ def route_request(request_id: int, event_id: int | None = None) -> int | None:
     """Route one request; returns the `routed` event id, or None if nothing was to be done.
 
     `event_id`: the new request's `submitted` event, pushed first (one message per report).
-    The `routed` event is pushed and notified here too, right after routing commits
-    (`outbox_inline`); if that fails its outbox row is left to the relay. A retry pushes the
-    `submitted` event again (clients drop it by version) and routing is a no-op.
+    Both events are pushed right after routing commits, in one round, from what routing
+    loaded (`live.PreparedPush`), and the `routed` event is notified there too
+    (`outbox_inline`); if that fails its outbox row is left to the relay and the `submitted`
+    event is pushed here on its own (an error then retries the task; routing is a no-op the
+    second time and clients drop a repeated event by version).
     """
+    push = live.PreparedPush(events=[])
     with outbox_inline():
-        if event_id is not None:
-            event_deliver(event_id=event_id, inline=True)
-        event = routing.request_route(request_id=request_id)
+        event = routing.request_route(
+            request_id=request_id, announce_event_id=event_id, push=push
+        )
+    if event_id is not None and not (push.sent and any(e.pk == event_id for e in push.events)):
+        event_deliver(event_id=event_id, inline=True)
     return event.pk if event else None
 
 
@@ -65,6 +71,10 @@ def event_deliver(*, event_id: int, inline: bool = False) -> int:
     event = live.push_event(event_id=event_id)
     if event is None:
         return 0
+    return _notify(event, inline=inline)
+
+
+def _notify(event: Event, *, inline: bool) -> int:
     # CIVICDESK_NOTIFY_INLINE=0: queue even from the routing task (mail never delays routing).
     inline = inline and settings.CIVICDESK.get("NOTIFY_INLINE", True)
     todo = notifications.notifications_for_event(event=event)
@@ -166,7 +176,14 @@ def _publish_route(payload: dict) -> None:
         route_request.delay(payload["request_id"])
 
 
-def _handle_event(payload: dict) -> None:
+def _handle_event(payload: dict, prepared: object = None) -> None:
+    """A worker's own `request.event` row: push and notify it here (from memory if the writer
+    prepared the event, e.g. routing)."""
+    if isinstance(prepared, live.PreparedPush) and prepared.events:
+        live.push_prepared(prepared)
+        for event in prepared.events:
+            _notify(event, inline=True)
+        return
     event_deliver(event_id=payload["event_id"], inline=True)
 
 

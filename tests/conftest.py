@@ -15,7 +15,10 @@ def _fresh_cache():
     between tests (in CI the cache is a real Redis shared by the whole run)."""
     from django.core.cache import cache
 
+    from services.reference import reference_forget
+
     cache.clear()
+    reference_forget()  # the per-process copy of categories, districts, departments, rules
 
 
 @pytest.fixture(autouse=True)

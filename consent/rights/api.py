@@ -31,6 +31,7 @@ from core.api.schema import name_nested_serializers, problems
 from core.api.streaming import export_response
 from core.errors import Forbidden
 from core.roles import roles_for
+from core.users import signed_in
 
 LANGUAGE_HEADER = OpenApiParameter(
     "Accept-Language", str, OpenApiParameter.HEADER,
@@ -84,8 +85,8 @@ class RevealApi(APIView):
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
         reveal = contact_details_reveal(
-            actor=request.user, reference=reference, fields=v["fields"], purpose=v["purpose"],
-            reason=v.get("reason", ""),
+            actor=signed_in(request.user), reference=reference, fields=v["fields"],
+            purpose=v["purpose"], reason=v.get("reason", ""),
         )
         body = {
             "request": reveal.event.request_reference,
@@ -186,7 +187,7 @@ class ExportCollectionApi(APIView):
         responses={200: ExportJobSerializer, 202: ExportJobSerializer, **problems(401)},
     )
     def post(self, request: Request) -> Response:
-        job, created = export_start(user=request.user, channel=_channel(request))
+        job, created = export_start(user=signed_in(request.user), channel=_channel(request))
         job.refresh_from_db()
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         headers = {**NO_STORE, "Location": f"/api/v1/me/export/{job.pk}"}
@@ -212,7 +213,7 @@ class ExportDetailApi(APIView):
         responses={200: ExportJobSerializer, **problems(401, 404)},
     )
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.access_export_job(user=request.user, job_id=job_id)
+        job = selectors.access_export_job(user=signed_in(request.user), job_id=job_id)
         return Response(ExportJobSerializer(export_job_data(job)).data, headers=NO_STORE)
 
 
@@ -241,7 +242,7 @@ class ExportDownloadApi(APIView):
         },
     )
     def get(self, request: Request, job_id: str) -> Any:
-        job = selectors.access_export_job(user=request.user, job_id=job_id)
+        job = selectors.access_export_job(user=signed_in(request.user), job_id=job_id)
         if job.state == ExportJob.State.EXPIRED or (
             job.expires_at is not None and job.expires_at <= timezone.now()
         ):
@@ -331,7 +332,8 @@ class AccountDeleteApi(APIView):
         if not dry_run and not recently_reauthenticated(request):
             return reauthentication_required(request)
         result = account_erase(
-            user=request.user, dry_run=dry_run, http_request=request, channel=_channel(request)
+            user=signed_in(request.user), dry_run=dry_run, http_request=request,
+            channel=_channel(request),
         )
         body = {
             "dry_run": result.dry_run,
@@ -554,7 +556,7 @@ class DsrCollectionApi(APIView):
         v = serializer.validated_data
         dsr = dsr_create(
             kind=v["kind"], channel=v["channel"], subject_email=v.get("subject_email", ""),
-            recorded_by=request.user, outcome=v.get("outcome", ""),
+            recorded_by=signed_in(request.user), outcome=v.get("outcome", ""),
         )
         return Response(DsrSerializer(dsr_data(dsr)).data, status=status.HTTP_201_CREATED)
 

@@ -3,7 +3,7 @@ erasure."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils.translation import gettext
@@ -16,10 +16,13 @@ from consent.rights.models import (
 from core.errors import Conflict, Invalid
 from core.security_log import security_event
 
+if TYPE_CHECKING:
+    from core.users import AnyUser
+
 DSR_ACTIONS = ("start_export", "erase")
 
 
-def dsr_action(*, dsr: DataSubjectRequest, action: str, actor: Any) -> DataSubjectRequest:
+def dsr_action(*, dsr: DataSubjectRequest, action: str, actor: AnyUser) -> DataSubjectRequest:
     """A data officer carries out a counter request: start the export (the resident downloads
     it from their account) or erase the account (identity was checked at the counter)."""
     if action not in DSR_ACTIONS:

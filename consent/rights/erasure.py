@@ -8,7 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -34,6 +34,13 @@ from services import services as request_services
 from services.live import live_disconnect_user
 from services.models import Attachment, Event, Follow, ServiceRequest
 from services.services import REMOVED_MARKER, AnonymiseCounts
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+    from core.users import User
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +121,7 @@ def _legal_holds(now: datetime, latest_closed: datetime | None) -> list[LegalHol
     return holds
 
 
-def erasure_plan(*, user: Any) -> ErasurePlan:
+def erasure_plan(*, user: User) -> ErasurePlan:
     """What erasing `user` would remove, and what must be kept and why (the dry run)."""
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
@@ -202,7 +209,7 @@ def erasure_plan(*, user: Any) -> ErasurePlan:
     return plan
 
 
-def redact_terms(user: Any) -> list[str]:
+def redact_terms(user: User) -> list[str]:
     terms = [user.email, user.display_name, user.phone]
     return [t for t in terms if t and len(t.strip()) >= 3]
 
@@ -235,11 +242,11 @@ def requests_anonymise(
     return counts
 
 
-def current_sessions(http_request: Any) -> list[Any]:
+def current_sessions(http_request: HttpRequest | Request | None) -> list[SessionBase]:
     """The session objects behind this API call (cookie session and/or app token session)."""
     from django.contrib.sessions.backends.base import SessionBase
 
-    found: list[Any] = []
+    found: list[SessionBase] = []
     if http_request is None:
         return found
     auth = getattr(http_request, "auth", None)
@@ -252,7 +259,7 @@ def current_sessions(http_request: Any) -> list[Any]:
     return found
 
 
-def _sessions_end(user: Any, http_request: Any) -> int:
+def _sessions_end(user: User, http_request: HttpRequest | Request | None) -> int:
     from allauth.usersessions.models import UserSession
 
     ended = 0
@@ -267,7 +274,8 @@ def _sessions_end(user: Any, http_request: Any) -> int:
     return ended
 
 
-def account_erase(*, user: Any, dry_run: bool = True, http_request: Any = None,
+def account_erase(*, user: User, dry_run: bool = True,
+                  http_request: HttpRequest | Request | None = None,
                   channel: str = "web", dsr: DataSubjectRequest | None = None) -> ErasureResult:
     """Erase a resident's account (GDPR Art. 17) or, with `dry_run`, say what it would do.
 

@@ -13,7 +13,7 @@ import uuid
 import zipfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
@@ -30,6 +30,9 @@ from consent.rights.selectors import export_document
 from core.security_log import security_event
 from outbox.services import outbox_enqueue
 
+if TYPE_CHECKING:
+    from core.users import User
+
 EXPORT_SCHEMA_PATH = Path(__file__).resolve().parent / "export_schema.json"
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def export_root() -> Path:
     return root
 
 
-def export_start(*, user: Any, channel: str = "web") -> tuple[ExportJob, bool]:
+def export_start(*, user: User, channel: str = "web") -> tuple[ExportJob, bool]:
     """Queue an export of everything about `user`; a queued or running one is returned instead.
 
     Returns (job, created). The build is queued after commit through the outbox.

@@ -4,7 +4,7 @@ status."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
@@ -18,14 +18,17 @@ from consent.rights.models import (
 )
 from core.errors import Conflict, Invalid
 
+if TYPE_CHECKING:
+    from core.users import User
+
 
 def dsr_deadline(received: datetime, months: int = 1) -> datetime:
     return received + relativedelta(months=months)
 
 
 def dsr_create(
-    *, kind: str, channel: str, subject: Any = None, subject_email: str = "",
-    recorded_by: Any = None, outcome: str = "",
+    *, kind: str, channel: str, subject: User | None = None, subject_email: str = "",
+    recorded_by: User | None = None, outcome: str = "",
 ) -> DataSubjectRequest:
     """Record a data-subject request; at the counter the clerk who records it is kept."""
     errors: dict[str, list[str]] = {}

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent import ledger, policy, pseudonyms
@@ -67,7 +68,7 @@ def _service_purpose() -> Purpose | None:
     return Purpose.objects.filter(code=policy.PURPOSE_SERVICE_DELIVERY, is_active=True).first()
 
 
-def _keyset(qs: Any, batch: int) -> Iterable[list[Any]]:
+def _keyset(qs: QuerySet[Any], batch: int) -> Iterable[list[Any]]:
     """Primary keys of `qs` in ascending batches (bounded memory, short transactions)."""
     last = 0
     while True:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +23,10 @@ from core.roles import roles_for
 from core.security_log import security_event
 from services.photo_grants import photo_grant
 from services.selectors import access_request
+
+if TYPE_CHECKING:
+    from core.users import AnyUser, User
+    from services.models import Department, ServiceRequest
 
 # Revealable fields → the register categories that cover them (any one suffices).
 REVEAL_FIELDS: dict[str, frozenset[str]] = {
@@ -94,20 +98,20 @@ def _register_purpose(code: str, fields: list[str]) -> Purpose:
     return purpose
 
 
-def _staff_role(actor: Any, department_id: int | None) -> str:
+def _staff_role(actor: AnyUser, department_id: int | None) -> str:
     return roles_for(actor).departments.get(department_id or -1, "staff")
 
 
 def access_event_record(
     *,
-    actor: Any,
-    subject: Any,
+    actor: User,
+    subject: User,
     fields: list[str],
     purpose: Purpose | None,
     reason: str,
     kind: str = AccessEvent.Kind.REVEAL,
-    request: Any = None,
-    department: Any = None,
+    request: ServiceRequest | None = None,
+    department: Department | None = None,
     role: str = "",
 ) -> AccessEvent:
     """Record one staff look at `subject`'s data: log entry + stored event, one transaction.
@@ -174,7 +178,7 @@ def _covering_purpose(fields: list[str]) -> Purpose | None:
     return next((p for p in candidates if wanted & set(p.data_categories)), None)
 
 
-def request_view_record(*, actor: Any, request: Any) -> AccessEvent | None:
+def request_view_record(*, actor: User, request: ServiceRequest) -> AccessEvent | None:
     """Staff opened a request of a resident (the workbench): its description and, unless it
     is a private address, its place were on the page. One event per staff member, request and
     day (the page is reopened after every action); none for a request without a reporter."""
@@ -185,17 +189,20 @@ def request_view_record(*, actor: Any, request: Any) -> AccessEvent | None:
         actor=actor, request=request, kind=AccessEvent.Kind.VIEW, created_at__gte=start
     ).exists():
         return None
+    reporter = request.reporter
+    if reporter is None:  # its reporter_id is set (checked above): the row is there
+        return None
     fields = ["description"]
     if request.address and not request.is_private_address:
         fields.append("address")
     return access_event_record(
-        actor=actor, subject=request.reporter, fields=fields,
+        actor=actor, subject=reporter, fields=fields,
         purpose=_covering_purpose(fields), reason="handle_request",
         kind=AccessEvent.Kind.VIEW, request=request,
     )
 
 
-def account_view_record(*, actor: Any, subject: Any) -> AccessEvent | None:
+def account_view_record(*, actor: User, subject: User | None) -> AccessEvent | None:
     """An administrator opened a person's account in the administration (e-mail address,
     name and phone number on the page). None for one's own account."""
     if subject is None or subject.pk is None or subject.pk == actor.pk:
@@ -209,7 +216,7 @@ def account_view_record(*, actor: Any, subject: Any) -> AccessEvent | None:
 
 
 def _revealed_values(
-    request: Any, reporter: Any, fields: list[str], *, viewer: Any
+    request: ServiceRequest, reporter: User, fields: list[str], *, viewer: User
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in fields:
@@ -241,7 +248,7 @@ def _revealed_values(
 
 
 def contact_details_reveal(
-    *, actor: Any, reference: str, fields: Iterable[str] | None, purpose: str | None,
+    *, actor: User, reference: str, fields: Iterable[str] | None, purpose: str | None,
     reason: str = "",
 ) -> Reveal:
     """Show the reporter's contact details / exact location / photos to department staff.

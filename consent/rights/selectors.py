@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
@@ -23,6 +23,10 @@ from consent.selectors import my_consent_events, my_consents
 from core.errors import Forbidden, NotFound
 from core.roles import roles_for
 from services.models import Event, Follow, ServiceRequest
+
+if TYPE_CHECKING:
+
+    from core.users import AnyUser, User
 
 EXPORT_SCHEMA = "https://civicdesk.example.city/schemas/data-export/v1"
 
@@ -123,7 +127,7 @@ def access_event_sentence(event: AccessEvent, language: str | None) -> str:
     return f"{who[:1].upper()}{who[1:]} {verb.format(f=fields, ref=ref)} on {when} {why}."
 
 
-def my_access_events(*, user: Any) -> QuerySet[AccessEvent]:
+def my_access_events(*, user: AnyUser) -> QuerySet[AccessEvent]:
     return (
         AccessEvent.objects.filter(subject_id=user.pk)
         .select_related("actor_department", "purpose")
@@ -154,7 +158,7 @@ def access_event_for_resident(event: AccessEvent, language: str | None) -> dict[
 # --- Data officers ---------------------------------------------------------------------------
 
 
-def require_data_officer(user: Any) -> None:
+def require_data_officer(user: AnyUser) -> None:
     if not roles_for(user).data_officer:
         raise Forbidden("Only data officers may do this.")
 
@@ -286,7 +290,7 @@ def data_subject_requests(
     return qs
 
 
-def access_data_subject_request(*, user: Any, reference: str) -> DataSubjectRequest:
+def access_data_subject_request(*, user: AnyUser, reference: str) -> DataSubjectRequest:
     require_data_officer(user)
     dsr = DataSubjectRequest.objects.filter(reference=reference).first()
     if dsr is None:
@@ -294,7 +298,7 @@ def access_data_subject_request(*, user: Any, reference: str) -> DataSubjectRequ
     return dsr
 
 
-def access_export_job(*, user: Any, job_id: Any) -> ExportJob:
+def access_export_job(*, user: User, job_id: str | uuid.UUID) -> ExportJob:
     """The user's own export job; NotFound for anyone else's or a malformed id."""
     try:
         job_uuid = uuid.UUID(str(job_id))
@@ -337,7 +341,7 @@ def _purpose_processing(p: Purpose, consent_state: str | None) -> dict[str, Any]
     }
 
 
-def _profile(user: Any) -> dict[str, Any]:
+def _profile(user: User) -> dict[str, Any]:
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
     from allauth.usersessions.models import UserSession
@@ -367,7 +371,7 @@ def _profile(user: Any) -> dict[str, Any]:
     }
 
 
-def _requests(user: Any) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+def _requests(user: User) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
     photos: list[tuple[str, Any]] = []
     out = []
     qs = (
@@ -434,7 +438,7 @@ def _requests(user: Any) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
     return out, photos
 
 
-def _consents(user: Any) -> dict[str, Any]:
+def _consents(user: User) -> dict[str, Any]:
 
     history = [
         {
@@ -455,7 +459,7 @@ def _consents(user: Any) -> dict[str, Any]:
             "history": history}
 
 
-def _notifications(user: Any) -> dict[str, Any]:
+def _notifications(user: User) -> dict[str, Any]:
     from django.apps import apps
 
     model = apps.all_models.get("services", {}).get("notification")
@@ -471,7 +475,7 @@ def _notifications(user: Any) -> dict[str, Any]:
     return {"stored": True, "items": list(rows)}
 
 
-def export_document(*, user: Any) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+def export_document(*, user: User) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """Everything CivicDesk holds about `user`, and the photo files to put next to it."""
     requests, photos = _requests(user)
     consents = _consents(user)

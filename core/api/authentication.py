@@ -7,7 +7,7 @@ from rest_framework.request import Request
 
 from core.roles import session_bind
 from core.session_activity import session_activity_track
-from core.session_limits import app_token_shaped
+from core.session_limits import app_session_recall, app_token_shaped
 
 
 class SessionTokenAuthentication(XSessionTokenAuthentication):
@@ -23,14 +23,20 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
             return None
         if not app_token_shaped(token):
             raise AuthenticationFailed("The session token is invalid or has expired.")
-        result = super().authenticate(request)
-        if result is None:
-            raise AuthenticationFailed("The session token is invalid or has expired.")
-        user, session = result
-        # Staff powers need this token's own sign-in to have passed the second factor.
-        session_bind(user, session)
+        # The session middleware already found this token's session and user (and bound
+        # them) for this request: no second lookup.
+        recalled = app_session_recall(request._request, token)
+        if recalled is not None:
+            user, session = recalled
+        else:
+            result = super().authenticate(request)
+            if result is None:
+                raise AuthenticationFailed("The session token is invalid or has expired.")
+            user, session = result
+            # Staff powers need this token's own sign-in to have passed the second factor.
+            session_bind(user, session)
         session_activity_track(request._request, user=user, session=session)
-        return result
+        return user, session
 
     def authenticate_header(self, request: Request) -> str:
         return 'X-Session-Token realm="api"'

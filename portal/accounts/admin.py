@@ -5,6 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest, HttpResponse
 
 from consent.rights.reveals import account_view_record
+from core.users import signed_in
 from portal.accounts.models import User
 
 
@@ -35,5 +36,5 @@ class UserAdmin(BaseUserAdmin):
         if response.status_code == 200 and subject is not None:
             # The page shows the person's e-mail address, name and phone: a logged look,
             # listed for them under "who looked at my data".
-            account_view_record(actor=request.user, subject=subject)
+            account_view_record(actor=signed_in(request.user), subject=subject)
         return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -77,13 +76,8 @@ def apply_errors(form: Any, error: DomainError) -> None:
 # remembers where it led; a second POST with the same token (double click, reload, a retry
 # on a flaky network) is sent to the same place instead of doing the work again.
 
-FORM_TOKEN_FIELD = "form_token"  # noqa: S105 - a field name, not a secret
 _TOKEN_TTL = 60 * 60 * 24
 _PENDING = "pending"
-
-
-def new_form_token() -> str:
-    return secrets.token_urlsafe(18)
 
 
 def _token_key(request: HttpRequest, token: str) -> str:

@@ -23,8 +23,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError, NotFound
-from portal.forms import RequestForm, attribute_field_name
-from portal.views.common import is_resident, new_form_token, role_required, submit_once
+from portal.forms import RequestForm, attribute_field_name, new_form_token
+from portal.views.common import is_resident, role_required, submit_once
 from portal.views.resident import (
     form_categories,
     form_districts,

@@ -25,11 +25,11 @@ from consent.receipts import receipt_document, verify_document
 from consent.services import consent_decide, log_verification_request
 from core.errors import Conflict, Invalid, NotFound
 from core.i18n import current_language
-from portal.forms import ConsentLogFilterForm
+from core.users import signed_in
+from portal.forms import ConsentLogFilterForm, new_form_token
 from portal.views.common import (
     is_data_officer,
     is_resident,
-    new_form_token,
     role_required,
     submit_once,
 )
@@ -132,7 +132,9 @@ def _plain_checks(document: dict[str, Any], result: Any) -> list[str]:
 @require_GET
 def receipt_page(request: HttpRequest, event_id: str) -> HttpResponse:
     try:
-        stored = consent_selectors.access_consent_receipt(user=request.user, event_id=event_id)
+        stored = consent_selectors.access_consent_receipt(
+            user=signed_in(request.user), event_id=event_id
+        )
     except NotFound as error:
         raise Http404(error.detail) from error
     document = receipt_document(stored)
@@ -162,8 +164,8 @@ def receipt_page(request: HttpRequest, event_id: str) -> HttpResponse:
 @role_required(is_resident)
 @require_GET
 def my_data(request: HttpRequest) -> HttpResponse:
-    consents = consent_selectors.my_consents(user=request.user, language=_language())
-    events = list(consent_selectors.my_consent_events(user=request.user)[:50])
+    consents = consent_selectors.my_consents(user=signed_in(request.user), language=_language())
+    events = list(consent_selectors.my_consent_events(user=signed_in(request.user))[:50])
     return render(
         request,
         "portal/privacy/my_data.html",
@@ -192,7 +194,7 @@ def consent_change(request: HttpRequest, purpose: str) -> HttpResponse:
     def work() -> HttpResponse:
         try:
             change = consent_decide(
-                subject=request.user,
+                subject=signed_in(request.user),
                 purpose_code=purpose[:60],
                 decision=decision,
                 notice_version=version,

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
@@ -40,7 +41,7 @@ def public_reports() -> Any:
         public_requests()
         .filter(is_public=True, duplicate_of__isnull=True)
         .select_related("district")
-        .only(*PUBLIC_FIELDS, "district_id", "reporter_id", *DISTRICT_FIELDS)
+        .only(*PUBLIC_FIELDS, "district_id", "reporter_id", "street", *DISTRICT_FIELDS)
     )
 
 
@@ -71,7 +72,9 @@ def reports_list(request: HttpRequest) -> HttpResponse:
     qs = public_reports()
     if street:
         # A home address is never matched (that would reveal it); only street locations.
-        qs = qs.filter(address__icontains=street, is_private_address=False)
+        qs = qs.filter(
+            Q(address__icontains=street) | Q(street__icontains=street), is_private_address=False
+        )
     if district:
         qs = qs.filter(district__code=district)
     if state == "open":

@@ -24,12 +24,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from core.i18n import age_text
-from portal.forms import CommentForm, RatingForm, ReopenForm, RequestForm, attribute_field_name
+from core.users import signed_in
+from portal.forms import (
+    CommentForm,
+    RatingForm,
+    ReopenForm,
+    RequestForm,
+    attribute_field_name,
+    new_form_token,
+)
 from portal.map_tiles import map_start
 from portal.views.common import (
     apply_errors,
     is_resident,
-    new_form_token,
     role_required,
     submit_once,
 )
@@ -279,7 +286,7 @@ def request_follow(request: HttpRequest, reference: str) -> HttpResponse:
         sr = access_request_to_follow(user=request.user, reference=reference[:16])
     except NotFound as error:
         raise Http404(error.detail) from error
-    request_services.request_follow(request=sr, user=request.user)
+    request_services.request_follow(request=sr, user=signed_in(request.user))
     messages.success(
         request,
         _("You now follow %(ref)s. You will see its updates here, and it is listed under "
@@ -296,7 +303,7 @@ def request_unfollow(request: HttpRequest, reference: str) -> HttpResponse:
         sr = access_follow_target(user=request.user, reference=reference[:16])
     except NotFound as error:
         raise Http404(error.detail) from error
-    request_services.request_unfollow(request=sr, user=request.user)
+    request_services.request_unfollow(request=sr, user=signed_in(request.user))
     messages.success(
         request, _("You no longer follow %(ref)s.") % {"ref": sr.reference}
     )
@@ -361,7 +368,9 @@ def _rerender(request: HttpRequest, sr: ServiceRequest, key: str, form: Any) -> 
 
 
 def _comment(request: HttpRequest, sr: ServiceRequest, form: CommentForm) -> str:
-    request_services.request_comment(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_comment(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your comment was added.")
 
 
@@ -370,23 +379,23 @@ def _photos(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     if not uploads:
         raise Invalid(_("Add a photo."), errors={"photos": [_("Choose at least one photo.")]})
     photos = photos_prepare(uploads=uploads, existing=sr.attachments.count())
-    request_services.request_attach(request=sr, actor=request.user, photos=photos)
+    request_services.request_attach(request=sr, actor=signed_in(request.user), photos=photos)
     return _("Your photos were added.")
 
 
 def _withdraw(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_withdraw(request=sr, actor=request.user)
+    request_services.request_withdraw(request=sr, actor=signed_in(request.user))
     return _("Your request was withdrawn.")
 
 
 def _confirm(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_confirm(request=sr, actor=request.user)
+    request_services.request_confirm(request=sr, actor=signed_in(request.user))
     return _("Thank you for confirming. The request is closed.")
 
 
 def _reopen(request: HttpRequest, sr: ServiceRequest, form: ReopenForm) -> str:
     request_services.request_reopen(
-        request=sr, actor=request.user, reason=form.cleaned_data["text"], not_fixed=True
+        request=sr, actor=signed_in(request.user), reason=form.cleaned_data["text"], not_fixed=True
     )
     return _("The request was reopened and goes back to the department.")
 
@@ -394,7 +403,7 @@ def _reopen(request: HttpRequest, sr: ServiceRequest, form: ReopenForm) -> str:
 def _rate(request: HttpRequest, sr: ServiceRequest, form: RatingForm) -> str:
     request_services.request_rate(
         request=sr,
-        actor=request.user,
+        actor=signed_in(request.user),
         rating=form.cleaned_data["rating"],
         feedback=form.cleaned_data.get("feedback", ""),
     )

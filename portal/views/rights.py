@@ -30,6 +30,7 @@ from consent.selectors import register_purposes
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from core.i18n import current_language
 from core.roles import roles_for
+from core.users import signed_in
 from portal.forms import AccessLogFilterForm, CounterDsrForm
 from portal.views.common import (
     apply_errors,
@@ -62,7 +63,7 @@ def my_rights_context(user: Any) -> dict[str, Any]:
 @require_POST
 def export_request(request: HttpRequest) -> HttpResponse:
     def work() -> HttpResponse:
-        _job, created = export_start(user=request.user, channel="web")
+        _job, created = export_start(user=signed_in(request.user), channel="web")
         if created:
             messages.success(request, _("Your export is being prepared. This page shows when "
                                         "it is ready to download."))
@@ -78,7 +79,7 @@ def export_request(request: HttpRequest) -> HttpResponse:
 def delete_account(request: HttpRequest) -> HttpResponse:
     """Dry run first (what goes, what stays and why); erasure after re-authentication."""
     try:
-        plan = account_erase(user=request.user, dry_run=True).plan
+        plan = account_erase(user=signed_in(request.user), dry_run=True).plan
     except DomainError as error:
         messages.error(request, error.detail)
         return HttpResponseRedirect(reverse("portal:my-data"))
@@ -96,7 +97,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         )
     try:
         result = account_erase(
-            user=request.user, dry_run=False, http_request=request, channel="web"
+            user=signed_in(request.user), dry_run=False, http_request=request, channel="web"
         )
     except (Invalid, Conflict, Forbidden) as error:
         messages.error(request, error.detail)
@@ -223,7 +224,7 @@ def counter_dsr_new(request: HttpRequest) -> HttpResponse:
                 kind=form.cleaned_data["kind"],
                 channel=DataSubjectRequest.Channel.COUNTER,
                 subject_email=form.cleaned_data.get("subject_email") or "",
-                recorded_by=request.user,
+                recorded_by=signed_in(request.user),
                 outcome=form.cleaned_data.get("outcome") or "",
             )
         except Invalid as error:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import (
     Http404,
@@ -17,12 +19,13 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
     JsonResponse,
+    QueryDict,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,20 +33,24 @@ from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal, reques
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
+from core.users import signed_in
 from portal.forms import (
+    BulkActionForm,
     DuplicateForm,
+    NextStepForm,
     NoteForm,
     PriorityForm,
     QueueFilterForm,
     ReplyForm,
     RevealForm,
+    SavedFilterForm,
     TransitionForm,
+    new_form_token,
 )
 from portal.views.common import (
     apply_errors,
     is_staff,
     is_supervisor,
-    new_form_token,
     role_required,
     submit_once,
 )
@@ -62,13 +69,18 @@ from services.models import (
 from services.selectors import (
     QueueFilters,
     access_request,
+    access_saved_queue_filter,
     actor_kinds,
     categories_active,
     districts_all,
     events_for_staff,
     queue_counts,
+    queue_next,
     queue_page,
+    queue_position,
     routing_explanation,
+    saved_queue_filters,
+    standard_replies_for,
     team_overview,
 )
 
@@ -78,9 +90,8 @@ QUEUE_PAGE_SIZE = 50
 # --- Queue ---------------------------------------------------------------------------------------
 
 
-def _filters(form: QueueFilterForm, request: HttpRequest) -> QueueFilters:
+def _filters(form: QueueFilterForm, assigned: str) -> QueueFilters:
     data = form.cleaned_data if form.is_valid() else {}
-    assigned = request.GET.get("assigned", "")
     return QueueFilters(
         statuses=[data["status"]] if data.get("status") else [],
         category=data.get("category") or "",
@@ -113,11 +124,17 @@ def _cursor_of(row: ServiceRequest) -> str:
 
 # Search text never travels in a URL (URLs land in access and proxy logs): the filter form is
 # POSTed, kept in the session under a short random id for a while, and the page is shown at
-# ?f=<id>. Only the id appears in URLs.
+# ?f=<id>. Only the id appears in URLs. A filter the clerk saved by name is shown at
+# ?saved=<id> (its text stays in the database, readable by its owner only).
 SAVED_FILTERS_KEY = "_civicdesk_queue_filters"
 SAVED_FILTER_SECONDS = 30 * 60
 SAVED_FILTERS_MAX = 10
 FILTER_FIELDS = ("status", "category", "district", "priority", "overdue", "q")
+# What names a queue view in its URL (never `q`); the last one a clerk looked at is their
+# "current queue", whose order "next item" follows.
+QUEUE_PARAMS = ("f", "saved", "assigned", "status", "category", "district", "priority", "overdue")
+CURRENT_QUEUE_KEY = "_civicdesk_queue_current"
+BULK_RESULT_KEY = "_civicdesk_queue_bulk_result"
 
 
 def _saved_filters(request: HttpRequest) -> dict[str, Any]:
@@ -138,29 +155,136 @@ def _filter_save(request: HttpRequest, data: dict[str, str]) -> str:
     return key
 
 
-def _form_data(request: HttpRequest) -> dict[str, str]:
-    """The filter form's data: plain filters from the query string (never `q`), the rest
-    from the saved filter named by `f`."""
-    data = {
-        k: request.GET[k] for k in FILTER_FIELDS if k != "q" and k in request.GET
-    }
-    key = request.GET.get("f", "")[:20]
+def _queue_params(query: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(query[k])[:40] for k in QUEUE_PARAMS if query.get(k)}
+
+
+def _form_data(request: HttpRequest, params: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """The filter form's data and the "assigned" choice: a saved filter named by `saved` (its
+    owner's only: NotFound for anyone else), plain filters from the query string (never `q`),
+    and the session's filter named by `f`."""
+    data: dict[str, str] = {}
+    assigned = ""
+    if params.get("saved"):
+        named = access_saved_queue_filter(user=request.user, filter_id=params["saved"])
+        data.update({k: str(v) for k, v in named.filters.items() if k in FILTER_FIELDS})
+        assigned = str(named.filters.get("assigned", ""))
+    data.update({k: params[k] for k in FILTER_FIELDS if k != "q" and k in params})
+    assigned = params.get("assigned", assigned)
+    key = params.get("f", "")[:20]
     if key:
         saved = _saved_filters(request).get(key)
         if saved is not None:
             data.update({k: str(v) for k, v in saved["data"].items() if k in FILTER_FIELDS})
-    return data
+    return data, assigned
 
 
-def _queue_rows(request: HttpRequest) -> tuple[QueueFilterForm, list[ServiceRequest], bool]:
-    data = _form_data(request)
+def _queue_filters(
+    request: HttpRequest, params: Mapping[str, str]
+) -> tuple[QueueFilterForm, QueueFilters, str]:
+    data, assigned = _form_data(request, params)
     form = QueueFilterForm(
         data or None, categories=categories_active(), districts=districts_all()
     )
-    filters = _filters(form, request) if form.is_bound else QueueFilters()
+    filters = _filters(form, assigned)
+    return form, filters, assigned
+
+
+def _queue_rows(
+    request: HttpRequest, params: Mapping[str, str]
+) -> tuple[QueueFilterForm, list[ServiceRequest], bool, str]:
+    try:
+        form, filters, assigned = _queue_filters(request, params)
+    except NotFound as error:
+        raise Http404(error.detail) from error
     after = _cursor(request.GET.get("after", "")[:80])
     rows, more = queue_page(user=request.user, filters=filters, after=after, limit=QUEUE_PAGE_SIZE)
-    return form, rows, more
+    return form, rows, more, assigned
+
+
+def _current_queue_url(request: HttpRequest) -> str:
+    params = request.session.get(CURRENT_QUEUE_KEY) or {}
+    target = reverse("portal:queue")
+    return f"{target}?{urlencode(params)}" if params else target
+
+
+def _bulk_assignees(request: HttpRequest) -> list[tuple[str, str]]:
+    """Whom the bulk "assign" may name besides oneself: members of the departments the
+    caller supervises (the service checks each item's department again)."""
+    supervised = roles_for(request.user).supervised_department_ids
+    if not supervised:
+        return []
+    seen: dict[str, str] = {}
+    for m in (
+        DepartmentMembership.objects.filter(department_id__in=supervised)
+        .exclude(user_id=request.user.pk or 0)
+        .select_related("user", "department")
+        .order_by("department__name_en", "user_id")
+    ):
+        label = f"{m.user.display_name or m.user_id} ({m.department.name})"
+        seen.setdefault(str(m.user_id), label)
+    return list(seen.items())
+
+
+def _queue_map(rows: list[ServiceRequest]) -> dict[str, Any] | None:
+    """The queue's map when the city has a tile server (docs/map-tiles.md): the items with a
+    place that the queue may show (a private address's exact spot stays hidden)."""
+    tile_url = settings.CIVICDESK.get("MAP_TILE_URL", "")
+    if not tile_url:
+        return None
+    placed = [
+        r for r in rows if r.lat is not None and r.lon is not None and not r.is_private_address
+    ]
+    if not placed:
+        return None
+    lats = [float(r.lat or 0) for r in placed]
+    lons = [float(r.lon or 0) for r in placed]
+    return {
+        "tile_url": tile_url,
+        "attribution": settings.CIVICDESK.get("MAP_ATTRIBUTION", ""),
+        "placed": placed,
+        "start": {
+            "lat": sum(lats) / len(lats),
+            "lon": sum(lons) / len(lons),
+            "zoom": 13,
+        },
+    }
+
+
+def _queue_context(request: HttpRequest, params: dict[str, str], **extra: Any) -> dict[str, Any]:
+    form, rows, more, assigned = _queue_rows(request, params)
+    now = timezone.now()
+    for row in rows:
+        row.overdue = bool(row.due_at and row.due_at < now and row.status in OPEN_STATUSES)  # type: ignore[attr-defined]
+    next_query = None
+    query = QueryDict(mutable=True)
+    query.update(params)
+    if more and rows:
+        params_next = query.copy()
+        params_next["after"] = _cursor_of(rows[-1])
+        next_query = params_next.urlencode()
+    roles = roles_for(request.user)
+    departments = list(Department.objects.filter(pk__in=roles.staff_department_ids))
+    return {
+        "form": form,
+        "rows": rows,
+        "next_query": next_query,
+        "counts": queue_counts(user=request.user),
+        "departments": departments,
+        "assigned": assigned,
+        "poll_query": query.urlencode(),
+        "saved_filters": saved_queue_filters(user=request.user),
+        "current_saved": params.get("saved", ""),
+        "save_form": extra.pop("save_form", None) or SavedFilterForm(
+            initial={"query": query.urlencode()}
+        ),
+        "bulk_form": extra.pop("bulk_form", None) or BulkActionForm(
+            assignees=_bulk_assignees(request)
+        ),
+        "bulk_result": extra.pop("bulk_result", None),
+        "queue_map": _queue_map(rows),
+        **extra,
+    }
 
 
 @role_required(is_staff)
@@ -180,40 +304,181 @@ def queue(request: HttpRequest) -> HttpResponse:
             params["assigned"] = assigned
         target = reverse("portal:queue")
         return redirect(f"{target}?{urlencode(params)}" if params else target)
-    form, rows, more = _queue_rows(request)
-    now = timezone.now()
-    for row in rows:
-        row.overdue = bool(row.due_at and row.due_at < now and row.status in OPEN_STATUSES)  # type: ignore[attr-defined]
-    next_query = None
-    query = request.GET.copy()
-    query.pop("q", None)
-    if more and rows:
-        params_next = query.copy()
-        params_next["after"] = _cursor_of(rows[-1])
-        next_query = params_next.urlencode()
-    roles = roles_for(request.user)
-    departments = list(Department.objects.filter(pk__in=roles.staff_department_ids))
-    return render(
-        request,
-        "portal/staff/queue.html",
-        {
-            "form": form,
-            "rows": rows,
-            "next_query": next_query,
-            "counts": queue_counts(user=request.user),
-            "departments": departments,
-            "assigned": request.GET.get("assigned", ""),
-            "poll_query": query.urlencode(),
-        },
+    params = _queue_params(request.GET)
+    context = _queue_context(
+        request, params, bulk_result=_bulk_summary(request.session.pop(BULK_RESULT_KEY, None))
     )
+    if request.session.get(CURRENT_QUEUE_KEY) != params:
+        request.session[CURRENT_QUEUE_KEY] = params
+    return render(request, "portal/staff/queue.html", context)
 
 
 @role_required(is_staff)
 @require_GET
 def queue_versions(request: HttpRequest) -> JsonResponse:
     """Polling fallback of the live queue: the first page's references and versions."""
-    _form, rows, _more = _queue_rows(request)
+    _form, rows, _more, _assigned = _queue_rows(request, _queue_params(request.GET))
     return JsonResponse({"requests": {r.reference: [r.status, r.version] for r in rows}})
+
+
+# --- Queue: bulk actions --------------------------------------------------------------------
+
+BULK_MAX = 100
+BULK_ITEM = re.compile(r"^(CD-[A-Z0-9]{7})@(\d{1,9})$")
+SKIP_REASONS = {
+    "changed": gettext_lazy("changed by someone else"),
+    "not_possible": gettext_lazy("not possible in its current state"),
+    "not_allowed": gettext_lazy("not allowed for you"),
+    "not_found": gettext_lazy("not in your departments"),
+    "invalid": gettext_lazy("not accepted"),
+}
+
+
+def _bulk_one(
+    request: HttpRequest, action: str, reference: str, version: int, data: dict[str, Any],
+    assignee: Any,
+) -> str:
+    """Apply the action to one item through its service (its own transaction, its own
+    authorization and version check); "" when done, else why it was skipped."""
+    try:
+        sr = access_request(user=request.user, reference=reference, as_staff=True)
+    except NotFound:
+        return "not_found"
+    try:
+        if action == "assign":
+            request_services.request_assign(
+                request=sr, actor=signed_in(request.user), assignee=assignee,
+                expected_version=version,
+            )
+        elif action == "start":
+            request_services.request_transition(
+                request=sr, actor=signed_in(request.user), to_status=Status.IN_PROGRESS,
+                expected_version=version,
+            )
+        else:
+            request_services.request_transition(
+                request=sr,
+                actor=signed_in(request.user),
+                to_status=Status.RESOLVED,
+                text=data.get("text") or "",
+                outcome=data.get("outcome") or "",
+                expected_version=version,
+            )
+    except Conflict as error:
+        return "changed" if error.extra.get("version", version) != version else "not_possible"
+    except Forbidden:
+        return "not_allowed"
+    except NotFound:
+        return "not_found"
+    except Invalid:
+        return "invalid"
+    return ""
+
+
+def _bulk_summary(result: Any) -> dict[str, Any] | None:
+    """"3 done, 1 skipped: changed by someone else", from what the bulk action stored."""
+    if not isinstance(result, dict):
+        return None
+    done = [str(r) for r in result.get("done", [])]
+    skipped = [(str(r), str(why)) for r, why in result.get("skipped", [])]
+    reasons: dict[str, int] = {}
+    for _ref, why in skipped:
+        reasons[why] = reasons.get(why, 0) + 1
+    text = ngettext("%(n)d done", "%(n)d done", len(done)) % {"n": len(done)}
+    if skipped:
+        why_text = ", ".join(
+            str(SKIP_REASONS.get(why, why)) + (f" ({n})" if len(reasons) > 1 else "")
+            for why, n in reasons.items()
+        )
+        text += _(", %(n)d skipped: %(reasons)s") % {"n": len(skipped), "reasons": why_text}
+    return {
+        "text": text,
+        "done": done,
+        "skipped": [(r, SKIP_REASONS.get(why, why), why) for r, why in skipped],
+    }
+
+
+@role_required(is_staff)
+@require_POST
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """Start, assign or resolve several queue items: each one separately, as if one by one."""
+    form = BulkActionForm(request.POST, assignees=_bulk_assignees(request))
+    items = request.POST.getlist("items")
+    valid = form.is_valid()
+    if not items:
+        form.add_error(None, _("Select at least one item."))
+    elif len(items) > BULK_MAX:
+        form.add_error(None, _("Select at most %(n)d items at once.") % {"n": BULK_MAX})
+    if not valid or form.errors:
+        params = request.session.get(CURRENT_QUEUE_KEY) or {}
+        context = _queue_context(request, dict(params), bulk_form=form)
+        return render(request, "portal/staff/queue.html", context, status=400)
+    data = form.cleaned_data
+    assignee: Any = None
+    if data["action"] == "assign" and data.get("assignee", "me") != "me":
+        membership = (
+            DepartmentMembership.objects.filter(
+                user_id=int(data["assignee"]),
+                department_id__in=roles_for(request.user).supervised_department_ids,
+            ).select_related("user").first()
+        )
+        assignee = membership.user if membership is not None else None
+    done: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for raw in dict.fromkeys(items):  # each item once, in the order sent
+        match = BULK_ITEM.match(str(raw).strip().upper())
+        if match is None:
+            skipped.append((str(raw)[:16], "not_found"))
+            continue
+        reference, version = match.group(1), int(match.group(2))
+        why = _bulk_one(request, data["action"], reference, version, data, assignee)
+        if why:
+            skipped.append((reference, why))
+        else:
+            done.append(reference)
+    request.session[BULK_RESULT_KEY] = {"done": done, "skipped": skipped}
+    return HttpResponseRedirect(_current_queue_url(request))
+
+
+# --- Queue: a clerk's saved filters -------------------------------------------------------------
+
+
+@role_required(is_staff)
+@require_POST
+def queue_filter_save(request: HttpRequest) -> HttpResponse:
+    """Save the queue's current filter under a name (for this clerk only)."""
+    form = SavedFilterForm(request.POST)
+    params = _queue_params(QueryDict(str(request.POST.get("query", ""))[:500]))
+    if form.is_valid():
+        try:
+            data, assigned = _form_data(request, params)
+            saved = request_services.queue_filter_save(
+                user=request.user, name=form.cleaned_data["name"],
+                filters={**data, "assigned": assigned},
+            )
+        except NotFound:
+            form.add_error(None, _("That filter no longer exists."))
+        except Invalid as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, _("Filter saved."))
+            return redirect(f"{reverse('portal:queue')}?{urlencode({'saved': saved.pk})}")
+    try:
+        context = _queue_context(request, params, save_form=form)
+    except Http404:
+        context = _queue_context(request, {}, save_form=form)
+    return render(request, "portal/staff/queue.html", context, status=400)
+
+
+@role_required(is_staff)
+@require_POST
+def queue_filter_delete(request: HttpRequest, filter_id: int) -> HttpResponse:
+    try:
+        request_services.queue_filter_delete(user=request.user, filter_id=filter_id)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    messages.success(request, _("Filter deleted."))
+    return redirect("portal:queue")
 
 
 # --- Workbench ------------------------------------------------------------------------------------
@@ -267,10 +532,66 @@ def _with_method_label(routing: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+# The workbench's words for the moves of the workflow table (the code stays in data-move).
+MOVE_LABELS = {
+    "start": gettext_lazy("Start work"),
+    "resolve": gettext_lazy("Resolve"),
+    "reject": gettext_lazy("Reject"),
+    "return": gettext_lazy("Return for re-routing"),
+    "close": gettext_lazy("Close"),
+    "duplicate": gettext_lazy("Close as duplicate"),
+}
+
+
+def _step_moves(allowed: list[workflow.Move]) -> list[dict[str, Any]]:
+    """The choices of the "Next step" control: each allowed move once, with what it needs."""
+    out: dict[str, dict[str, Any]] = {}
+    for move in allowed:
+        out.setdefault(move.name, {
+            "name": move.name,
+            "label": MOVE_LABELS.get(move.name, move.name),
+            "needs_text": move.needs_text,
+            "needs_outcome": move.needs_outcome,
+        })
+    # Marking a duplicate takes a reference and, optionally, a word to the resident.
+    if "duplicate" in out:
+        out["duplicate"]["needs_original"] = True
+    return list(out.values())
+
+
+def _resident_language(sr: ServiceRequest) -> str:
+    reporter = sr.reporter if sr.reporter_id is not None else None
+    return str(getattr(reporter, "preferred_language", "") or translation.get_language() or "en")
+
+
+def _next_item(request: HttpRequest, sr: ServiceRequest) -> ServiceRequest | None:
+    """The item after `sr` in the clerk's current queue (the last queue view they opened)."""
+    params = request.session.get(CURRENT_QUEUE_KEY) or {}
+    try:
+        _form, filters, _assigned = _queue_filters(request, params)
+    except NotFound:  # the saved filter it used was deleted since
+        _form, filters, _assigned = _queue_filters(request, {})
+    return queue_next(
+        user=request.user, filters=filters, after=queue_position(sr), exclude_id=sr.pk
+    )
+
+
+def _inserted_reply(request: HttpRequest, replies: list[Any]) -> tuple[str, str]:
+    """Without JavaScript, "Insert" reloads the page with ?standard_reply=<id>&lang=&into=:
+    the text of one of this department's replies, and which form it goes into."""
+    wanted = request.GET.get("standard_reply", "")[:12]
+    into = request.GET.get("into", "")
+    language = request.GET.get("lang", "")
+    chosen = next((r for r in replies if str(r.pk) == wanted), None)
+    if chosen is None or into not in ("step", "reply"):
+        return "", ""
+    return chosen.body_in(language if language in ("en", "zh-hans") else "en"), into
+
+
 def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -> dict[str, Any]:
     kinds = actor_kinds(user=request.user, request=sr)
     allowed = workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
-    moves = [m for m in allowed if not getattr(m, "dedicated", False)]
+    step_moves = _step_moves(allowed)
     events = annotate_events(events_for_staff(request=sr))
     members = []
     if workflow.SUPERVISOR in kinds and sr.department_id is not None:
@@ -279,26 +600,39 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
             .select_related("user")
             .order_by("role", "user_id")
         )
-    failed = forms.get("transition_form")
-    move_forms = []
-    for move in moves:
-        if failed is not None and failed.data.get("to_status") == move.target:
-            move_forms.append((move, failed))
-        else:
-            move_forms.append((move, TransitionForm(initial={"to_status": move.target,
-                                                             "version": sr.version})))
+    replies = standard_replies_for(department_id=sr.department_id)
+    inserted, into = _inserted_reply(request, replies) if request.method == "GET" else ("", "")
+    step_initial: dict[str, Any] = {"version": sr.version}
+    if into == "step":
+        step_initial["text"] = inserted
+        wanted = request.GET.get("step", "")
+        names = [m["name"] for m in step_moves]
+        texted = [m["name"] for m in step_moves if m["needs_text"]]
+        step_initial["step"] = wanted if wanted in names else (
+            "resolve" if "resolve" in names else (texted[0] if texted else "")
+        )
+    step_form = forms.get("step_form") or NextStepForm(
+        prefix="step", moves=allowed, initial=step_initial
+    )
+    reply_form = forms.get("reply_form") or ReplyForm(
+        prefix="reply", initial={"text": inserted} if into == "reply" else None
+    )
+    resident_language = _resident_language(sr)
+    clerk_language = translation.get_language() or "en"
     return {
         "sr": sr,
         "events": events,
         "routing": _with_method_label(routing_explanation(events=events)),
         "attributes": attribute_rows(sr),
         "attachments": list(sr.attachments.all()),
-        "move_forms": move_forms,
-        "reply_form": forms.get("reply_form") or ReplyForm(prefix="reply"),
+        "step_moves": step_moves,
+        "step_form": step_form,
+        "chosen_step": str(step_form["step"].value() or ""),
+        "standard_replies": replies,
+        "reply_languages": [("resident", resident_language), ("clerk", clerk_language)]
+        if resident_language != clerk_language else [("resident", resident_language)],
+        "reply_form": reply_form,
         "note_form": forms.get("note_form") or NoteForm(prefix="note"),
-        # The dedicated "duplicate" move of the workflow table, when this viewer may make it.
-        "duplicate_form": (forms.get("duplicate_form") or DuplicateForm(prefix="dup"))
-        if any(m.name == "duplicate" for m in allowed) else None,
         "members": members,
         "is_supervisor": workflow.SUPERVISOR in kinds,
         "can_claim": sr.is_open and sr.assignee_id != request.user.pk,
@@ -313,6 +647,8 @@ def _workbench_context(request: HttpRequest, sr: ServiceRequest, **forms: Any) -
         "staff_view": True,
         "overdue": bool(sr.due_at and sr.due_at < timezone.now() and sr.is_open),
         "reveal_form": _reveal_form(sr),
+        "next_item": _next_item(request, sr),
+        "open_section": forms.get("open_section", ""),
     }
 
 
@@ -328,14 +664,14 @@ def _reveal_form(sr: ServiceRequest) -> Any:
 def workbench(request: HttpRequest, reference: str) -> HttpResponse:
     sr = _access_staff(request, reference)
     # The page shows the resident's description and place: a logged look (once a day).
-    request_view_record(actor=request.user, request=sr)
+    request_view_record(actor=signed_in(request.user), request=sr)
     return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
 
 
 def _staff_action(
     form_factory: Callable[[HttpRequest], Any] | None,
     form_key: str,
-    act: Callable[[HttpRequest, ServiceRequest, Any], str],
+    act: Callable[[HttpRequest, ServiceRequest, Any], str | tuple[str, str]],
 ) -> Callable[[HttpRequest, str], HttpResponse]:
     @role_required(is_staff)
     def view(request: HttpRequest, reference: str) -> HttpResponse:
@@ -355,6 +691,10 @@ def _staff_action(
                 return rerender()
             try:
                 done = act(request, sr, form)
+                if isinstance(done, tuple):  # (message, where to go next)
+                    done, next_url = done
+                else:
+                    next_url = target
             except Invalid as error:
                 if form is None:
                     messages.error(request, error.detail)
@@ -367,7 +707,7 @@ def _staff_action(
             except NotFound as error:
                 raise Http404(error.detail) from error
             messages.success(request, done)
-            return HttpResponseRedirect(target)
+            return HttpResponseRedirect(next_url)
 
         return submit_once(request, str(request.POST.get("form_token", "")), work)
 
@@ -378,11 +718,11 @@ def _transition(request: HttpRequest, sr: ServiceRequest, form: TransitionForm) 
     to_status = form.cleaned_data["to_status"]
     text = form.cleaned_data.get("text") or ""
     if to_status == Status.RETURNED:
-        request_services.request_return(request=sr, actor=request.user, reason=text)
+        request_services.request_return(request=sr, actor=signed_in(request.user), reason=text)
     else:
         request_services.request_transition(
             request=sr,
-            actor=request.user,
+            actor=signed_in(request.user),
             to_status=to_status,
             text=text,
             outcome=form.cleaned_data.get("outcome") or "",
@@ -391,13 +731,75 @@ def _transition(request: HttpRequest, sr: ServiceRequest, form: TransitionForm) 
     return _("Done: the request is now %(status)s.") % {"status": Status(to_status).label}
 
 
+def _step(request: HttpRequest, sr: ServiceRequest, form: NextStepForm) -> tuple[str, str]:
+    """The "Next step" control: the chosen move, through the service that makes it."""
+    step = form.cleaned_data["step"]
+    text = form.cleaned_data.get("text") or ""
+    version = form.cleaned_data.get("version")
+    if step == "duplicate":
+        reference = (form.cleaned_data.get("original") or "").strip().upper()
+        try:
+            original = access_request(user=request.user, reference=reference, as_staff=True)
+        except NotFound:
+            message = _("No such request in your departments.")
+            raise Invalid(message, errors={"original": [message]}) from None
+        if version is not None and version != sr.version:
+            raise Conflict(_("The request changed since you loaded it; reload and try again."))
+        sr = request_services.request_mark_duplicate(
+            request=sr, actor=signed_in(request.user), original=original, text=text
+        )
+    else:
+        kinds = actor_kinds(user=request.user, request=sr)
+        move = next(
+            (m for m in workflow.allowed_moves(source=sr.status, actor_kinds=kinds)
+             if m.name == step and not m.dedicated),
+            None,
+        )
+        if move is None:
+            raise Conflict(_("That step is not possible for this request now."))
+        try:
+            if move.name == "return":
+                sr = request_services.request_return(
+                    request=sr, actor=signed_in(request.user), reason=text, expected_version=version
+                )
+            else:
+                sr = request_services.request_transition(
+                    request=sr,
+                    actor=signed_in(request.user),
+                    to_status=move.target,
+                    text=text,
+                    outcome=form.cleaned_data.get("outcome") or "",
+                    expected_version=version,
+                )
+        except Invalid as error:
+            if "reason" in error.errors:
+                error.errors["text"] = error.errors.pop("reason")
+            raise
+    done = _("%(ref)s is now %(status)s.") % {
+        "ref": sr.reference, "status": Status(sr.status).label
+    }
+    if not form.cleaned_data.get("next_item"):
+        return done, reverse("portal:workbench", args=[sr.reference])
+    following = _next_item(request, sr)
+    if following is None:
+        return done + " " + _("Nothing else is waiting in your queue."), _current_queue_url(request)
+    return (
+        done + " " + _("Here is the next item."),
+        reverse("portal:workbench", args=[following.reference]),
+    )
+
+
 def _reply(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_reply(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_reply(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your reply was sent to the resident.")
 
 
 def _note(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_note(request=sr, actor=request.user, text=form.cleaned_data["text"])
+    request_services.request_note(
+        request=sr, actor=signed_in(request.user), text=form.cleaned_data["text"]
+    )
     return _("Your note was saved. Residents do not see notes.")
 
 
@@ -409,7 +811,8 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
         message = _("No such request in your departments.")
         raise Invalid(message, errors={"original": [message]}) from None
     request_services.request_mark_duplicate(
-        request=sr, actor=request.user, original=original, text=form.cleaned_data.get("text", "")
+        request=sr, actor=signed_in(request.user),
+        original=original, text=form.cleaned_data.get("text", "")
     )
     return _("Closed as a duplicate of %(ref)s; its followers now follow that request.") % {
         "ref": original.reference
@@ -419,7 +822,7 @@ def _duplicate(request: HttpRequest, sr: ServiceRequest, form: DuplicateForm) ->
 def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> str:
     request_services.request_set_priority(
         request=sr,
-        actor=request.user,
+        actor=signed_in(request.user),
         priority=form.cleaned_data["priority"],
         reason=form.cleaned_data["reason"],
     )
@@ -429,12 +832,12 @@ def _priority(request: HttpRequest, sr: ServiceRequest, form: PriorityForm) -> s
 
 
 def _release(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_unassign(request=sr, actor=request.user)
+    request_services.request_unassign(request=sr, actor=signed_in(request.user))
     return _("The request is back in the department's pool.")
 
 
 def _claim(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
-    request_services.request_assign(request=sr, actor=request.user)
+    request_services.request_assign(request=sr, actor=signed_in(request.user))
     return _("You are now working on this request.")
 
 
@@ -450,12 +853,17 @@ def _assign(request: HttpRequest, sr: ServiceRequest, form: Any) -> str:
     )
     if membership is None:
         raise Invalid(_("Choose a clerk of this department."))
-    request_services.request_assign(request=sr, actor=request.user, assignee=membership.user)
+    request_services.request_assign(
+        request=sr, actor=signed_in(request.user), assignee=membership.user
+    )
     return _("The request was assigned.")
 
 
 workbench_transition = _staff_action(
     lambda r: TransitionForm(r.POST), "transition_form", _transition
+)
+workbench_step = _staff_action(
+    lambda r: NextStepForm(r.POST, prefix="step", moves=workflow.all_moves()), "step_form", _step
 )
 workbench_reply = _staff_action(lambda r: ReplyForm(r.POST, prefix="reply"), "reply_form", _reply)
 workbench_note = _staff_action(lambda r: NoteForm(r.POST, prefix="note"), "note_form", _note)
@@ -516,7 +924,7 @@ def reveal(request: HttpRequest, reference: str) -> HttpResponse:
     if form.is_valid():
         try:
             result = contact_details_reveal(
-                actor=request.user,
+                actor=signed_in(request.user),
                 reference=sr.reference,
                 fields=form.cleaned_data["show"],
                 purpose=form.cleaned_data["purpose"],

@@ -10,7 +10,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from services.models import Event, Priority, ServiceRequest
+from services.models import (
+    Attachment,
+    Category,
+    Department,
+    District,
+    Event,
+    Priority,
+    ServiceRequest,
+)
 
 REFERENCE_PARAM = OpenApiParameter(
     "reference", OpenApiTypes.STR, OpenApiParameter.PATH, description="Public reference, CD-…"
@@ -61,7 +69,7 @@ def json_datetime(value: datetime | None) -> str | None:
     return None if value is None else _DATETIME.to_representation(value)
 
 
-def code_name(obj: Any) -> dict[str, str] | None:
+def code_name(obj: Category | Department | District | None) -> dict[str, str] | None:
     return None if obj is None else {"code": obj.code, "name": obj.name}
 
 
@@ -76,7 +84,7 @@ class AttachmentOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def attachment_data(request: ServiceRequest, attachment: Any) -> dict[str, Any]:
+def attachment_data(request: ServiceRequest, attachment: Attachment) -> dict[str, Any]:
     return {
         "token": attachment.token,
         "url": attachment_url(reference=request.reference, token=attachment.token),

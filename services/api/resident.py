@@ -6,7 +6,7 @@ Object access only through `access_request`: other people's requests are 404, no
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import FileResponse
 from django.urls import reverse
@@ -26,6 +26,7 @@ from core.api.schema import forbidden_response, name_nested_serializers, problem
 from core.api.serializers import StrictSerializer
 from core.errors import Forbidden, Invalid
 from core.i18n import age_text
+from core.users import signed_in
 from services import services as svc
 from services.api.common import (
     PRIORITY_NAMES,
@@ -56,6 +57,9 @@ from services.selectors import (
     requests_of_resident_page,
 )
 from services.workflow import allowed_moves
+
+if TYPE_CHECKING:
+    from core.users import AnyUser
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -172,7 +176,7 @@ class RequestDetailSerializer(serializers.Serializer):
     events = PublicEventSerializer(many=True)
 
 
-def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
+def _resident_actions(user: AnyUser, r: ServiceRequest, owner: bool) -> list[str]:
     if not owner:
         return []
     kinds = actor_kinds(user=user, request=r) & {"resident"}
@@ -189,7 +193,7 @@ def _resident_actions(user: Any, r: ServiceRequest, owner: bool) -> list[str]:
 
 
 def detail_data(
-    user: Any,
+    user: AnyUser,
     r: ServiceRequest,
     *,
     new: bool = False,
@@ -204,7 +208,11 @@ def detail_data(
     # progress; staff use the staff view, where exact positions and photos are revealed
     # through the logged reveal endpoint (consent.rights), never in passing.
     owner = new or r.reporter_id == user.pk
-    events = events_for_resident(request=r)
+    written = getattr(r, "new_events", None) if new else None
+    if written is not None:  # what the filing itself wrote (services.request_submit)
+        events = [e for e in written if e.visibility == Event.Visibility.PUBLIC]
+    else:
+        events = events_for_resident(request=r)
     if not owner:
         events = [e for e in events if e.type not in OWNER_ONLY_EVENTS]
     has_photos = not new or any(e.type == Event.Type.ATTACHMENT_ADDED for e in events)
@@ -226,7 +234,10 @@ def detail_data(
         "status": r.status,
         "outcome": r.outcome,
         "is_owner": owner,
-        "is_following": not new and Follow.objects.filter(user=user, request=r).exists(),
+        "is_following": (
+            not new and user.is_authenticated
+            and Follow.objects.filter(user=user, request=r).exists()
+        ),
         "description": r.description if owner or r.is_public else "",
         "attribute_values": r.attribute_values if owner else {},
         "lat": r.lat if owner else None,
@@ -262,7 +273,7 @@ def detail_data(
     }
 
 
-def detail_response(user: Any, reference: str, code: int = 200, **headers: str) -> Response:
+def detail_response(user: AnyUser, reference: str, code: int = 200, **headers: str) -> Response:
     fresh = access_request(user=user, reference=reference)
     return Response(
         RequestDetailSerializer(detail_data(user, fresh)).data, status=code, headers=headers
@@ -549,7 +560,7 @@ class CommentCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         target = access_request(user=request.user, reference=reference)
         event = svc.request_comment(
-            request=target, actor=request.user, text=serializer.validated_data["text"]
+            request=target, actor=signed_in(request.user), text=serializer.validated_data["text"]
         )
         return Response(PublicEventSerializer(public_event_data(event)).data, status=201)
 
@@ -587,7 +598,7 @@ class AttachmentCreateApi(APIView):
             # A follower: may see the progress, not add to the reporter's request.
             raise Forbidden(_("Only the reporter or the department can add photos."))
         photos = photos_prepare(uploads=uploads, existing=target.attachments.count())
-        stored = svc.request_attach(request=target, actor=request.user, photos=photos)
+        stored = svc.request_attach(request=target, actor=signed_in(request.user), photos=photos)
         return Response(
             AttachmentOutputSerializer(
                 [attachment_data(target, a) for a in stored], many=True
@@ -648,7 +659,7 @@ class WithdrawApi(_ResidentMoveApi):
     )
     def post(self, request: Request, reference: str) -> Response:
         target = access_request(user=request.user, reference=reference)
-        svc.request_withdraw(request=target, actor=request.user)
+        svc.request_withdraw(request=target, actor=signed_in(request.user))
         return self._respond(request, reference)
 
 
@@ -662,7 +673,7 @@ class ConfirmApi(_ResidentMoveApi):
     )
     def post(self, request: Request, reference: str) -> Response:
         target = access_request(user=request.user, reference=reference)
-        svc.request_confirm(request=target, actor=request.user)
+        svc.request_confirm(request=target, actor=signed_in(request.user))
         return self._respond(request, reference)
 
 
@@ -682,7 +693,8 @@ class ReopenApi(_ResidentMoveApi):
         serializer.is_valid(raise_exception=True)
         target = access_request(user=request.user, reference=reference)
         svc.request_reopen(
-            request=target, actor=request.user, reason=serializer.validated_data["reason"]
+            request=target, actor=signed_in(request.user),
+            reason=serializer.validated_data["reason"]
         )
         return self._respond(request, reference)
 
@@ -704,7 +716,7 @@ class NotFixedApi(_ResidentMoveApi):
         target = access_request(user=request.user, reference=reference)
         svc.request_reopen(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             reason=serializer.validated_data.get("text", ""),
             not_fixed=True,
         )
@@ -729,7 +741,7 @@ class RatingApi(_ResidentMoveApi):
         target = access_request(user=request.user, reference=reference)
         svc.request_rate(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             rating=serializer.validated_data["rating"],
             feedback=serializer.validated_data.get("feedback", ""),
         )
@@ -754,7 +766,7 @@ class FollowApi(APIView):
     )
     def post(self, request: Request, reference: str) -> Response:
         target = access_request_to_follow(user=request.user, reference=reference)
-        created = svc.request_follow(request=target, user=request.user)
+        created = svc.request_follow(request=target, user=signed_in(request.user))
         return Response(
             {"reference": target.reference, "following": True}, status=201 if created else 200
         )
@@ -768,7 +780,7 @@ class FollowApi(APIView):
     )
     def delete(self, request: Request, reference: str) -> Response:
         target = access_follow_target(user=request.user, reference=reference)
-        svc.request_unfollow(request=target, user=request.user)
+        svc.request_unfollow(request=target, user=signed_in(request.user))
         return Response(status=204)
 
 

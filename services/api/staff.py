@@ -5,7 +5,7 @@ Staff see only their departments' requests (`access_request(as_staff=True)`; 404
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -22,6 +22,7 @@ from core.api.serializers import StrictSerializer
 from core.errors import Forbidden, Invalid, NotFound
 from core.i18n import localized
 from core.roles import roles_for
+from core.users import signed_in
 from services import services as svc
 from services.api.common import (
     PRIORITY_NAMES,
@@ -44,8 +45,13 @@ from services.selectors import (
 )
 from services.workflow import RESOLUTION_OUTCOMES, allowed_moves
 
+if TYPE_CHECKING:
+    from datetime import datetime
 
-def _require_staff(user: Any) -> None:
+    from core.users import AnyUser, User
+
+
+def _require_staff(user: AnyUser) -> None:
     if not roles_for(user).staff:
         raise Forbidden(_("Only clerks and supervisors have a queue."))
 
@@ -55,7 +61,7 @@ class PersonSerializer(serializers.Serializer):
     display_name = serializers.CharField()
 
 
-def person(user: Any) -> dict[str, Any] | None:
+def person(user: User | None) -> dict[str, Any] | None:
     return None if user is None else {"id": user.pk, "display_name": user.display_name}
 
 
@@ -93,7 +99,7 @@ def _code_name_of(row: dict[str, Any], relation: str) -> dict[str, str] | None:
     }
 
 
-def queue_item(row: dict[str, Any], now: Any) -> dict[str, Any]:
+def queue_item(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """One queue row (from `queue_page_rows`), JSON-ready (the shape of QueueItemSerializer)."""
     due_at = row["due_at"]
     assignee_id = row["assignee_id"]
@@ -344,7 +350,7 @@ class StaffDetailSerializer(serializers.Serializer):
     events = StaffEventSerializer(many=True)
 
 
-def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
+def staff_detail_data(user: AnyUser, r: ServiceRequest) -> dict[str, Any]:
     events = events_for_staff(request=r)
     kinds = actor_kinds(user=user, request=r)
     refs = dict(
@@ -403,7 +409,7 @@ def staff_detail_data(user: Any, r: ServiceRequest) -> dict[str, Any]:
     }
 
 
-def staff_detail_response(user: Any, reference: str, code: int = 200) -> Response:
+def staff_detail_response(user: AnyUser, reference: str, code: int = 200) -> Response:
     fresh = access_request(user=user, reference=reference, as_staff=True)
     return Response(StaffDetailSerializer(staff_detail_data(user, fresh)).data, status=code)
 
@@ -466,7 +472,7 @@ class AssignApi(APIView):
                     _("Choose a clerk of this department."),
                     errors={"assignee_id": [_("Choose a clerk of this department.")]},
                 )
-        svc.request_assign(request=target, actor=request.user, assignee=assignee)
+        svc.request_assign(request=target, actor=signed_in(request.user), assignee=assignee)
         return staff_detail_response(request.user, reference)
 
 
@@ -480,7 +486,7 @@ class UnassignApi(APIView):
     )
     def post(self, request: Request, reference: str) -> Response:
         target, _data = staff_target(request, reference)
-        svc.request_unassign(request=target, actor=request.user)
+        svc.request_unassign(request=target, actor=signed_in(request.user))
         return staff_detail_response(request.user, reference)
 
 
@@ -500,7 +506,7 @@ class PriorityApi(APIView):
         target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_set_priority(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             priority=PRIORITY_VALUES[data["priority"]],
             reason=data["reason"],
         )
@@ -536,7 +542,7 @@ class TransitionApi(APIView):
         target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_transition(
             request=target,
-            actor=request.user,
+            actor=signed_in(request.user),
             to_status=data["to_status"],
             text=data.get("text", ""),
             outcome=data.get("outcome", ""),
@@ -564,7 +570,7 @@ class ReplyApi(APIView):
     def post(self, request: Request, reference: str) -> Response:
         target, data = staff_target(request, reference, TextInputSerializer)
         event = svc.request_reply(
-            request=target, actor=request.user, text=data["text"]
+            request=target, actor=signed_in(request.user), text=data["text"]
         )
         return Response(StaffEventSerializer(staff_event_data(event)).data, status=201)
 
@@ -584,7 +590,7 @@ class NoteApi(APIView):
     def post(self, request: Request, reference: str) -> Response:
         target, data = staff_target(request, reference, TextInputSerializer)
         event = svc.request_note(
-            request=target, actor=request.user, text=data["text"]
+            request=target, actor=signed_in(request.user), text=data["text"]
         )
         return Response(StaffEventSerializer(staff_event_data(event)).data, status=201)
 
@@ -610,7 +616,7 @@ class ReturnApi(APIView):
     def post(self, request: Request, reference: str) -> Response:
         target, data = staff_target(request, reference, self.InputSerializer)
         svc.request_return(
-            request=target, actor=request.user, reason=data["reason"]
+            request=target, actor=signed_in(request.user), reason=data["reason"]
         )
         # Routing may already have moved it elsewhere (eager mode): answer with what we did.
         target.refresh_from_db()
@@ -641,7 +647,8 @@ class DuplicateApi(APIView):
                 errors={"original": [_("No such request in your departments.")]},
             ) from None
         svc.request_mark_duplicate(
-            request=target, actor=request.user, original=original, text=data.get("text", "")
+            request=target, actor=signed_in(request.user),
+            original=original, text=data.get("text", "")
         )
         return staff_detail_response(request.user, reference)
 

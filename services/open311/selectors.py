@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from core.errors import Forbidden, NotFound
 from services.models import OPEN_STATUSES, Category, Event, Outcome, ServiceRequest, Status
 from services.open311.models import ApiKey, hash_key
+from services.reference import category_by_code
 
 CLOSED_STATUSES = frozenset(set(Status.values) - set(OPEN_STATUSES))
 
@@ -149,7 +150,12 @@ def public_categories() -> QuerySet[Category]:
 
 
 def access_public_category(*, service_code: str) -> Category:
-    category = public_categories().filter(code=service_code).first()
+    """A category Open311 clients may file in (from the per-process reference data)."""
+    category = category_by_code(service_code)
+    if category is not None and not (
+        category.is_active and category.is_public and category.kind == Category.Kind.REQUEST
+    ):
+        category = None
     if category is None:
         raise NotFound(_("service_code %(code)s was not found.") % {"code": service_code})
     return category

@@ -42,6 +42,20 @@ def _photo(tmp_path) -> str:
     return str(path)
 
 
+def take_step(page, step: str, *, stay: bool = True, **fields: str) -> None:
+    """Choose a step in the workbench's one "Next step" control, fill its fields, send it."""
+    page.check(f"[data-testid='step-{step}']")
+    if "outcome" in fields:
+        page.select_option("select[name='step-outcome']", fields["outcome"])
+    if "original" in fields:
+        page.fill("input[name='step-original']", fields["original"])
+    if "text" in fields:
+        page.fill("textarea[name='step-text']", fields["text"])
+    if stay:
+        page.uncheck("#id_step-next_item")
+    page.click("[data-testid='next-step-submit']")
+
+
 def _file_pothole(page, tmp_path, description: str, *, photo: bool = True) -> str:
     page.goto("/report/")
     page.fill("#category-filter", "pothole")
@@ -105,14 +119,11 @@ def test_clerk_sees_it_arrive_live_resolves_it_and_the_resident_page_updates_liv
         "websocket"
     )
     clerk.click(f"tr[data-ref='{reference}'] a")
-    clerk.click("button[data-move='start']")
+    take_step(clerk, "start")
     # The Roads clerk reads the portal in Chinese (their account language): look at the
     # status badge, not the English words.
     clerk.wait_for_selector("main [data-status].badge-in_progress")
-    resolve = clerk.locator("form:has(button[data-move='resolve'])")
-    resolve.locator("select[name=outcome]").select_option("fixed")
-    resolve.locator("textarea[name=text]").fill("We filled the hole this morning.")
-    resolve.locator("button[data-move='resolve']").click()
+    take_step(clerk, "resolve", outcome="fixed", text="We filled the hole this morning.")
     clerk.wait_for_selector("main [data-status].badge-resolved")
     shot(clerk, "workbench")
 
@@ -228,7 +239,7 @@ def test_without_websockets_the_request_page_falls_back_to_polling(new_context, 
     clerk = new_context().new_page()
     sign_in(clerk, CLERK_ROADS)
     clerk.goto(f"/staff/requests/{reference}/")
-    clerk.click("button[data-move='start']")
+    take_step(clerk, "start")
     # The Roads clerk reads the portal in Chinese (their account language): look at the
     # status badge, not the English words.
     clerk.wait_for_selector("main [data-status].badge-in_progress")

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import MAP_TILES, shot, sign_in
-from tests.browser.test_portal_flows import CLERK_ROADS, OFFICER, RESIDENT, _file_pothole
+from tests.browser.test_portal_flows import (
+    CLERK_ROADS,
+    OFFICER,
+    RESIDENT,
+    _file_pothole,
+    take_step,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,17 +76,14 @@ def test_clerk_marks_a_report_as_duplicate_from_the_workbench(new_context, tmp_p
     clerk = new_context().new_page()
     sign_in(clerk, CLERK_ROADS)
     clerk.goto(f"/staff/requests/{duplicate}/")
-    form = clerk.locator("form[data-duplicate-form]")
-    form.locator("input[name='dup-original']").fill("CD-NOPE000")
-    form.locator("button[data-move='duplicate']").click()
-    clerk.wait_for_selector("#id_dup-original_errors")
-    assert clerk.input_value("input[name='dup-original']") == "CD-NOPE000"
+    take_step(clerk, "duplicate", original="CD-NOPE000")
+    clerk.wait_for_selector("#id_step-original_errors")
+    assert clerk.input_value("input[name='step-original']") == "CD-NOPE000"
+    assert clerk.is_checked("[data-testid='step-duplicate']")
 
-    form = clerk.locator("form[data-duplicate-form]")
-    form.locator("input[name='dup-original']").fill(original.lower())
-    form.locator("button[data-move='duplicate']").click()
+    take_step(clerk, "duplicate", original=original.lower())
     clerk.wait_for_selector(".badge-closed[data-status]")
-    assert clerk.locator("form[data-duplicate-form]").count() == 0
+    assert clerk.locator("[data-testid='step-duplicate']").count() == 0
     assert original in clerk.content()
     shot(clerk, "workbench-duplicate")
 

@@ -22,6 +22,26 @@ def register(db):
     seed_register()
 
 
+def _stores_at_collection() -> list[str]:
+    """The consent stores this run's database offers (consent/store.py): both on PostgreSQL,
+    the portable one elsewhere."""
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    return ["portable", "postgresql"] if on_postgres else ["portable"]
+
+
+def pytest_generate_tests(metafunc):
+    if "consent_store" in metafunc.fixturenames:
+        metafunc.parametrize("consent_store", _stores_at_collection(), indirect=True)
+
+
+@pytest.fixture
+def consent_store(request, settings):
+    """Run the test against one consent store (modules opt in with
+    `pytestmark = pytest.mark.usefixtures("consent_store")`)."""
+    settings.CIVICDESK = {**settings.CIVICDESK, "CONSENT_STORE": request.param}
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _log_indexes_start_after_the_stored_entries(request):
     """Each test's log starts at index 0, as in a fresh database.

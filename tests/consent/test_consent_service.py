@@ -16,6 +16,9 @@ from consent.models import ConsentEvent, ConsentRecord, LogEntry, Notice, Purpos
 from tests.dbowner import execute_as_owner
 from tests.factories import UserFactory
 
+# Every test here runs against each consent store (consent/store.py) the database offers.
+pytestmark = pytest.mark.usefixtures("consent_store")
+
 
 def decide(user, decision="give", purpose=policy.PURPOSE_SMS, version=1):
     return services.consent_decide(subject=user, purpose_code=purpose, decision=decision,
@@ -45,7 +48,7 @@ def test_a_notice_published_after_the_snapshot_makes_the_old_version_stale(
 
 
 def test_a_consent_change_reads_and_writes_in_a_constant_number_of_statements(
-    resident, other_resident, register
+    resident, other_resident, register, consent_store
 ) -> None:
     from django.test.utils import CaptureQueriesContext
 
@@ -56,7 +59,7 @@ def test_a_consent_change_reads_and_writes_in_a_constant_number_of_statements(
     with CaptureQueriesContext(connection) as second:
         decide(other_resident, decision="withdraw")
     assert len(first) == len(second)
-    if connection.vendor == "postgresql":  # savepoint, read, write, release
+    if consent_store == "postgresql":  # savepoint, read, write, release
         assert len(first) == 4, [q["sql"][:80] for q in first.captured_queries]
 
 
@@ -219,3 +222,38 @@ def test_concurrent_changes_of_many_residents_form_one_consistent_tree() -> None
                   .order_by("-log_entry_id").first())
         assert record.last_event_id == latest.pk
     assert ledger.verify_log().ok
+
+
+# --- The store interface ----------------------------------------------------------------------
+
+
+def test_a_write_on_a_record_changed_since_it_was_read_is_refused_as_stale(
+    resident, register, consent_store
+) -> None:
+    from consent.store import StaleRecord
+    from consent.store import consent_store as current_store
+
+    stale = decide(resident).record  # as read before the next change
+    decide(resident, decision="withdraw")
+
+    def write_on_the_stale_record() -> None:
+        with current_store().transaction():
+            services._write_change(  # noqa: SLF001 - the store's contract under test
+                subject_id=resident.pk, purpose=stale.purpose, event_type="given",
+                notice=stale.notice, method="web", recorded_by=None, expires_at=None,
+                record=stale, key=b"k" * 32, pseudonym="p",
+            )
+
+    with pytest.raises(StaleRecord):
+        write_on_the_stale_record()
+    assert ConsentRecord.objects.get(pk=stale.pk).state == "withdrawn"
+
+
+def test_the_portable_store_is_chosen_by_setting_and_off_postgresql(settings, db) -> None:
+    from consent.store import consent_store
+
+    settings.CIVICDESK = {**settings.CIVICDESK, "CONSENT_STORE": "portable"}
+    assert consent_store().name == "portable"
+    settings.CIVICDESK = {**settings.CIVICDESK, "CONSENT_STORE": "auto"}
+    assert consent_store().name == ("postgresql" if connection.vendor == "postgresql"
+                                    else "portable")

@@ -18,6 +18,9 @@ from consent.models import ConsentReceipt
 from consent.receipts import receipt_document
 from consent.verify import VerificationError, canonical_json, verify_receipt
 
+# Every test here runs against each consent store (consent/store.py) the database offers.
+pytestmark = pytest.mark.usefixtures("consent_store")
+
 VERIFY = Path(__file__).resolve().parents[2] / "tools" / "civicdesk_verify.py"
 
 

@@ -12,12 +12,6 @@ import grimp
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("core", "outbox", "services", "consent", "portal")
 
-# The one circle left, with its reason: the witness client asks the ledger for consistency
-# proofs, and the ledger asks the witness client for cosignatures when it shows or verifies a
-# head (consent/ledger.py marks those imports `# lazy:`).
-KNOWN_CIRCLES = [{"consent.ledger", "consent.witnessing"}]
-
-
 def _sources():
     for package in OURS:
         for path in sorted((ROOT / package).rglob("*.py")):
@@ -71,8 +65,8 @@ def _circles() -> list[set[str]]:
     return found
 
 
-def test_no_import_circle_remains_but_the_named_one() -> None:
-    assert [c for c in _circles() if c not in KNOWN_CIRCLES] == []
+def test_no_import_circle_remains() -> None:
+    assert _circles() == []
 
 
 def test_fewer_than_ten_function_local_imports_of_our_modules_each_with_its_reason() -> None:

@@ -229,7 +229,6 @@ def test_district_alone_is_enough_as_a_location(resident, roads):
     )
     sr = ServiceRequest.objects.get()
     assert sr.district == district
-    assert sr.address == "North"
 
 
 def test_inactive_category_cannot_be_chosen(resident, roads):

@@ -1,4 +1,5 @@
-"""The workbench's "mark as duplicate of…" action, through the workflow's own service."""
+"""The workbench's "mark as duplicate of…" step (of the one "Next step" control), through the
+workflow's own service."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def two_reports(resident, other_resident, roads, triage, django_capture_on_commi
 
 
 def _token(page: str) -> str:
-    form = page[page.index("data-duplicate-form"):]
+    form = page[page.index("data-next-step"):]
     match = re.search(r'name="form_token" value="([^"]+)"', form)
     assert match
     return match.group(1)
@@ -48,8 +49,9 @@ def _token(page: str) -> str:
 
 def _mark(client: Client, duplicate, original_ref: str, token: str = ""):
     return client.post(
-        reverse("portal:wb-duplicate", args=[duplicate.reference]),
-        {"form_token": token, "dup-original": original_ref, "dup-text": ""},
+        reverse("portal:wb-step", args=[duplicate.reference]),
+        {"form_token": token, "step-step": "duplicate", "step-original": original_ref,
+         "step-text": ""},
     )
 
 
@@ -70,7 +72,7 @@ def test_unknown_original_is_shown_on_the_field_and_changes_nothing(two_reports,
     response = _mark(browser(clerk_roads), duplicate, "CD-NOPE000")
     page = response.content.decode()
     assert response.status_code == 400
-    assert 'id="id_dup-original_errors"' in page
+    assert 'id="id_step-original_errors"' in page
     assert 'value="CD-NOPE000"' in page
     duplicate.refresh_from_db()
     assert duplicate.status == Status.ROUTED
@@ -90,8 +92,9 @@ def test_double_submitted_duplicate_form_closes_once_without_an_error(two_report
     token = _token(page)
     _mark(client, duplicate, original.reference, token)
     again = client.post(
-        reverse("portal:wb-duplicate", args=[duplicate.reference]),
-        {"form_token": token, "dup-original": original.reference}, follow=True,
+        reverse("portal:wb-step", args=[duplicate.reference]),
+        {"form_token": token, "step-step": "duplicate", "step-original": original.reference},
+        follow=True,
     )
     assert "That form was already sent" in again.content.decode()
     assert ServiceRequest.objects.get(pk=duplicate.pk).status == Status.CLOSED
@@ -101,9 +104,9 @@ def test_duplicate_action_is_offered_only_while_the_workflow_allows_it(two_repor
     original, duplicate = two_reports
     client = browser(clerk_roads)
     url = reverse("portal:workbench", args=[duplicate.reference])
-    assert "data-duplicate-form" in client.get(url).content.decode()
+    assert 'data-move="duplicate"' in client.get(url).content.decode()
     _mark(client, duplicate, original.reference)
-    assert "data-duplicate-form" not in client.get(url).content.decode()
+    assert 'data-move="duplicate"' not in client.get(url).content.decode()
 
 
 def test_clerk_of_another_department_cannot_mark_a_duplicate(two_reports, clerk_parks):

@@ -70,6 +70,20 @@ COUNTER_POST = {**COUNTER_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor
 
 
 
+# Queue-wide staff actions: non-staff are refused; each item is then checked on its own (a
+# clerk of another department gets "skipped", never a change: tests/portal/test_clerk_speed.py).
+STAFF_POST = {**STAFF_PAGE, "clerk_same": OK, "clerk_other": OK, "supervisor": OK}
+# A clerk's own saved filter: others do not learn it exists.
+OWN_FILTER_POST = {**STAFF_PAGE, "clerk_same": OK, "clerk_other": 404, "supervisor": 404}
+
+
+def saved_filter(world: World) -> None:
+    from services.models import SavedQueueFilter
+
+    saved = SavedQueueFilter.objects.create(user=world.users["clerk_same"], name="Mine")
+    world.extra["saved_filter"] = saved.pk
+
+
 def published(world: World) -> None:
     """The reporter publishes the request (description and photos) on the public list."""
     from services.models import ServiceRequest
@@ -163,10 +177,25 @@ PAGE_MATRIX: dict[str, list[Row]] = {
     ],
     "portal:queue": [Row("get", ref("/staff/queue/"), STAFF_PAGE)],
     "portal:queue-versions": [Row("get", ref("/staff/queue/versions.json"), STAFF_PAGE)],
+    "portal:queue-bulk": [
+        Row("post", ref("/staff/queue/bulk"), STAFF_POST,
+            body={"action": "start", "items": "CD-XXXXXXX@1"}),
+    ],
+    "portal:queue-filter-save": [
+        Row("post", ref("/staff/queue/filters"), STAFF_POST, body={"name": "Urgent"}),
+    ],
+    "portal:queue-filter-delete": [
+        Row("post", lambda w: f"/staff/queue/filters/{w.extra['saved_filter']}/delete",
+            OWN_FILTER_POST, setup=saved_filter),
+    ],
     "portal:workbench": [Row("get", ref("/staff/requests/{ref}/"), DEPT_PAGE)],
     "portal:wb-transition": [
         Row("post", ref("/staff/requests/{ref}/transition"), DEPT_POST,
             body={"to_status": "in_progress"}),
+    ],
+    "portal:wb-step": [
+        Row("post", ref("/staff/requests/{ref}/step"), DEPT_POST,
+            body={"step-step": "start"}),
     ],
     "portal:wb-reply": [
         Row("post", ref("/staff/requests/{ref}/reply"), DEPT_POST, body={"text": "On it"}),

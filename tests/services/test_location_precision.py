@@ -16,7 +16,8 @@ from shapely.geometry import shape
 from services.gazetteer import location_resolve
 from services.models import Attachment, Precision, ServiceRequest
 from services.selectors import requests_nearby
-from services.services import request_submit
+from services.services import request_submit, requests_anonymise
+from services.statistics import service_statistics
 from tests.factories import CategoryFactory, GazetteerAddressFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -253,3 +254,27 @@ def test_the_migration_drops_invented_district_centres_and_keeps_placed_points(
             rows[invented.pk].address) == ("district", None, "")
     assert (rows[placed.pk].location_precision, rows[placed.pk].lat) == ("exact", 39.0123)
     assert rows[typed.pk].location_precision == "address"
+
+
+# --- Statistics and erasure ---------------------------------------------------------------
+
+
+def test_statistics_count_an_address_only_report_in_the_district_the_gazetteer_gives(
+    streetlight, jianshe_12, district
+):
+    for _ in range(5):  # enough not to be suppressed
+        _file(streetlight, address="12 Jianshe Road")
+    rows = {row.key: row for row in service_statistics()["districts"].rows}
+    assert rows["central"].total == 5
+    assert "none" not in rows
+
+
+def test_anonymising_a_private_address_also_forgets_its_street(streetlight, jianshe_12):
+    request = request_submit(reporter=UserFactory(), category=streetlight, description="Mine.",
+                             address="12 Jianshe Road", is_private_address=True)
+    assert request.street == "Jianshe Road"
+    requests_anonymise(request_ids=[request.pk], cause="erasure", terms_by_reporter={},
+                       keep=set(), now=timezone.now())
+    request.refresh_from_db()
+    assert (request.street, request.address) == ("", "")
+    assert (request.lat, request.lon) == (39.05, 116.05)  # rounded to about 1 km

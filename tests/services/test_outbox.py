@@ -158,7 +158,7 @@ def event_routes(monkeypatch):
         handled: list[dict] = []
         published: list[dict] = []
 
-        def handle(self, payload):
+        def handle(self, payload, prepared=None):
             if self.fail_inline:
                 raise ConnectionError("channel layer down")
             self.handled.append(payload)

@@ -234,6 +234,35 @@
     });
   }
 
+  /* --- Standard replies: "Insert" puts the chosen text into the box without a reload ------
+     (without this script the button reloads the page with the text filled in). */
+  function initStandardReplies() {
+    $all("[data-standard-replies]").forEach(function (box) {
+      if (box.dataset.ready) { return; }
+      box.dataset.ready = "1";
+      var button = $("[data-standard-reply-insert]", box);
+      if (!button) { return; }
+      button.addEventListener("click", function (event) {
+        var target = document.querySelector(box.getAttribute("data-target"));
+        var select = $("[data-standard-reply-select]", box);
+        var language = $("[data-standard-reply-language]", box);
+        var option = select ? select.options[select.selectedIndex] : null;
+        if (!target || !option) { return; }
+        event.preventDefault();
+        var zh = language && language.value === "zh-hans";
+        var text = option.getAttribute(zh ? "data-body-zh-hans" : "data-body-en") || "";
+        target.value = target.value.trim() ? target.value.replace(/\s+$/, "") + "\n\n" + text : text;
+        // A reply in the "Next step" control goes with a step that takes one.
+        var form = target.form;
+        if (form && form.hasAttribute("data-next-step") && !$("input[name='step-step']:checked", form)) {
+          var resolve = $("input[name='step-step'][value='resolve']", form);
+          if (resolve) { resolve.checked = true; }
+        }
+        target.focus();
+      });
+    });
+  }
+
   /* --- Live updates: WebSocket first, polling as the fallback ----------------------------- */
   function userIsEditing(region) {
     if (region.contains(document.activeElement) && document.activeElement !== document.body &&
@@ -339,6 +368,7 @@
       if (isQueue) { markNew(); }
       initForms();
       initPhotoPreviews();
+      initStandardReplies();
       box.setAttribute("data-live-updated", String(Date.now()));
       box.removeAttribute("data-live-held");
       say("msgUpdated");
@@ -471,6 +501,7 @@
     initNearby();
     initAddressSearch();
     initPhotoPreviews();
+    initStandardReplies();
     $all("[data-live]").forEach(initLive);
     $all("[data-print]").forEach(function (button) {
       button.addEventListener("click", function () { window.print(); });
