@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from consent.models import LegalBasis, Purpose
+from consent.models import LegalBasis, Purpose, RetentionEndAction
 from core import city
 from core.errors import Invalid
 
@@ -47,6 +47,13 @@ LEGAL_BASES: dict[str, tuple[str, str]] = {
     "legal_obligation": (DPV + "LegalObligation", GDPR + "A6-1-c"),
     "vital_interests": (DPV + "VitalInterest", GDPR + "A6-1-d"),
     "public_task": (DPV + "OfficialAuthorityOfController", GDPR + "A6-1-e"),
+}
+
+RECIPIENT_ROLE_LABELS = {
+    "processor": _("processor"),
+    "controller": _("controller"),
+    "recipient": _("recipient"),
+    "internal": _("within the city administration"),
 }
 
 RECIPIENT_ROLES = {
@@ -130,22 +137,26 @@ def basis_json(basis: str) -> dict[str, str]:
 
 
 def retention_json(purpose: Purpose) -> dict[str, Any]:
+    action = purpose.retention_end_action
     return {
         "days": purpose.retention_days,
         "starts": purpose.retention_trigger,
-        "end_action": purpose.retention_end_action,
+        "end_action": action,
+        "end_action_label": str(RetentionEndAction(action).label)
+        if action in RetentionEndAction.values else action,
         "dpv": RETENTION_ACTIONS.get(purpose.retention_end_action, ""),
     }
 
 
 def recipients_json(purpose: Purpose) -> list[dict[str, Any]]:
     departments = [
-        {"name": d.name_en, "role": "internal", "country": controller()["jurisdiction"],
-         "department": d.code}
+        {"name": d.name, "role": "internal", "country": controller()["jurisdiction"],
+         "department": d.code, "role_label": str(RECIPIENT_ROLE_LABELS["internal"])}
         for d in purpose.departments.all()
     ]
     outside = [
-        {**r, "dpv": RECIPIENT_ROLES.get(r.get("role", ""), DPV + "Recipient")}
+        {**r, "dpv": RECIPIENT_ROLES.get(r.get("role", ""), DPV + "Recipient"),
+         "role_label": str(RECIPIENT_ROLE_LABELS.get(r.get("role", ""), r.get("role", "")))}
         for r in purpose.recipients
     ]
     return departments + outside
@@ -163,23 +174,24 @@ def processing_records(purposes: Iterable[Purpose]) -> dict[str, Any]:
         )
         records.append(
             {
-                "purpose": {"code": p.code, "title": p.title_en, "description": p.description_en,
+                "purpose": {"code": p.code, "title": p.title, "description": p.description,
                             "dpv": p.dpv_purpose},
                 "legal_basis": basis_json(p.legal_basis),
                 "legal_reference": p.legal_reference,
-                "data_subject_categories": ["residents who use the service center"],
+                "data_subject_categories": [gettext("residents who use the service center")],
                 "personal_data_categories": [category_json(c) for c in p.data_categories],
                 "recipient_categories": recips,
                 "third_country_transfers": transfers,
                 "retention": retention_json(p),
                 "requires_consent": p.requires_consent,
                 "security_measures": [
-                    "access limited by role and department; staff reveal contact details only "
-                    "on demand with a stated purpose",
-                    "consent changes recorded in a tamper-evident Merkle-tree log with signed "
-                    "tree heads",
-                    "pseudonymised log entries; per-resident keys are destroyed on erasure",
-                    "TLS in transit; backups encrypted",
+                    gettext("access limited by role and department; staff reveal contact "
+                            "details only on demand with a stated purpose"),
+                    gettext("consent changes recorded in a tamper-evident Merkle-tree log with "
+                            "signed tree heads"),
+                    gettext("pseudonymised log entries; per-resident keys are destroyed on "
+                            "erasure"),
+                    gettext("TLS in transit; backups encrypted"),
                 ],
                 "last_changed": p.updated_at,
             }
@@ -199,6 +211,7 @@ def processing_records(purposes: Iterable[Purpose]) -> dict[str, Any]:
             "email": ctrl["dpo"]["email"],
             "phone": ctrl["dpo"]["phone"],
         },
-        "generated_from": "the public data-use register (GET /api/v1/register/purposes)",
+        "generated_from": gettext(
+            "the public data-use register (GET /api/v1/register/purposes)"),
         "records": records,
     }

@@ -395,9 +395,11 @@ def _decide_once(
                 "nothing to give or withdraw here; you may object to it (Art. 21) by contacting "
                 "the data protection officer."
             ) % {
-                "purpose": purpose.title_en,
+                "purpose": purpose.title,
                 "basis": basis["label"],
-                "reference": f" ({purpose.legal_reference})" if purpose.legal_reference else "",
+                # The register's reference, in the catalog's words where it has them.
+                "reference": f" ({gettext(purpose.legal_reference)})"
+                if purpose.legal_reference else "",
             },
             errors={"purpose": [gettext("This purpose is not based on consent.")]},
             extra={"legal_basis": basis},

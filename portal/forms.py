@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import EventType, Method
 from consent.rights.reveals import REVEAL_FIELDS
+from services.attributes import attribute_label, choice_label
 from services.models import Category, District, Outcome, Priority, ServiceRequest, Status
 from services.workflow import RESOLUTION_OUTCOMES
 
@@ -66,9 +67,9 @@ class OnceForm(AccessibleForm):
 
 
 def _attribute_field(attribute: dict[str, Any]) -> forms.Field:
-    label = attribute.get("description") or attribute.get("code")
+    label = attribute_label(attribute)
     datatype = attribute.get("datatype", "string")
-    choices = [(str(v["key"]), v.get("name") or str(v["key"])) for v in attribute.get("values", [])]
+    choices = [(str(v["key"]), choice_label(v)) for v in attribute.get("values", [])]
     if datatype == "number":
         return forms.FloatField(label=label, required=False)
     if datatype == "text":

@@ -325,6 +325,8 @@ ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 HEADLESS_CLIENTS = ("app", "browser")
+# One cache round trip per token lookup instead of two (portal/token_strategy.py).
+HEADLESS_TOKEN_STRATEGY = "portal.token_strategy.OneLookupSessionTokenStrategy"  # noqa: S105
 HEADLESS_ONLY = False
 HEADLESS_SERVE_SPECIFICATION = True
 # Swagger UI from our static files (allauth's default loads Redoc from a CDN; the CSP blocks it).

@@ -12,7 +12,24 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from core.errors import Invalid
+from core.i18n import localized
 from services.models import Category
+
+
+def attribute_label(attribute: dict[str, Any]) -> str:
+    """An attribute's question in the active language (`description_zh_hans` beside the
+    English `description`), else its code."""
+    return localized(
+        str(attribute.get("description") or attribute.get("code") or ""),
+        str(attribute.get("description_zh_hans") or ""),
+    )
+
+
+def choice_label(choice: dict[str, Any]) -> str:
+    """A list choice's name in the active language (`name_zh_hans` beside `name`)."""
+    return localized(str(choice.get("name") or choice.get("key") or ""),
+                     str(choice.get("name_zh_hans") or ""))
+
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 MAX_STRING = 200

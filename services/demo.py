@@ -87,6 +87,7 @@ CATEGORIES = [
                 "datatype": "string",
                 "required": False,
                 "description": "Pole number (on the sticker)",
+                "description_zh_hans": "灯杆编号（见标签）",
                 "order": 1,
             }
         ],
@@ -109,11 +110,14 @@ CATEGORIES = [
                 "datatype": "singlevaluelist",
                 "required": True,
                 "description": "How big is it?",
+                "description_zh_hans": "坑有多大？",
                 "order": 1,
                 "values": [
-                    {"key": "small", "name": "Smaller than a plate"},
-                    {"key": "medium", "name": "Up to a car wheel"},
-                    {"key": "large", "name": "Larger than a car wheel"},
+                    {"key": "small", "name": "Smaller than a plate", "name_zh_hans": "比盘子小"},
+                    {"key": "medium", "name": "Up to a car wheel",
+                     "name_zh_hans": "不超过车轮大小"},
+                    {"key": "large", "name": "Larger than a car wheel",
+                     "name_zh_hans": "比车轮大"},
                 ],
             }
         ],
@@ -206,6 +210,18 @@ CATEGORIES = [
 ]
 
 
+# The groups of the category list in Chinese (the English name is the category's `group`).
+GROUPS_ZH_HANS = {
+    "Lighting": "照明",
+    "Roads": "道路",
+    "Sanitation": "环境卫生",
+    "Parks": "园林绿化",
+    "Water": "供水",
+    "Other": "其他",
+    "Complaints": "投诉",
+}
+
+
 def seed_city() -> None:
     departments = {}
     for code, en, zh, is_triage in DEPARTMENTS:
@@ -231,6 +247,7 @@ def seed_city() -> None:
                 "sla_hours": sla,
                 "keywords": keywords,
                 "group": group,
+                "group_zh_hans": GROUPS_ZH_HANS.get(group, ""),
                 "attributes": attrs,
                 "uses_classifier": classifier,
                 "is_public": kind == "request",

@@ -29,6 +29,7 @@ IGNORED_COLUMNS = ("UNIT", "DISTRICT", "REGION", "ID", "HASH")
 MAX_ERRORS_SHOWN = 20
 MAX_LENGTHS = {"NUMBER": 30, "STREET": 200, "CITY": 100, "POSTCODE": 20}
 SEARCH_LIMIT = 8
+LOOKUP_CHUNK = 900
 # How far an exact point may be from a gazetteer address to take that address's street.
 STREET_NEAR_M = 100.0
 
@@ -174,10 +175,13 @@ def addresses_import(*, rows: Iterable[AddressRow]) -> ImportCounts:
     counts = ImportCounts()
     rows = list(rows)
     locate = district_locator()
-    existing = {
-        a.search_key: a
-        for a in GazetteerAddress.objects.filter(search_key__in=[r.search_key for r in rows])
-    }
+    keys = [r.search_key for r in rows]
+    existing: dict[str, GazetteerAddress] = {}
+    for start in range(0, len(keys), LOOKUP_CHUNK):  # SQLite caps the parameters of a query
+        chunk = keys[start:start + LOOKUP_CHUNK]
+        existing.update(
+            (a.search_key, a) for a in GazetteerAddress.objects.filter(search_key__in=chunk)
+        )
     new: list[GazetteerAddress] = []
     changed: list[GazetteerAddress] = []
     fields = ("text", "number", "street", "street_key", "city", "postcode", "lat", "lon",
@@ -271,6 +275,11 @@ def geocode(*, text: str, district: District | None = None) -> GazetteerAddress 
     if exact is not None:
         return exact
     found = address_search(query=text, district=district, limit=50, typing=False)
+    # Words match in any order, so "3 Street 12" also matches "12 Street 3": the house number
+    # (the first word with a digit) must be the address's own number.
+    number = next((w for w in key.split() if any(c.isdigit() for c in w)), None)
+    if number is not None and number.isascii():
+        found = [a for a in found if normalise(a.number) == number]
     if len(found) == 1:
         return found[0]
     # "12 Jianshe Road" names "12 Jianshe Road, Baoding 071000" even if "112 …" also exists.

@@ -95,6 +95,7 @@ class Category(Localized):
     description_en = models.TextField(blank=True)
     description_zh_hans = models.TextField(blank=True)
     group = models.CharField(max_length=80, blank=True)
+    group_zh_hans = models.CharField(max_length=80, blank=True)
     keywords = models.CharField(max_length=300, blank=True, help_text=_("Comma-separated."))
     department = models.ForeignKey(
         Department,
@@ -129,6 +130,11 @@ class Category(Localized):
     @property
     def description(self) -> str:
         return localized(self.description_en, self.description_zh_hans)
+
+    @property
+    def group_name(self) -> str:
+        """The group in the active language (`group` stays the English one)."""
+        return localized(self.group, self.group_zh_hans)
 
 
 class RoutingRule(models.Model):

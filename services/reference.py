@@ -4,8 +4,9 @@ filing and every routing.
 
 A save or delete of any of these models (admin, seeding, management commands) drops this
 process's copy at once and, after commit, writes a new generation token to the shared cache;
-every process reads that token (one cache GET) before it uses its copy and reloads when it
-changed, so an edit takes effect everywhere with the next report. A copy older than
+every process reads that token (one cache GET, at most every `CHECK_SECONDS`) and reloads
+its copy when it changed, so an edit takes effect in every process within a second. A copy
+older than
 `MAX_AGE_SECONDS` is reloaded anyway, in case a change bypassed the model signals
 (`QuerySet.update`) or the cache was down when it was made.
 """
@@ -26,6 +27,7 @@ from shapely.prepared import prep
 from services.models import Category, Department, DepartmentMembership, District, RoutingRule
 
 GENERATION_KEY = "civicdesk:reference:generation"
+CHECK_SECONDS = 1.0
 MAX_AGE_SECONDS = 60.0
 
 
@@ -35,6 +37,7 @@ class Snapshot:
 
     generation: Any
     loaded_at: float
+    checked_at: float
     categories: dict[str, Category]
     departments: list[Department]  # active ones, by id
     districts: list[District]  # by id
@@ -89,6 +92,7 @@ def _load(generation: Any) -> Snapshot:
     return Snapshot(
         generation=generation,
         loaded_at=time.monotonic(),
+        checked_at=time.monotonic(),
         categories={c.code: c for c in categories},
         departments=[d for d in departments.values() if d.is_active],
         districts=list(District.objects.order_by("id")),
@@ -104,14 +108,16 @@ def _load(generation: Any) -> Snapshot:
 
 def reference_snapshot() -> Snapshot:
     """The current reference data (reloaded if another process changed it)."""
-    generation = cache.get(GENERATION_KEY)
     current = _local.snapshot
-    if (
-        current is None
-        or current.generation != generation
-        or time.monotonic() - current.loaded_at > MAX_AGE_SECONDS
+    now = time.monotonic()
+    if current is not None and now - current.checked_at < CHECK_SECONDS:
+        return current
+    generation = cache.get(GENERATION_KEY)
+    if current is None or current.generation != generation or (
+        now - current.loaded_at > MAX_AGE_SECONDS
     ):
         current = _local.snapshot = _load(generation)
+    current.checked_at = now
     return current
 
 

@@ -340,20 +340,52 @@ def request_decide(
     )
 
 
-def _last_public_version() -> Subquery:
-    return Subquery(
-        Event.objects.filter(request_id=OuterRef("pk"), visibility=Event.Visibility.PUBLIC)
-        .order_by("-version")
-        .values("version")[:1]
+def _push_annotations(request_ref: str) -> dict[str, Any]:
+    """Whether anyone follows the request and its last public version (the push's gap check),
+    `request_ref` naming the request's id in the outer query."""
+    return {
+        "has_followers": Exists(Follow.objects.filter(request_id=OuterRef(request_ref))),
+        "last_public_version": Subquery(
+            Event.objects.filter(
+                request_id=OuterRef(request_ref), visibility=Event.Visibility.PUBLIC
+            )
+            .order_by("-version")
+            .values("version")[:1]
+        ),
+    }
+
+
+def _lock(
+    request_id: int, announce_event_id: int | None
+) -> tuple[ServiceRequest | None, Event | None]:
+    """The request, locked, with its reporter and the push annotations, in one statement; with
+    `announce_event_id`, its first event (`submitted`) comes along in the same statement."""
+    if announce_event_id is not None:
+        first = (
+            Event.objects.select_for_update(of=("request",))
+            .select_related("request__reporter")
+            .annotate(**_push_annotations("request_id"))
+            .filter(pk=announce_event_id, request_id=request_id, version=1)
+            .first()
+        )
+        if first is not None:
+            request = first.request
+            request.has_followers = first.has_followers  # type: ignore[attr-defined]
+            request.last_public_version = first.last_public_version  # type: ignore[attr-defined]
+            return request, first
+    alone = (
+        ServiceRequest.objects.select_for_update(of=("self",))
+        .select_related("reporter")
+        .annotate(**_push_annotations("pk"))
+        .filter(pk=request_id)
+        .first()
     )
+    return alone, None
 
 
-def _announced(event_id: int, request: ServiceRequest) -> Event | None:
-    """The request's first event (`submitted`), to push before the `routed` one, seen as the
-    request was before routing (as a push before routing would have shown it)."""
-    event = Event.objects.filter(pk=event_id, request_id=request.pk, version=1).first()
-    if event is None:
-        return None
+def _announced(event: Event, request: ServiceRequest) -> Event:
+    """The request's first event, to push before the `routed` one, seen as the request was
+    before routing (as a push before routing would have shown it)."""
     event.request = copy.copy(request)  # its own state: the routing below changes `request`
     event.previous_public_version = 0  # type: ignore[attr-defined]  # the first event
     event.has_followers = request.has_followers  # type: ignore[attr-defined]
@@ -379,18 +411,7 @@ def request_route(
         # at start (tasks.load_router_model); this is for other callers.
         classifier.current_model()
     with transaction.atomic():
-        # One statement: the row (locked), its reporter (push and e-mail), whether anyone
-        # follows it and its last public version (the push's gap check).
-        request = (
-            ServiceRequest.objects.select_for_update(of=("self",))
-            .select_related("reporter")
-            .annotate(
-                has_followers=Exists(Follow.objects.filter(request_id=OuterRef("pk"))),
-                last_public_version=_last_public_version(),
-            )
-            .filter(pk=request_id)
-            .first()
-        )
+        request, first = _lock(request_id, announce_event_id)
         if request is None:
             return None
         move = workflow.find_move(source=request.status, target=Status.ROUTED)
@@ -407,7 +428,7 @@ def request_route(
         category = reference.categories_by_id.get(request.category_id)
         if category is not None:
             request.category = category
-        announced = _announced(announce_event_id, request) if announce_event_id else None
+        announced = _announced(first, request) if first is not None else None
         source = request.status
         request.status = Status.ROUTED
         department = reference.departments_by_id.get(decision.department.id)

@@ -39,6 +39,7 @@ from services.statistics import SUPPRESS_BELOW
 
 if TYPE_CHECKING:
     from core.users import AnyUser, User
+    from services.gazetteer import ResolvedLocation
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def access_request(
         qs = qs.select_for_update(of=("self",))
     request = qs.filter(reference=reference).first()
     if request is None or user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     roles = roles_for(user)
     if roles.is_staff_of(request.department_id):
         return request
@@ -117,7 +118,7 @@ def access_request(
         and request.followers.filter(user_id=user.pk).exists()
     ):
         return request
-    raise NotFound("No such request.")
+    raise NotFound(_("No such request."))
 
 
 def requests_of_resident(
@@ -158,7 +159,7 @@ def requests_of_resident_page(
 def access_request_to_follow(*, user: AnyUser, reference: str) -> ServiceRequest:
     """An open request anyone signed in may follow (as found via `nearby`); else NotFound."""
     if user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     request = (
         ServiceRequest.objects.select_related("category")
         .filter(
@@ -190,7 +191,7 @@ def requests_followed_by(*, user: AnyUser) -> QuerySet[ServiceRequest]:
 def access_follow_target(*, user: AnyUser, reference: str) -> ServiceRequest:
     """The request `user` follows (for unfollow); NotFound otherwise."""
     if user is None or not user.is_authenticated:
-        raise NotFound("No such request.")
+        raise NotFound(_("No such request."))
     request = ServiceRequest.objects.filter(
         reference=reference, followers__user_id=user.pk
     ).first()
@@ -272,16 +273,18 @@ class NearbyCandidate:
 def requests_nearby(
     *,
     category: Category,
-    place: Any,
+    place: ResolvedLocation,
     radius_m: float | None = None,
     limit: int = 20,
     now: datetime | None = None,
+    viewer_id: int | None = None,
 ) -> list[NearbyCandidate]:
     """Open requests of `category` that may be the same problem as one at `place` (a
     `services.gazetteer.ResolvedLocation`): nearest points first, then the same street, then
     the same district, newest first. Never a distance to a place that is not a point.
 
-    Private-address requests are left out: their position is personal data.
+    Private-address requests are left out: their position is personal data. So are the
+    viewer's own (`viewer_id`): they are in "My requests", and one cannot follow them.
     """
     radius = float(radius_m or settings.CIVICDESK["NEARBY_RADIUS_M"])
     since = (now or timezone.now()) - timedelta(days=settings.CIVICDESK["NEARBY_RECENT_DAYS"])
@@ -291,6 +294,8 @@ def requests_nearby(
         duplicate_of__isnull=True,
         is_private_address=False,
     ).select_related("category", "district")
+    if viewer_id is not None:
+        open_of_category = open_of_category.exclude(reporter_id=viewer_id)
     exact = Precision.EXACT
     found: dict[int, NearbyCandidate] = {}
     order: dict[int, tuple] = {}
@@ -630,7 +635,7 @@ def queue_position(request: ServiceRequest) -> QueuePosition:
 
 
 def queue_next(
-    *, user: Any, filters: QueueFilters, after: QueuePosition, exclude_id: int
+    *, user: AnyUser, filters: QueueFilters, after: QueuePosition, exclude_id: int
 ) -> ServiceRequest | None:
     """The item after `after` in the caller's queue order under `filters`; past the end, the
     first one again (never `exclude_id`, the item the clerk just worked)."""
@@ -650,11 +655,11 @@ def queue_next(
 QUEUE_FILTER_KEYS = ("status", "category", "district", "priority", "overdue", "q", "assigned")
 
 
-def saved_queue_filters(*, user: Any) -> list[SavedQueueFilter]:
+def saved_queue_filters(*, user: User) -> list[SavedQueueFilter]:
     return list(SavedQueueFilter.objects.filter(user_id=user.pk))
 
 
-def access_saved_queue_filter(*, user: Any, filter_id: Any) -> SavedQueueFilter:
+def access_saved_queue_filter(*, user: User, filter_id: int | str) -> SavedQueueFilter:
     """One of `user`'s own saved filters; NotFound for anyone else's (or a malformed id)."""
     try:
         pk = int(filter_id)

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
     from django.core.files.storage import Storage
 
-    from core.users import AnyUser, User
+    from core.users import User
     from services.attachments import PreparedPhoto
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def _category_open_check(category: Category) -> None:
 
 def request_submit(
     *,
-    reporter: Any,
+    reporter: User | None,
     category: Category,
     description: str,
     lat: float | None = None,
@@ -399,7 +399,7 @@ def _attachments_store(
 
 @transaction.atomic
 def _submit_with_photos(
-    *, reporter: Any, photos: list[PreparedPhoto], **fields: Any
+    *, reporter: User | None, photos: list[PreparedPhoto], **fields: Any
 ) -> ServiceRequest:
     """`request_submit` plus photos, all or nothing."""
     request = request_submit(reporter=reporter, **fields)
@@ -424,7 +424,7 @@ def idempotency_keys_prune() -> int:
 
 def _submit_once(
     *,
-    reporter: Any,
+    reporter: User,
     idempotency_key: str,
     body_hash: str,
     photos: list[PreparedPhoto],
@@ -518,7 +518,7 @@ def submission_body_hash(
 
 def request_file(
     *,
-    reporter: AnyUser | None,
+    reporter: User | None,
     category: str,
     description: str,
     lat: float | None = None,
@@ -1107,7 +1107,7 @@ SAVED_QUEUE_FILTERS_MAX = 30
 
 
 @transaction.atomic
-def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
+def queue_filter_save(*, user: User, name: str, filters: dict[str, Any]) -> SavedQueueFilter:
     """Save (or replace, by name) one of `user`'s queue filters; only they see it."""
     name = " ".join((name or "").split())
     if not name:
@@ -1129,7 +1129,7 @@ def queue_filter_save(*, user: Any, name: str, filters: dict[str, Any]) -> Saved
     return saved
 
 
-def queue_filter_delete(*, user: Any, filter_id: int) -> None:
+def queue_filter_delete(*, user: User, filter_id: int | str) -> None:
     """Delete one of `user`'s saved filters; NotFound for anyone else's."""
     access_saved_queue_filter(user=user, filter_id=filter_id).delete()
 

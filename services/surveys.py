@@ -41,7 +41,7 @@ def survey_message(*, request: ServiceRequest) -> tuple[str, str]:
                     "at %(url)s") % words,
             "",
             gettext("You get this because you agreed to satisfaction surveys. You can withdraw "
-                    "that at any time under \u201cMy data\u201d."),
+                    "that at any time under “My data”."),
             "",
             words["city"],
         ]) + "\n"

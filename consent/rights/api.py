@@ -200,8 +200,7 @@ class ExportCollectionApi(APIView):
         responses={200: ExportJobSerializer(many=True), **problems(401)},
     )
     def get(self, request: Request) -> Response:
-        user: Any = request.user
-        jobs = ExportJob.objects.filter(user=user).order_by("-created_at")[:20]
+        jobs = ExportJob.objects.filter(user=signed_in(request.user)).order_by("-created_at")[:20]
         return Response(ExportJobSerializer([export_job_data(j) for j in jobs], many=True).data,
                         headers=NO_STORE)
 

@@ -10,3 +10,4 @@ class RightsConfig(AppConfig):
         from consent.rights import tasks  # lazy: it imports models; the registry is ready now
 
         tasks.outbox_publishers_register()
+        tasks.staff_view_recorders_register()

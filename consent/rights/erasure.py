@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from consent import ledger, pseudonyms
+from consent import ledger, pseudonyms, register
 from consent.models import ConsentRecord, LegalBasis, Purpose
 from consent.rights.exports import export_file_delete
 from consent.rights.models import (
@@ -86,15 +86,15 @@ def erasure_finality(at: datetime) -> dict[str, Any]:
         "database_backup_days": db_days,
         "database_backups_gone_by": ledger.utc_seconds(db_gone),
         "link_gone_for_good_by": ledger.utc_seconds(final),
-        "explanation": (
+        "explanation": gettext(
             "Your pseudonym key is deleted from the key store at once. Copies of it remain only "
-            f"in the key store's backups, which are kept {key_days} days: from "
-            f"{key_gone.date().isoformat()} nobody can recompute your pseudonym or link "
-            "transparency-log entries to you with it. The main database never holds the key, "
-            "but its backups taken before the erasure still contain your account as it was "
-            f"until they age out after {db_days} days. From {final.date().isoformat()} the "
-            "link is gone for good."
-        ),
+            "in the key store's backups, which are kept %(key_days)s days: from %(key_gone)s "
+            "nobody can recompute your pseudonym or link transparency-log entries to you with "
+            "it. The main database never holds the key, but its backups taken before the "
+            "erasure still contain your account as it was until they age out after %(db_days)s "
+            "days. From %(final)s the link is gone for good."
+        ) % {"key_days": key_days, "key_gone": key_gone.date().isoformat(),
+             "db_days": db_days, "final": final.date().isoformat()},
     }
 
 
@@ -158,51 +158,67 @@ def erasure_plan(*, user: User) -> ErasurePlan:
     }
     plan = ErasurePlan(counts=counts, holds=holds, finality=erasure_finality(now))
     plan.removed = [
-        {"what": "account", "detail": "your login e-mail, name, phone, password, second factors "
-         "and language", "count": 1},
-        {"what": "sessions", "detail": "every signed-in session and app token ends at once",
+        {"code": "account", "what": gettext("account"), "detail": gettext(
+            "your login e-mail, name, phone, password, second factors and language"),
+         "count": 1},
+        {"code": "sessions", "what": gettext("sessions"),
+         "detail": gettext("every signed-in session and app token ends at once"),
          "count": counts["sessions"]},
-        {"what": "reporter link", "detail": "your requests are no longer connected to you",
+        {"code": "reporter_link", "what": gettext("reporter link"),
+         "detail": gettext("your requests are no longer connected to you"),
          "count": counts["requests_anonymised"]},
-        {"what": "contact and location details", "detail": "contact details sent with your "
-         "requests, street addresses, exact positions of private addresses (rounded to about "
-         "1 km)", "count": counts["requests_anonymised"]},
-        {"what": "follows, consent settings, export files",
+        {"code": "contact_location", "what": gettext("contact and location details"),
+         "detail": gettext(
+            "contact details sent with your requests, street addresses, exact positions of "
+            "private addresses (rounded to about 1 km)"),
+         "count": counts["requests_anonymised"]},
+        {"code": "follows_consents_exports",
+         "what": gettext("follows, consent settings, export files"),
          "count": counts["follows"] + counts["consent_records"] + counts["export_files"]},
-        {"what": "pseudonym key", "detail": "the key that links transparency-log entries to "
-         "you is deleted from the key store, which is kept apart from the database "
-         "(crypto-shredding); see `finality` for when its last backup is gone", "count": 1},
-        {"what": "pseudonym on your data-subject requests", "detail": "your requests stay as "
-         "records of what was asked and done, without your pseudonym",
+        {"code": "pseudonym_key", "what": gettext("pseudonym key"), "detail": gettext(
+            "the key that links transparency-log entries to you is deleted from the key store, "
+            "which is kept apart from the database (crypto-shredding); see below for when its "
+            "last backup is gone"), "count": 1},
+        {"code": "dsr_pseudonym", "what": gettext("pseudonym on your data-subject requests"),
+         "detail": gettext("your requests stay as records of what was asked and done, without your "
+                     "pseudonym"),
          "count": counts["requests_unlinked"]},
     ]
     if "free_text" not in held:
-        plan.removed.append({"what": "free text you wrote",
-                             "detail": f"descriptions, comments and feedback become "
-                             f"\"{REMOVED_MARKER}\"", "count": counts["comments_replaced"]
-                             + counts["requests_anonymised"]})
+        plan.removed.append({
+            "code": "free_text", "what": gettext("free text you wrote"),
+            "detail": gettext("descriptions, comments and feedback become “%(marker)s”")
+            % {"marker": gettext(REMOVED_MARKER)},
+            "count": counts["comments_replaced"] + counts["requests_anonymised"]})
     if "photos" not in held:
-        plan.removed.append({"what": "photos", "count": counts["photos_deleted"]})
+        plan.removed.append({"code": "photos", "what": gettext("photos"),
+                             "count": counts["photos_deleted"]})
     plan.kept = [
-        {"what": "anonymised request records", "detail": "category, district, dates, status and "
-         "outcome, with no link to you", "why": "public record and statistics; no longer "
-         "personal data (Recital 26)"},
-        {"what": "consent history and transparency-log entries", "detail": "pseudonymised; "
-         "the consent events keep their pseudonym, because they are the append-only proof of "
-         "consent that not even the application may rewrite; with your key destroyed nothing "
-         "can recompute that pseudonym from you",
-         "why": "proof that processing was lawful (Art. 7(1), Art. 5(2)); Art. 17(3)(e)"},
-        {"what": "records of staff access to your data", "detail": "role, department, purpose "
-         "and time, without any link to you", "why": "the city's accountability (Art. 5(2))"},
-        {"what": "this erasure receipt and the request record", "detail": "no personal data "
-         "and no pseudonym",
-         "why": "to show the request was handled (Art. 5(2), Art. 12)"},
+        {"code": "anonymised_requests", "what": gettext("anonymised request records"),
+         "detail": gettext("category, district, dates, status and outcome, with no link to you"),
+         "why": gettext("public record and statistics; no longer personal data (Recital 26)")},
+        {"code": "consent_history", "what": gettext("consent history and transparency-log entries"),
+         "detail": gettext(
+             "pseudonymised; the consent events keep their pseudonym, because they are the "
+             "append-only proof of consent that not even the application may rewrite; with your "
+             "key destroyed nothing can recompute that pseudonym from you"),
+         "why": gettext("proof that processing was lawful (Art. 7(1), Art. 5(2)); Art. 17(3)(e)")},
+        {"code": "access_records", "what": gettext("records of staff access to your data"),
+         "detail": gettext("role, department, purpose and time, without any link to you"),
+         "why": gettext("the city's accountability (Art. 5(2))")},
+        {"code": "erasure_receipt", "what": gettext("this erasure receipt and the request record"),
+         "detail": gettext("no personal data and no pseudonym"),
+         "why": gettext("to show the request was handled (Art. 5(2), Art. 12)")},
     ]
     for h in holds:
         plan.kept.append({
-            "what": ", ".join(h.categories),
-            "detail": f"kept until {h.until.date().isoformat()}, then removed automatically",
-            "why": f"legal obligation: {h.legal_reference or h.purpose} (Art. 17(3)(b))",
+            "code": "legal_hold",
+            "what": ", ".join(str(register.DATA_CATEGORIES.get(c, (c,))[0])
+                              for c in h.categories),
+            "detail": gettext("kept until %(date)s, then removed automatically")
+            % {"date": h.until.date().isoformat()},
+            "why": gettext("legal obligation: %(reference)s (Art. 17(3)(b))")
+            % {"reference": h.legal_reference or h.purpose},
             "purpose": h.purpose,
             "until": h.until,
         })
@@ -293,6 +309,8 @@ def account_erase(*, user: User, dry_run: bool = True,
         if locked is None:  # erased meanwhile (a second click, another device)
             raise NotFound(gettext("This account no longer exists."))
         now = timezone.now()
+        # The answer and the signed receipt say the same dates: those of the erasure itself.
+        plan.finality = erasure_finality(now)
         held = {c for h in plan.holds for c in h.categories}
         kept_until = max((h.until for h in plan.holds), default=None)
         terms = redact_terms(locked)
@@ -324,7 +342,7 @@ def account_erase(*, user: User, dry_run: bool = True,
                 "sessions": sessions,
                 "requests_unlinked": unlinked,
             },
-            "finality": erasure_finality(now),
+            "finality": plan.finality,
             "kept": [
                 {k: v for k, v in item.items() if k != "until"}
                 | ({"until": ledger.utc_seconds(item["until"])} if "until" in item else {})

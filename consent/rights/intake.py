@@ -9,7 +9,7 @@ data-subject services in consent.rights.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -27,6 +27,9 @@ from core.security_log import security_event
 from outbox.services import outbox_enqueue
 from services import services as request_services
 from services.models import Category, Channel, ServiceRequest
+
+if TYPE_CHECKING:
+    from core.users import User
 
 # Outbox topic (consent/rights/tasks.py registers its publisher): {"request_id"}.
 TOPIC_COUNTER_RECEIPT = "request.counter_receipt"
@@ -50,13 +53,13 @@ class CounterResident:
 @dataclass
 class CounterIntake:
     request: ServiceRequest
-    reporter: Any  # the account the request is filed under, or None
+    reporter: User | None  # the account the request is filed under
     account_created: bool
     consents: dict[str, str] = field(default_factory=dict)  # purpose code → give | refuse
     emailed: bool = False
 
 
-def _find_account(email: str) -> Any:
+def _find_account(email: str) -> User | None:
     return get_user_model().objects.filter(email__iexact=email.strip(), is_active=True).first()
 
 
@@ -83,7 +86,7 @@ def _resolve_resident(who: CounterResident) -> tuple[Any, bool]:
     if _find_account(email) is not None or EmailAddress.objects.filter(
         email__iexact=email
     ).exists():
-        message = gettext("An account has this e-mail address: choose \u201chas an account\u201d.")
+        message = gettext("An account has this e-mail address: choose “has an account”.")
         raise Invalid(message, errors={"email": [message]})
     return None, True
 
@@ -128,7 +131,7 @@ def _clean_consents(consents: dict[str, tuple[str, int]] | None) -> dict[str, tu
 
 def counter_request_file(
     *,
-    clerk: Any,
+    clerk: User,
     resident: CounterResident,
     category: Category,
     description: str,
@@ -230,7 +233,7 @@ def counter_receipt_message(*, request: ServiceRequest) -> ReceiptMessage:
         ]
         if reporter is not None and not reporter.has_usable_password():
             lines.append(gettext(
-                "You have no password yet: choose \u201cForgot password?\u201d on the sign-in "
+                "You have no password yet: choose “Forgot password?” on the sign-in "
                 "page to set one."
             ))
         lines += ["", city.city_name(language)]

@@ -7,8 +7,9 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.db import OperationalError
 
-from consent.rights import exports, intake, retention
+from consent.rights import exports, intake, retention, reveals
 from outbox.services import outbox_register
+from services.staff_views import staff_view_recorder_register
 
 
 @shared_task(
@@ -50,6 +51,11 @@ def _publish_export(payload: dict) -> None:
 
 def _publish_counter_receipt(payload: dict) -> None:
     send_counter_receipt.delay(payload["request_id"])
+
+
+def staff_view_recorders_register() -> None:
+    """Record staff views of requests (services.staff_views) as access events."""
+    staff_view_recorder_register(recorder=reveals.request_view_record)
 
 
 def outbox_publishers_register() -> None:

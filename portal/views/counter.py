@@ -13,6 +13,7 @@ from consent.rights.intake import CounterResident, counter_consent_purposes, cou
 from consent.selectors import current_notices, pick_language
 from core import city
 from core.errors import DomainError
+from core.users import signed_in
 from portal.forms import CounterRequestForm
 from portal.views.common import is_staff, role_required, submit_once
 from portal.views.resident import form_categories, form_districts, form_errors_map, form_location
@@ -57,7 +58,7 @@ def counter_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             intake = counter_request_file(
-                clerk=request.user,
+                clerk=signed_in(request.user),
                 resident=CounterResident(
                     has_account=data.get("has_account") == "yes",
                     email=data.get("email") or "",

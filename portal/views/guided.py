@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError, NotFound
+from core.users import signed_in
 from portal.forms import RequestForm, attribute_field_name, new_form_token
 from portal.views.common import is_resident, role_required, submit_once
 from portal.views.resident import (
@@ -265,7 +266,10 @@ def _render(
         "token": draft["token"],
         "data": {k: (v[0] if len(v) == 1 else v) for k, v in draft["data"].items()},
         "review_attributes": _review_attributes(draft, category) if step == "review" else [],
-        "nearby": _nearby(draft, category, form) if step in ("details", "review") else [],
+        "nearby": (
+            _nearby(draft, category, form, viewer_id=int(request.user.pk or 0))
+            if step in ("details", "review") else []
+        ),
     }
     response_status = status or (400 if errors else 200)
     return render(request, "portal/resident/guided.html", context, status=response_status)
@@ -280,7 +284,7 @@ def _float(draft: dict[str, Any], name: str) -> float | None:
 
 
 def _nearby(
-    draft: dict[str, Any], category: Category | None, form: RequestForm
+    draft: dict[str, Any], category: Category | None, form: RequestForm, *, viewer_id: int
 ) -> list[dict[str, Any]]:
     """Open reports of the chosen category at the draft's place: a point, an address (the
     gazetteer's), or the district alone. Shown without JavaScript, each with a follow button."""
@@ -295,7 +299,7 @@ def _nearby(
     if lat is None and not address.strip() and district is None:
         return []
     place = location_resolve(lat=lat, lon=lon, address=address, district=district)
-    return nearby_rows(category=category, place=place)
+    return nearby_rows(category=category, place=place, viewer_id=viewer_id)
 
 
 def _review_attributes(draft: dict[str, Any], category: Category | None) -> list[tuple[str, str]]:
@@ -316,7 +320,7 @@ def _submit(request: HttpRequest, draft: dict[str, Any]) -> HttpResponse:
         photos = _photos(draft)
         try:
             submitted, _created = request_services.request_file(
-                reporter=request.user,
+                reporter=signed_in(request.user),
                 category=category.code,
                 description=form.cleaned_data["description"],
                 **form_location(form),

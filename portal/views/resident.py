@@ -81,11 +81,13 @@ def form_location(form: RequestForm) -> dict[str, Any]:
     }
 
 
-def nearby_rows(*, category: Category, place: ResolvedLocation) -> list[dict[str, Any]]:
-    """Open reports that may be the same problem, as the report pages show them."""
+def nearby_rows(
+    *, category: Category, place: ResolvedLocation, viewer_id: int | None
+) -> list[dict[str, Any]]:
+    """Open reports of others that may be the same problem, as the report pages show them."""
     now = timezone.now()
     rows = []
-    for c in requests_nearby(category=category, place=place, limit=5):
+    for c in requests_nearby(category=category, place=place, limit=5, viewer_id=viewer_id):
         r = c.request
         rows.append({
             "reference": r.reference,
@@ -143,7 +145,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         try:
             photos = photos_prepare(uploads=files) if files else []
             submitted, _created = request_services.request_file(
-                reporter=request.user,
+                reporter=signed_in(request.user),
                 category=category.code,
                 description=form.cleaned_data["description"],
                 **form_location(form),

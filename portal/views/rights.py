@@ -146,7 +146,7 @@ def officer_access_log(request: HttpRequest) -> HttpResponse:
             "form": form,
             "export_csv": f"{export}?{urlencode({**query, 'output': 'csv'})}",
             "export_json": f"{export}?{urlencode({**query, 'output': 'json'})}",
-            "rows": rights_selectors.officer_access_rows(list(page.object_list)),
+            "rows": _in_words(rights_selectors.officer_access_rows(list(page.object_list))),
             "page": page,
             "page_query": params.urlencode(),
             "anomalies": rights_selectors.access_anomalies(
@@ -201,6 +201,19 @@ def officer_dsr_update(request: HttpRequest, reference: str) -> HttpResponse:
 def _records_counter_requests(roles: Any) -> bool:
     """Counter staff and data officers record requests made in person (as the API allows)."""
     return bool(roles.data_officer or roles.staff)
+
+
+def _in_words(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The access rows' role and field codes in the viewer's words (the codes stay for
+    filters and exports)."""
+    lang = current_language()
+    roles = rights_selectors.ROLE_WORDS[lang]
+    fields = rights_selectors.FIELD_WORDS[lang]
+    return [
+        {**r, "role_word": roles.get(r["actor_role"], r["actor_role"]),
+         "field_words": [fields.get(f, f) for f in r["fields"]]}
+        for r in rows
+    ]
 
 
 @role_required(_records_counter_requests)

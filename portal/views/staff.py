@@ -29,7 +29,7 @@ from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal, request_view_record
+from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal
 from consent.selectors import register_purposes
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.roles import roles_for
@@ -60,6 +60,7 @@ from services import services as request_services
 from services import workflow
 from services.models import (
     OPEN_STATUSES,
+    REFERENCE_LENGTH,
     Department,
     DepartmentMembership,
     Priority,
@@ -83,6 +84,7 @@ from services.selectors import (
     standard_replies_for,
     team_overview,
 )
+from services.staff_views import staff_view_record
 
 QUEUE_PAGE_SIZE = 50
 
@@ -166,7 +168,7 @@ def _form_data(request: HttpRequest, params: Mapping[str, str]) -> tuple[dict[st
     data: dict[str, str] = {}
     assigned = ""
     if params.get("saved"):
-        named = access_saved_queue_filter(user=request.user, filter_id=params["saved"])
+        named = access_saved_queue_filter(user=signed_in(request.user), filter_id=params["saved"])
         data.update({k: str(v) for k, v in named.filters.items() if k in FILTER_FIELDS})
         assigned = str(named.filters.get("assigned", ""))
     data.update({k: params[k] for k in FILTER_FIELDS if k != "q" and k in params})
@@ -273,7 +275,7 @@ def _queue_context(request: HttpRequest, params: dict[str, str], **extra: Any) -
         "departments": departments,
         "assigned": assigned,
         "poll_query": query.urlencode(),
-        "saved_filters": saved_queue_filters(user=request.user),
+        "saved_filters": saved_queue_filters(user=signed_in(request.user)),
         "current_saved": params.get("saved", ""),
         "save_form": extra.pop("save_form", None) or SavedFilterForm(
             initial={"query": query.urlencode()}
@@ -324,7 +326,8 @@ def queue_versions(request: HttpRequest) -> JsonResponse:
 # --- Queue: bulk actions --------------------------------------------------------------------
 
 BULK_MAX = 100
-BULK_ITEM = re.compile(r"^(CD-[A-Z0-9]{7})@(\d{1,9})$")
+# "reference@version", the version the page showed.
+BULK_ITEM = re.compile(rf"^(CD-[A-Z0-9]{{{REFERENCE_LENGTH}}})@(\d{{1,9}})$")
 SKIP_REASONS = {
     "changed": gettext_lazy("changed by someone else"),
     "not_possible": gettext_lazy("not possible in its current state"),
@@ -453,7 +456,7 @@ def queue_filter_save(request: HttpRequest) -> HttpResponse:
         try:
             data, assigned = _form_data(request, params)
             saved = request_services.queue_filter_save(
-                user=request.user, name=form.cleaned_data["name"],
+                user=signed_in(request.user), name=form.cleaned_data["name"],
                 filters={**data, "assigned": assigned},
             )
         except NotFound:
@@ -474,7 +477,7 @@ def queue_filter_save(request: HttpRequest) -> HttpResponse:
 @require_POST
 def queue_filter_delete(request: HttpRequest, filter_id: int) -> HttpResponse:
     try:
-        request_services.queue_filter_delete(user=request.user, filter_id=filter_id)
+        request_services.queue_filter_delete(user=signed_in(request.user), filter_id=filter_id)
     except NotFound as error:
         raise Http404(error.detail) from error
     messages.success(request, _("Filter deleted."))
@@ -664,7 +667,7 @@ def _reveal_form(sr: ServiceRequest) -> Any:
 def workbench(request: HttpRequest, reference: str) -> HttpResponse:
     sr = _access_staff(request, reference)
     # The page shows the resident's description and place: a logged look (once a day).
-    request_view_record(actor=signed_in(request.user), request=sr)
+    staff_view_record(actor=signed_in(request.user), request=sr)
     return render(request, "portal/staff/workbench.html", _workbench_context(request, sr))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.i18n import current_language
+from services.attributes import attribute_label, choice_label
 from services.models import Event, Outcome
 
 
@@ -34,11 +35,11 @@ def attribute_rows(request: Any) -> list[tuple[str, str]]:
         code = attribute.get("code")
         if code not in values:
             continue
-        names = {str(v["key"]): v.get("name") or str(v["key"]) for v in attribute.get("values", [])}
+        names = {str(v["key"]): choice_label(v) for v in attribute.get("values", [])}
         value = values[code]
         items = value if isinstance(value, list) else [value]
         shown = ", ".join(names.get(str(v), str(v)) for v in items)
-        rows.append((attribute.get("description") or code, shown))
+        rows.append((attribute_label(attribute), shown))
     # Values a client app sent for codes the category does not define (Open311), by code.
     defined = {a.get("code") for a in definitions}
     for code, value in values.items():

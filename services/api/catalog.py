@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from core.api.schema import name_nested_serializers, problems
 from core.api.serializers import StrictSerializer
 from services.api.common import CodeNameSerializer, code_name
+from services.attributes import attribute_label, choice_label
 from services.gazetteer import address_search
 from services.selectors import categories_active, district_by_code, districts_all
 
@@ -74,17 +75,17 @@ class CategoryListApi(APIView):
                 "kind": c.kind,
                 "name": c.name,
                 "description": c.description,
-                "group": c.group,
+                "group": c.group_name,
                 "sla_hours": c.sla_hours,
                 "attributes": [
                     {
                         "code": a.get("code", ""),
                         "datatype": a.get("datatype", "string"),
                         "required": bool(a.get("required", False)),
-                        "description": a.get("description", ""),
+                        "description": attribute_label(a),
                         "order": int(a.get("order", 0)),
                         "values": [
-                            {"key": str(v.get("key", "")), "name": str(v.get("name", ""))}
+                            {"key": str(v.get("key", "")), "name": choice_label(v)}
                             for v in a.get("values", [])
                         ],
                     }

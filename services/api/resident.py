@@ -59,6 +59,8 @@ from services.selectors import (
 from services.workflow import allowed_moves
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from core.users import AnyUser
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -403,7 +405,7 @@ class RequestCollectionApi(APIView):
         fields = serializer.validated_data
         mobile = isinstance(request.successful_authenticator, SessionTokenAuthentication)
         created_request, created = svc.request_file(
-            reporter=request.user,
+            reporter=signed_in(request.user),
             category=fields["category"],
             description=fields["description"],
             lat=fields.get("lat"),
@@ -498,11 +500,12 @@ class NearbyApi(APIView):
             address=filters.get("address", ""), district=district,
         )
         now = timezone.now()
-        data = [nearby_data(c, now) for c in requests_nearby(category=category, place=place)]
+        found = requests_nearby(category=category, place=place, viewer_id=request.user.pk)
+        data = [nearby_data(c, now) for c in found]
         return Response(self.OutputSerializer(data, many=True).data)
 
 
-def nearby_data(candidate: NearbyCandidate, now: Any) -> dict[str, Any]:
+def nearby_data(candidate: NearbyCandidate, now: datetime) -> dict[str, Any]:
     r = candidate.request
     return {
         "reference": r.reference,

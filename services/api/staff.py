@@ -43,6 +43,7 @@ from services.selectors import (
     queue_page_rows,
     routing_explanation,
 )
+from services.staff_views import staff_view_record
 from services.workflow import RESOLUTION_OUTCOMES, allowed_moves
 
 if TYPE_CHECKING:
@@ -430,7 +431,10 @@ class StaffRequestDetailApi(APIView):
         responses={200: StaffDetailSerializer, **problems(401, 404)},
     )
     def get(self, request: Request, reference: str) -> Response:
-        return staff_detail_response(request.user, reference)
+        sr = access_request(user=request.user, reference=reference, as_staff=True)
+        # The detail carries the resident's description and place: a recorded look.
+        staff_view_record(actor=request.user, request=sr)
+        return Response(StaffDetailSerializer(staff_detail_data(request.user, sr)).data)
 
 
 def staff_target(

@@ -25,8 +25,9 @@ def _duplicate_on(page, within: str = ""):
     )
 
 
-def test_a_district_only_report_gets_a_duplicate_suggestion(new_context):
-    page = new_context().new_page()
+@pytest.mark.parametrize(("width", "suffix"), [(1280, "desktop"), (390, "390")])
+def test_a_district_only_report_gets_a_duplicate_suggestion(new_context, width, suffix):
+    page = new_context(viewport={"width": width, "height": 900}).new_page()
     sign_in(page, RESIDENT)
     page.goto("/report/steps/")
     page.fill("textarea[name=description]", "Our bins were not emptied this week.")
@@ -48,7 +49,8 @@ def test_a_district_only_report_gets_a_duplicate_suggestion(new_context):
     assert candidate.get_attribute("data-match") == "district"
     assert "m away" not in candidate.inner_text()  # no distance to a district-only place
     assert candidate.locator("img[data-photo]").count() == 1  # published with a photo
-    shot(page, "guided-duplicate-in-district")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+    shot(page, f"guided-duplicate-in-district-{suffix}")
 
     # The resident files anyway: the request is known to its district only.
     page.click("main form button[type=submit]")
@@ -74,3 +76,20 @@ def test_the_one_page_form_suggests_the_duplicate_when_only_a_district_is_chosen
     # (An element screenshot: a full-page one resizes the viewport.)
     box = page.locator("[data-nearby]")
     box.screenshot(path=str(ARTIFACTS / "report-duplicate-in-district.png"))
+
+
+def test_the_address_field_suggests_gazetteer_addresses_and_files_at_the_address(new_context):
+    page = new_context().new_page()
+    sign_in(page, RESIDENT)
+    page.goto("/report/")
+    page.check("#cat-fallen-tree")
+    page.fill("textarea[name=description]", "A branch lies across the pavement.")
+    page.locator("input[name=address]").press_sequentially("3 Nanhu", delay=30)
+    option = page.locator("datalist#address-suggestions option[value^='3 Nanhu Lane']")
+    option.wait_for(state="attached")
+    page.fill("input[name=address]", option.get_attribute("value"))
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/my/requests/CD-[A-Z0-9]{7}/$"))
+    # Geocoded on the server: the gazetteer's address, an address-precision place.
+    assert page.locator("[data-precision='address']").count() == 1
+    assert page.is_visible("text=South District")

@@ -34,7 +34,7 @@ from consent.rights.models import AccessEvent
 from consent.rights.requests import dsr_create
 from services.api import common, resident, staff
 from services.models import Attachment, Event, Status
-from services.selectors import QueueFilters, queue_page_rows
+from services.selectors import NearbyCandidate, QueueFilters, queue_page_rows
 from services.services import event_record
 from tests.factories import (
     CategoryFactory,
@@ -232,6 +232,14 @@ def _follow(fx: pytest.FixtureRequest) -> tuple[Any, Any]:
     return documented(resident.FollowApi, "post", 201), response.json()
 
 
+def _nearby_candidate(fx: pytest.FixtureRequest) -> tuple[Any, Any]:
+    w = fx.getfixturevalue("world")
+    w.request.is_public = True
+    candidate = NearbyCandidate(request=w.request, match="distance", distance_m=12.3,
+                                followers=2, photo_token=w.request.attachments.get().token)
+    return resident.NearbyApi.OutputSerializer(), resident.nearby_data(candidate, timezone.now())
+
+
 def _queue_row(fx: pytest.FixtureRequest) -> tuple[Any, Any]:
     w = fx.getfixturevalue("world")
     rows, _ = queue_page_rows(user=w.clerk, filters=QueueFilters(), after=None, limit=5)
@@ -386,6 +394,7 @@ CASES: dict[str, Case] = {
     "photo": _attachment,
     "my requests page": _my_requests_page,
     "follow": _follow,
+    "nearby request": _nearby_candidate,
     "queue row": _queue_row,
     "queue page": _queue_page,
     "staff timeline event": _staff_event,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from services.models import Event, SavedQueueFilter, ServiceRequest, StandardReply, Status
@@ -516,9 +518,6 @@ def test_the_queue_map_leaves_out_a_private_address(settings, clerk_roads, potho
 def test_the_queue_page_costs_the_same_queries_for_more_items(
     settings, clerk_roads, pothole, roads
 ):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     settings.CIVICDESK = {**settings.CIVICDESK, "MAP_TILE_URL": TILES}
     reply(roads)
     client = browser(clerk_roads)
@@ -562,3 +561,15 @@ def test_a_double_sent_reply_is_recorded_once(clerk_roads, pothole):
         client.post(reverse("portal:wb-reply", args=[sr.reference]),
                     {"form_token": token, "reply-text": "On our list."})
     assert Event.objects.filter(request=sr, type=Event.Type.PUBLIC_REPLY).count() == 1
+
+
+def test_bulk_assign_skips_an_item_someone_changed(clerk_roads, pothole):
+    sr = routed(pothole)
+    stale = item(sr)
+    ServiceRequest.objects.filter(pk=sr.pk).update(version=sr.version + 1)
+    client = browser(clerk_roads)
+    response = bulk(client, [stale], action="assign", assignee="me")
+    page = client.get(response["Location"]).content.decode()
+    assert f'data-skipped-ref="{sr.reference}" data-reason="changed"' in page
+    sr.refresh_from_db()
+    assert sr.assignee_id is None

@@ -78,7 +78,7 @@ def test_the_receipt_stylesheet_hides_the_portal_when_printed():
 
 
 def test_a_walk_in_without_account_who_gives_an_email_gets_the_reference_by_email(
-    pothole, counter, django_capture_on_commit_callbacks
+    pothole, counter, django_capture_on_commit_callbacks, celery_eager
 ):
     with django_capture_on_commit_callbacks(execute=True):
         _post(counter, email="walkin@example.org", name="Wang Fang", phone="+86 139 0000 1111")

@@ -122,6 +122,22 @@ def test_the_workbench_says_the_place_is_known_only_to_its_district(
     assert 'data-precision="district"' in page
 
 
+def test_the_queue_marks_a_district_only_request(
+    resident, place, clerk_roads, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        sr = request_services.request_submit(
+            reporter=resident, category=place["category"], description="Bins.",
+            district=place["district"],
+        )
+    request_route(request_id=sr.pk)
+    client = Client()
+    mfa_login(client, clerk_roads)
+    page = client.get(reverse("portal:queue")).content.decode()
+    row = page[page.index(f'data-ref="{sr.reference}"'):]
+    assert 'data-precision="district"' in row[: row.index("</tr>")]
+
+
 def test_the_public_page_says_an_address_place_is_the_gazetteers(
     client, resident, other_resident, place
 ):

@@ -230,3 +230,27 @@ def test_destroying_a_key_twice_reports_that_it_was_already_gone(tmp_path) -> No
     assert store.destroy(3) is True
     assert store.destroy(3) is False
     assert list(store.subject_ids()) == []
+
+
+def test_the_erasure_answer_and_its_signed_receipt_give_the_same_dates_across_a_second(
+    consenting, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Planning and erasing happen a moment apart; the resident is told one set of dates."""
+    from django.utils import timezone as real_timezone
+
+    from consent.rights import erasure
+
+    start = real_timezone.now()
+    ticks = iter(range(1000))
+
+    class TickingClock:
+        @staticmethod
+        def now():
+            return start + timedelta(seconds=next(ticks))
+
+    monkeypatch.setattr(erasure, "timezone", TickingClock)
+    body = erase_through_the_api(consenting, django_capture_on_commit_callbacks)
+    receipt = body["receipt"]
+    signed = verify_statement(receipt["statement"], receipt["signature"],
+                              ledger.log_key().verifier)
+    assert signed["finality"] == body["finality"]

@@ -12,7 +12,7 @@ from consent.rights.models import AccessEvent
 from services import services as request_services
 from services.routing import request_route
 from tests.factories import CategoryFactory
-from tests.sessions import mfa_login
+from tests.sessions import app_login_with_totp, mfa_login
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +130,11 @@ def test_the_log_entries_of_staff_looks_hold_no_personal_data(
 def test_an_administrator_opening_their_own_account_records_nothing(admin_user):
     signed_in(admin_user).get(reverse("admin:accounts_user_change", args=[admin_user.pk]))
     assert not AccessEvent.objects.exists()
+
+
+def test_the_staff_api_detail_of_a_request_is_a_recorded_view_too(filed, resident, clerk_roads):
+    client, token = app_login_with_totp(clerk_roads)
+    response = client.get(f"/api/v1/staff/requests/{filed.reference}",
+                          headers={"X-Session-Token": token})
+    assert response.status_code == 200
+    assert _events(resident, "view").count() == 1

@@ -57,6 +57,14 @@ def test_a_moved_address_is_updated_in_place_on_reimport(tmp_path, district):
     assert GazetteerAddress.objects.get(number="12").lat == 39.055
 
 
+def test_a_large_file_is_read_in_chunks_and_reimports_idempotently(tmp_path, district):
+    rows = "".join(
+        f"116.05,39.05,{n},Renmin Street,,Example City,,,071000,,\n" for n in range(1, 2001)
+    )
+    assert "2000 added" in _import(tmp_path, HEADER + rows)
+    assert "0 added, 0 updated, 2000 unchanged" in _import(tmp_path, HEADER + rows)
+
+
 def test_a_bad_row_imports_nothing_and_names_its_line(tmp_path, district):
     bad = GOOD + "not-a-number,39.05,16,Jianshe Road,,Example City,,,071000,,\n" + (
         "116.05,95,18,Jianshe Road,,Example City,,,071000,,\n"
@@ -133,3 +141,9 @@ def test_address_search_api_refuses_an_unknown_district_by_field(client):
     response = client.get("/api/v1/addresses", {"q": "jianshe", "district": "atlantis"})
     assert response.status_code == 400
     assert "district" in response.json()["errors"]
+
+
+def test_geocode_needs_the_house_number_to_be_the_addresses_own():
+    GazetteerAddressFactory(number="3", street="Street 12")
+    assert geocode(text="12 Street 3") is None
+    assert geocode(text="3 Street 12") is not None

@@ -278,3 +278,11 @@ def test_anonymising_a_private_address_also_forgets_its_street(streetlight, jian
     request.refresh_from_db()
     assert (request.street, request.address) == ("", "")
     assert (request.lat, request.lon) == (39.05, 116.05)  # rounded to about 1 km
+
+
+def test_nearby_does_not_offer_the_resident_their_own_report(client_for, streetlight, district):
+    mine = _file(streetlight, district=district)
+    response = client_for(mine.reporter).get(
+        "/api/v1/requests/nearby", {"category": "streetlight", "district": "central"}
+    )
+    assert response.json() == []

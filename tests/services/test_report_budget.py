@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # The token's user; BEGIN; the nearest gazetteer street; INSERT request, event, outbox row;
 # COMMIT; the row marked published. The answer's timeline is what the filing wrote (no read).
 API_FILING_QUERIES = 8
-# BEGIN; the request locked (with its reporter, followers and last public version); the
-# `submitted` event; UPDATE request; INSERT event, outbox row; COMMIT; the row marked handled.
-ROUTING_QUERIES = 8
+# BEGIN; the request locked with its `submitted` event, reporter, followers and last public
+# version (one statement); UPDATE request; INSERT event, outbox row; COMMIT; the row marked handled.
+ROUTING_QUERIES = 7
 
 URL = "/api/v1/requests"
 BODY = {"category": "streetlight", "description": "The lamp is dark.", "lat": 39.05, "lon": 116.05}

@@ -1,0 +1,75 @@
+"""Category groups, attribute questions and their choices are translatable fields shown in the
+reader's language (like category names); the GDPR Art. 30 record and the erasure plan too."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from consent.demo import seed_register
+from tests.factories import CategoryFactory
+from tests.sessions import mfa_login
+
+pytestmark = pytest.mark.django_db
+
+ATTRIBUTE = {
+    "code": "size", "datatype": "singlevaluelist", "required": True,
+    "description": "How big is it?", "description_zh_hans": "坑有多大？",
+    "values": [{"key": "small", "name": "Small", "name_zh_hans": "小"},
+               {"key": "large", "name": "Large"}],
+}
+
+
+@pytest.fixture
+def pothole(roads):
+    return CategoryFactory(code="pothole", department=roads, group="Roads",
+                           group_zh_hans="道路", attributes=[ATTRIBUTE])
+
+
+def _zh_resident(resident) -> Client:
+    resident.preferred_language = "zh-hans"
+    resident.save()
+    client = Client()
+    client.force_login(resident)
+    return client
+
+
+def test_the_report_form_shows_the_group_question_and_choices_in_chinese(pothole, resident):
+    page = _zh_resident(resident).get("/report/").content.decode()
+    assert "· 道路" in page
+    assert "坑有多大？" in page
+    assert 'value="small"' in page
+    assert "> 小</label>" in page or ">小</option>" in page
+
+
+def test_a_choice_without_a_translation_falls_back_to_english(pothole, resident):
+    page = _zh_resident(resident).get("/report/").content.decode()
+    assert "Large" in page
+
+
+def test_the_report_form_stays_english_for_english_readers(pothole, resident):
+    client = Client()
+    client.force_login(resident)
+    page = client.get("/report/").content.decode()
+    assert "· Roads" in page
+    assert "How big is it?" in page
+
+
+def test_the_category_api_gives_group_question_and_choices_in_chinese(pothole):
+    body = APIClient(HTTP_ACCEPT_LANGUAGE="zh-hans").get("/api/v1/categories").json()
+    category = next(c for c in body if c["code"] == "pothole")
+    assert category["group"] == "道路"
+    assert category["attributes"][0]["description"] == "坑有多大？"
+    assert [v["name"] for v in category["attributes"][0]["values"]] == ["小", "Large"]
+
+
+def test_the_art_30_record_is_in_chinese_for_a_chinese_officer(data_officer, roads):
+    seed_register()
+    data_officer.preferred_language = "zh-hans"
+    data_officer.save()
+    page = mfa_login(Client(), data_officer).get("/data-protection/records/").content.decode()
+    assert "处理您的报告和投诉" in page  # the purpose's title
+    assert "使用服务中心的居民" in page  # the data subjects
+    assert "受托处理方" in page  # a recipient's role
+    assert "residents who use the service center" not in page
