@@ -32,6 +32,7 @@ def app_token_shaped(token: object) -> TypeGuard[str]:
         and 0 < len(token) <= MAX_TOKEN_LENGTH
         and token.isascii()
         and token.isprintable()
+        and " " not in token  # session keys have none; nor may a cache key
     )
 
 

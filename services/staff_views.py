@@ -6,9 +6,12 @@ it registers its recorder here at start-up, so services need not import it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.models import ServiceRequest
+
+if TYPE_CHECKING:
+    from core.users import User
 
 Recorder = Callable[..., Any]
 
@@ -21,7 +24,7 @@ def staff_view_recorder_register(*, recorder: Recorder) -> None:
         RECORDERS.append(recorder)
 
 
-def staff_view_record(*, actor: Any, request: ServiceRequest) -> None:
+def staff_view_record(*, actor: User, request: ServiceRequest) -> None:
     """Staff `actor` was shown `request` (already fetched through `access_request`)."""
     for recorder in RECORDERS:
         recorder(actor=actor, request=request)

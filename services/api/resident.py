@@ -275,6 +275,21 @@ def detail_data(
     }
 
 
+_DETAIL_DATETIMES = ("due_at", "created_at", "updated_at", "routed_at", "resolved_at", "closed_at")
+
+
+def detail_json(data: dict[str, Any]) -> dict[str, Any]:
+    """`detail_data` as RequestDetailSerializer renders it (its values are JSON-ready but for
+    the datetimes), without the serializer machinery (~1 ms a call; tests check the two
+    agree)."""
+    out = {**data, **{key: json_datetime(data[key]) for key in _DETAIL_DATETIMES}}
+    out["attachments"] = [
+        {**a, "created_at": json_datetime(a["created_at"])} for a in data["attachments"]
+    ]
+    out["events"] = [{**e, "created_at": json_datetime(e["created_at"])} for e in data["events"]]
+    return out
+
+
 def detail_response(user: AnyUser, reference: str, code: int = 200, **headers: str) -> Response:
     fresh = access_request(user=user, reference=reference)
     return Response(
@@ -426,7 +441,7 @@ class RequestCollectionApi(APIView):
             request.user, created_request, new=True, related=created_request.related_request
         )
         return Response(
-            RequestDetailSerializer(data).data,
+            detail_json(data),  # JSON-ready: the filing's answer skips the serializer machinery
             status=status.HTTP_201_CREATED,
             headers={"Location": f"/api/v1/requests/{created_request.reference}"},
         )

@@ -433,7 +433,7 @@ class StaffRequestDetailApi(APIView):
     def get(self, request: Request, reference: str) -> Response:
         sr = access_request(user=request.user, reference=reference, as_staff=True)
         # The detail carries the resident's description and place: a recorded look.
-        staff_view_record(actor=request.user, request=sr)
+        staff_view_record(actor=signed_in(request.user), request=sr)
         return Response(StaffDetailSerializer(staff_detail_data(request.user, sr)).data)
 
 

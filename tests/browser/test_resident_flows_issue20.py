@@ -35,9 +35,10 @@ def test_a_live_reply_arriving_while_the_resident_types_keeps_the_draft(new_cont
     clerk = new_context().new_page()
     sign_in(clerk, CLERK_ROADS)
     clerk.goto(f"/staff/requests/{reference}/")
+    clerk.click("[data-testid='reply-section'] summary")  # the reply is a folded section
     reply = clerk.locator("form[action$='/reply']")
-    reply.locator("textarea").fill("An electrician is booked for Thursday.")
-    reply.locator("button[type=submit]").click()
+    reply.locator("textarea[name='reply-text']").fill("An electrician is booked for Thursday.")
+    reply.locator("button[type=submit]:not([form])").click()  # not the standard reply's Insert
     clerk.wait_for_load_state()
 
     # The update waits behind a button; the draft and the cursor stay; no false "Updated".

@@ -34,7 +34,8 @@ def test_a_well_formed_token_of_no_session_gives_nothing(db):
     assert app_token_session("k" * 32) is None
 
 
-@pytest.mark.parametrize("token", ["", "x" * 129, "tök-123456", "abc\ndef12", None, 12345678])
+@pytest.mark.parametrize("token", ["", "x" * 129, "tök-123456", "abc\ndef12",
+                                   "bad token with spaces", None, 12345678])
 def test_what_cannot_be_a_token_is_refused_without_a_lookup(token, django_assert_num_queries):
     with django_assert_num_queries(0):
         assert app_token_session(token) is None

@@ -129,3 +129,16 @@ def test_a_routing_no_op_still_pushes_the_submitted_event(
 
     assert {m["message"]["event"]["id"] for _, m in pushed} == {submitted_id}
     assert ServiceRequest.objects.get(pk=request.pk).version == 2
+
+
+def test_the_answer_to_a_filing_is_what_reading_the_request_back_shows(
+    resident, streetlight, route_messages
+):
+    token = app_login_password_only(resident)
+    client = Client(headers={"X-Session-Token": token})
+
+    filed = client.post(URL, BODY, content_type="application/json")
+
+    assert filed.status_code == 201, filed.content
+    read = client.get(f"{URL}/{filed.json()['reference']}")
+    assert filed.json() == read.json()
