@@ -9,6 +9,7 @@ from __future__ import annotations
 import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.i18n import localized
@@ -57,6 +58,8 @@ class Purpose(models.Model):
     legal_reference = models.CharField(
         max_length=200, blank=True, help_text=_("The law or task that grounds a non-consent basis.")
     )
+    legal_reference_zh_hans = models.CharField(
+        _("legal reference (Simplified Chinese)"), max_length=200, blank=True)
     # Codes from consent.register.DATA_CATEGORIES (each maps to a DPV personal-data IRI).
     data_categories = models.JSONField(default=list)
     departments = models.ManyToManyField("services.Department", blank=True, related_name="+")
@@ -67,6 +70,8 @@ class Purpose(models.Model):
         max_length=120, default="after the request is closed",
         help_text=_("When the retention period starts."),
     )
+    retention_trigger_zh_hans = models.CharField(
+        _("retention trigger (Simplified Chinese)"), max_length=120, blank=True)
     retention_end_action = models.CharField(max_length=20, choices=RetentionEndAction.choices)
     requires_consent = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -95,6 +100,18 @@ class Purpose(models.Model):
     @property
     def description(self) -> str:
         return localized(self.description_en, self.description_zh_hans)
+
+    # The city's own translation when it wrote one; else the message catalog's (the demo
+    # register's texts are in it); else the English.
+    @property
+    def legal_reference_text(self) -> str:
+        en = gettext(self.legal_reference) if self.legal_reference else ""
+        return localized(en, self.legal_reference_zh_hans)
+
+    @property
+    def retention_trigger_text(self) -> str:
+        en = gettext(self.retention_trigger) if self.retention_trigger else ""
+        return localized(en, self.retention_trigger_zh_hans)
 
 
 class Notice(models.Model):

@@ -397,8 +397,8 @@ def _decide_once(
             ) % {
                 "purpose": purpose.title,
                 "basis": basis["label"],
-                # The register's reference, in the catalog's words where it has them.
-                "reference": f" ({gettext(purpose.legal_reference)})"
+                # The register's reference in the active language.
+                "reference": f" ({purpose.legal_reference_text})"
                 if purpose.legal_reference else "",
             },
             errors={"purpose": [gettext("This purpose is not based on consent.")]},
