@@ -1,4 +1,5 @@
-# CivicDesk: `make run` starts the portal on the embedded defaults, `make test` runs the suite.
+# CivicDesk: `make run` starts the portal on the embedded defaults (the demo city, or a real
+# city's setup with CIVICDESK_DEMO=0), `make test` runs the suite.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,9 +18,17 @@ venv: $(STAMP)
 messages: $(STAMP)
 	$(PY) scripts/compile_messages.py
 
+# The demo city by default; CIVICDESK_DEMO=0 make run sets up a real city instead (setup_city,
+# no demo data; docs/setting-up-a-city.md).
 run: $(STAMP) messages
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo
+	@if [ "$${CIVICDESK_DEMO:-1}" = "0" ]; then \
+	  echo "Real city (CIVICDESK_DEMO=0): running manage.py setup_city, no demo data."; \
+	  $(PY) manage.py setup_city; \
+	else \
+	  echo "Demo city: running manage.py seed_demo (CIVICDESK_DEMO=0 make run sets up a real city)."; \
+	  $(PY) manage.py seed_demo; \
+	fi
 	@bash scripts/run
 
 lint: $(STAMP)

@@ -134,7 +134,7 @@ PURPOSES = [
 ]
 
 
-def _notice_text(description: str, code: str, basis: str, retention_days: int) -> str:
+def notice_text(description: str, code: str, basis: str, retention_days: int) -> str:
     lines = [description]
     if basis == "consent":
         lines.append(
@@ -173,7 +173,7 @@ def seed_register() -> None:
             notice_publish(
                 purpose=purpose,
                 texts={
-                    "en": (ten, _notice_text(den, code, basis, days)),
+                    "en": (ten, notice_text(den, code, basis, days)),
                     "zh-hans": (tzh, dzh + f"\n\n保存 {days} 天。登记条目：{code}。"),
                 },
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.i18n import localized
@@ -57,6 +58,8 @@ class Purpose(models.Model):
     legal_reference = models.CharField(
         max_length=200, blank=True, help_text=_("The law or task that grounds a non-consent basis.")
     )
+    legal_reference_zh_hans = models.CharField(
+        _("legal reference (Simplified Chinese)"), max_length=200, blank=True)
     # Codes from consent.register.DATA_CATEGORIES (each maps to a DPV personal-data IRI).
     data_categories = models.JSONField(default=list)
     departments = models.ManyToManyField("services.Department", blank=True, related_name="+")
@@ -67,6 +70,8 @@ class Purpose(models.Model):
         max_length=120, default="after the request is closed",
         help_text=_("When the retention period starts."),
     )
+    retention_trigger_zh_hans = models.CharField(
+        _("retention trigger (Simplified Chinese)"), max_length=120, blank=True)
     retention_end_action = models.CharField(max_length=20, choices=RetentionEndAction.choices)
     requires_consent = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -96,6 +101,18 @@ class Purpose(models.Model):
     def description(self) -> str:
         return localized(self.description_en, self.description_zh_hans)
 
+    # The city's own translation when it wrote one; else the message catalog's (the demo
+    # register's texts are in it); else the English.
+    @property
+    def legal_reference_text(self) -> str:
+        en = gettext(self.legal_reference) if self.legal_reference else ""
+        return localized(en, self.legal_reference_zh_hans)
+
+    @property
+    def retention_trigger_text(self) -> str:
+        en = gettext(self.retention_trigger) if self.retention_trigger else ""
+        return localized(en, self.retention_trigger_zh_hans)
+
 
 class Notice(models.Model):
     """An immutable, versioned text of a purpose in one language (what residents are shown)."""
@@ -123,6 +140,40 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose_id} v{self.version} ({self.language})"
+
+
+class NoticeDraft(models.Model):
+    """A notice being written in the admin: editable until it is published, then read-only.
+
+    Publishing (consent.services.notice_draft_publish) appends the Notice rows residents are
+    shown, exactly as `manage.py publish_notice` does, and records which version it became.
+    """
+
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="drafts")
+    title_en = models.CharField(_("title (English)"), max_length=160)
+    text_en = models.TextField(_("text (English)"))
+    title_zh_hans = models.CharField(_("title (Simplified Chinese)"), max_length=160, blank=True)
+    text_zh_hans = models.TextField(_("text (Simplified Chinese)"), blank=True)
+    requires_reconsent = models.BooleanField(
+        default=True,
+        help_text=_("A material change: consents given for older versions stop counting."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["purpose_id", "-created_at"]
+        verbose_name = _("notice draft")
+
+    def __str__(self) -> str:
+        state = f"v{self.published_version}" if self.published_version else "draft"
+        return f"{self.purpose} {state}: {self.title_en}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_version is not None
 
 
 class EventType(models.TextChoices):

@@ -177,12 +177,12 @@ def processing_records(purposes: Iterable[Purpose]) -> dict[str, Any]:
                 "purpose": {"code": p.code, "title": p.title, "description": p.description,
                             "dpv": p.dpv_purpose},
                 "legal_basis": basis_json(p.legal_basis),
-                "legal_reference": p.legal_reference,
+                "legal_reference": p.legal_reference_text,
                 "data_subject_categories": [gettext("residents who use the service center")],
                 "personal_data_categories": [category_json(c) for c in p.data_categories],
                 "recipient_categories": recips,
                 "third_country_transfers": transfers,
-                "retention": retention_json(p),
+                "retention": {**retention_json(p), "starts": p.retention_trigger_text},
                 "requires_consent": p.requires_consent,
                 "security_measures": [
                     gettext("access limited by role and department; staff reveal contact "

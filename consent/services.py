@@ -27,6 +27,7 @@ from consent.models import (
     EventType,
     Method,
     Notice,
+    NoticeDraft,
     Purpose,
 )
 from consent.store import PreparedChange, StaleRecord, consent_store
@@ -104,6 +105,31 @@ def notice_publish(
         )
         for lang, (title, text) in texts.items()
     ]
+
+
+@transaction.atomic
+def notice_draft_publish(*, draft_id: int) -> list[Notice]:
+    """Publish a draft written in the admin: the same `notice_publish` the command uses, once.
+
+    The draft row is locked, so two administrators pressing "publish" publish one version.
+    """
+    draft = NoticeDraft.objects.select_for_update().select_related("purpose").get(pk=draft_id)
+    if draft.is_published:
+        raise Conflict(gettext("This draft is already published as version %(v)s.")
+                       % {"v": draft.published_version})
+    texts = {"en": (draft.title_en.strip(), draft.text_en.strip())}
+    if draft.text_zh_hans.strip():
+        texts["zh-hans"] = (draft.title_zh_hans.strip() or draft.title_en.strip(),
+                            draft.text_zh_hans.strip())
+    if not all(title and text for title, text in texts.values()):
+        raise Invalid(gettext("A notice needs a title and a text."),
+                      errors={"text_en": [gettext("Write the title and the text.")]})
+    notices = notice_publish(purpose=draft.purpose, texts=texts,
+                             requires_reconsent=draft.requires_reconsent)
+    draft.published_version = notices[0].version
+    draft.published_at = notices[0].published_at
+    draft.save(update_fields=["published_version", "published_at", "updated_at"])
+    return notices
 
 
 def current_notice(purpose: Purpose, language: str | None = None) -> Notice | None:
@@ -371,8 +397,8 @@ def _decide_once(
             ) % {
                 "purpose": purpose.title,
                 "basis": basis["label"],
-                # The register's reference, in the catalog's words where it has them.
-                "reference": f" ({gettext(purpose.legal_reference)})"
+                # The register's reference in the active language.
+                "reference": f" ({purpose.legal_reference_text})"
                 if purpose.legal_reference else "",
             },
             errors={"purpose": [gettext("This purpose is not based on consent.")]},

@@ -1,7 +1,8 @@
 """Deploy checks of our own: production must name its city (core/city.py).
 
 `manage.py check --deploy` reports civicdesk.E101 for every city setting still at the demo's
-value and civicdesk.E102/E103 for a portal URL the outside world cannot use.
+value, civicdesk.E102/E103 for a portal URL the outside world cannot use, and civicdesk.E104
+while the demo mode is on (the classifier would learn from the demo's department codes).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def check_city_is_configured(app_configs: Any = None, **kwargs: Any) -> list[Err
         )
         for name in city.demo_values_left(section)
     ]
+    if settings.CIVICDESK.get("DEMO", True):
+        errors.append(
+            Error(
+                "CIVICDESK_DEMO is on: the routing classifier may train on the demo city's "
+                "examples, labelled with the demo's department codes.",
+                hint="Set CIVICDESK_DEMO=0; see docs/setting-up-a-city.md.",
+                id="civicdesk.E104",
+            )
+        )
     url = str(section.get("PORTAL_URL", ""))
     problem = city.check_portal_url(url)
     if problem is None and not url.startswith("https://"):

@@ -12,7 +12,8 @@ DEMO_PASSWORD = "civicdesk-demo-2026"  # noqa: S105 - printed on purpose, demo o
 # or run `python manage.py demo_totp` for the current code). Demo only.
 DEMO_TOTP_SECRET = "CIVICDESKDEMOTOTPSECRETAAAAAAAAA"  # noqa: S105
 
-# email, display name, language, phone, description, department code, role, data officer, admin
+# email, display name, language, phone, description, department code(s), role, data officer,
+# admin
 PEOPLE = [
     ("resident@demo.civicdesk", "Li Wei", "zh-hans", "+86 138 0000 0001",
      "resident", None, None, False, False),
@@ -28,6 +29,10 @@ PEOPLE = [
      "supervisor, Roads", "roads", "supervisor", False, False),
     ("supervisor.triage@demo.civicdesk", "Zhao Lei", "en", "",
      "supervisor, Triage", "triage", "supervisor", False, False),
+    # Routing sends nothing to a department nobody staffs: one supervisor holds the rest.
+    ("supervisor.services@demo.civicdesk", "Zhou Qiang", "en", "",
+     "supervisor, Sanitation, Water, Complaints Office, North Lighting Contractor",
+     "sanitation,water,complaints,north-lighting", "supervisor", False, False),
     ("dpo@demo.civicdesk", "Sun Hui", "en", "",
      "data officer", None, None, True, False),
     ("admin@demo.civicdesk", "City Admin", "en", "",
@@ -58,10 +63,10 @@ def seed_people() -> list[tuple[str, str]]:
         )
         if dept or dpo or admin:
             _enroll_demo_totp(user)
-        if dept:
+        for code in dept.split(",") if dept else []:
             DepartmentMembership.objects.get_or_create(
                 user=user,
-                department=Department.objects.get(code=dept),
+                department=Department.objects.get(code=code),
                 defaults={"role": role or DepartmentMembership.Role.CLERK},
             )
         printed.append((email, description))

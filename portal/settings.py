@@ -459,6 +459,8 @@ EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend",
 )
+# Only read by the file backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CivicDesk <no-reply@civicdesk.local>")
 
 # --- Security ---------------------------------------------------------------------------------
@@ -520,6 +522,9 @@ LOGGING = {
 
 # --- CivicDesk ---------------------------------------------------------------------------------
 CIVICDESK = {
+    # The demo city (`make run`'s default): the classifier may learn from the shipped seed set,
+    # whose labels are the demo's department codes. A real city sets CIVICDESK_DEMO=0.
+    "DEMO": env.bool("CIVICDESK_DEMO", default=True),
     # Clerks, supervisors, data officers and administrators must have TOTP enrolled before
     # their staff roles take effect (core.roles).
     "STAFF_MFA_REQUIRED": env.bool("CIVICDESK_STAFF_MFA_REQUIRED", default=True),

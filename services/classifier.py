@@ -2,8 +2,11 @@
 
 Small and explainable: every prediction names the terms that pushed it there. Character
 n-grams make it work for Chinese without a word segmenter. The model is stored as plain JSON
-(no pickle) at settings.CIVICDESK["ROUTER_MODEL_PATH"]; without one, it is trained on the
-bilingual seed set shipped in services/data/router_seed.json on first use.
+(no pickle) at settings.CIVICDESK["ROUTER_MODEL_PATH"]; without one, it is trained on first
+use. The bilingual seed set shipped in services/data/router_seed.json is labelled with the demo
+city's department codes, so only the demo (CIVICDESK_DEMO, the default) trains on it; a real
+city's model learns from its own staff-confirmed, consented requests, and until it has
+examples of two departments there is no model: the classifier abstains (Triage decides).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +192,9 @@ def _readable_terms(
 
 
 def seed_rows() -> list[tuple[str, str]]:
+    """The demo city's examples; none for a real city (their labels are the demo's codes)."""
+    if not settings.CIVICDESK.get("DEMO", True):
+        return []
     with SEED_PATH.open(encoding="utf-8") as fh:
         return [(text, label) for text, label in json.load(fh)["rows"]]
 
@@ -291,11 +298,13 @@ _cache: dict[str, Any] = {"key": None, "model": None}
 
 
 def router_train(*, include_requests: bool = True) -> RouterModel:
-    """Train on the seed set plus consented, staff-confirmed requests; save; return it."""
+    """Train on the seed set (demo only) plus consented, staff-confirmed requests; save; return
+    it. ValueError when there are not examples of two departments yet."""
     rows = seed_rows()
     real = training_rows_select() if include_requests else []
     data = model_train(rows + real)
     data["n_requests"] = len(real)
+    data["n_seed"] = len(rows)
     path = model_save(data)
     logger.info(
         "router model trained",
@@ -318,28 +327,52 @@ def model_is_loaded() -> bool:
     return _cache["model"] is not None
 
 
-def current_model() -> RouterModel:
-    """The saved model (reloaded when the file changes); trains on the seed set if none."""
+# A real city with too few examples: how long a process waits before trying to train again.
+NO_MODEL_RETRY_SECONDS = 600
+
+
+def _usable(model: RouterModel) -> bool:
+    """A real city never uses a model trained on the demo's seed set (e.g. a file left from
+    running the demo on the same machine)."""
+    return bool(settings.CIVICDESK.get("DEMO", True)) or not model.data.get("n_seed", 0)
+
+
+def current_model() -> RouterModel | None:
+    """The saved model (reloaded when the file changes); trained on first use if there is none.
+    None for a real city that has no examples of two departments yet."""
     path = model_path()
     key = _cache_key(path)
     with _cache_lock:
-        if key is not None and key == _cache["key"]:
+        if key is not None and key == _cache["key"] and _cache["model"] is not None:
             return _cache["model"]
         if key is not None:
             try:
                 with path.open(encoding="utf-8") as fh:
                     model = RouterModel(json.load(fh))
             except (OSError, ValueError, KeyError):
-                logger.exception("router model unreadable; retraining on the seed set")
+                logger.exception("router model unreadable; retraining")
             else:
-                _cache["key"], _cache["model"] = key, model
-                return model
-    logger.info("no router model yet; training on the seed set")
-    return router_train(include_requests=False)
+                if _usable(model):
+                    _cache["key"], _cache["model"] = key, model
+                    return model
+                logger.warning("router model was trained on the demo seed set; not used")
+        waiting = _cache.get("no_model")
+        if waiting and waiting[0] == str(path) and time.monotonic() < waiting[1]:
+            return None
+    demo = bool(settings.CIVICDESK.get("DEMO", True))
+    logger.info("no router model yet; training", extra={"seed_set": demo})
+    try:
+        return router_train(include_requests=not demo)
+    except ValueError:
+        logger.warning("no router model: fewer than two departments have confirmed requests")
+        with _cache_lock:
+            _cache["no_model"] = (str(path), time.monotonic() + NO_MODEL_RETRY_SECONDS)
+        return None
 
 
 def classify(text: str, *, allowed: Collection[str] | None = None) -> Prediction | None:
-    return current_model().predict(text, allowed=allowed)
+    model = current_model()
+    return model.predict(text, allowed=allowed) if model is not None else None
 
 
 # --- Category suggestion for the report form ------------------------------------------------

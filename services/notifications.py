@@ -245,7 +245,10 @@ def recipients_for(event: Event) -> list[Any]:
             if person.pk != event.actor_id and wants_update(person=person, event=event)
         ]
     if event.type in SUPERVISOR_EVENTS and request.department_id:
-        return list(supervisors_of(department_id=request.department_id))
+        supervisors = list(supervisors_of(department_id=request.department_id))
+        # A department without a supervisor: Triage's supervisors hear of it instead (they
+        # can move the request), rather than nobody.
+        return supervisors or list(triage_supervisors())
     return []
 
 
@@ -270,6 +273,20 @@ def _follows_at(event: Event) -> Any:
         moved = follows.filter(request__reference=original, created_at__range=window)
         return moved | follows.filter(request_id=event.request_id)
     return follows.filter(request_id=event.request_id)
+
+
+def triage_supervisors() -> Any:
+    """The active supervisors of the active Triage department(s)."""
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__department__is_triage=True,
+            memberships__department__is_active=True,
+            memberships__role=DepartmentMembership.Role.SUPERVISOR,
+        )
+        .distinct()
+    )
 
 
 def supervisors_of(*, department_id: int) -> QuerySet[User]:

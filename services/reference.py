@@ -1,5 +1,6 @@
-"""Reference data every report reads (categories, districts, departments, routing rules),
-kept once per process instead of queried for every filing and every routing.
+"""Reference data every report reads (categories, districts, departments, routing rules,
+which departments have active staff), kept once per process instead of queried for every
+filing and every routing.
 
 A save or delete of any of these models (admin, seeding, management commands) drops this
 process's copy at once and, after commit, writes a new generation token to the shared cache;
@@ -23,7 +24,7 @@ from django.db import transaction
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
-from services.models import Category, Department, District, RoutingRule
+from services.models import Category, Department, DepartmentMembership, District, RoutingRule
 
 GENERATION_KEY = "civicdesk:reference:generation"
 CHECK_SECONDS = 1.0
@@ -43,6 +44,9 @@ class Snapshot:
     # category id → its active rules whose department is active, by (order, id)
     rules: dict[int, list[RoutingRule]]
     departments_by_id: dict[int, Department]  # active or not
+    # Departments with no active member: routing sends their work to Triage. A membership
+    # change reloads the copy; an account deactivated elsewhere counts within MAX_AGE_SECONDS.
+    unstaffed_ids: frozenset[int] = frozenset()
     categories_by_id: dict[int, Category] = field(init=False)
     districts_by_id: dict[int, District] = field(init=False)
     districts_by_code: dict[str, District] = field(init=False)
@@ -94,6 +98,11 @@ def _load(generation: Any) -> Snapshot:
         districts=list(District.objects.order_by("id")),
         rules=rules,
         departments_by_id=departments,
+        unstaffed_ids=frozenset(departments) - frozenset(
+            DepartmentMembership.objects.filter(user__is_active=True)
+            .values_list("department_id", flat=True)
+            .distinct()
+        ),
     )
 
 
@@ -134,4 +143,4 @@ def on_reference_changed(sender: Any, **kwargs: Any) -> None:
     transaction.on_commit(_bump, robust=True)
 
 
-REFERENCE_MODELS = (Category, Department, District, RoutingRule)
+REFERENCE_MODELS = (Category, Department, DepartmentMembership, District, RoutingRule)

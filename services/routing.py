@@ -2,7 +2,8 @@
 
 Order: explicit rules (category × district, by `order`) → the category's default
 department → the text classifier (categories with `uses_classifier`) → Triage. A returned
-request skips the departments that returned it; after two returns it goes to Triage.
+request skips the departments that returned it; after two returns it goes to Triage. A
+department with no active staff gets nothing: its work goes to Triage, and the reason says so.
 `decide` is pure; `request_route` applies its decision once (idempotent).
 """
 
@@ -41,6 +42,7 @@ TRIAGE = "triage"
 NO_MATCH = "no_match"
 LOW_CONFIDENCE = "low_confidence"
 RETURNED_TWICE = "returned_twice"
+UNSTAFFED = "unstaffed"
 
 MAX_RETURNS_BEFORE_TRIAGE = 2
 LANGUAGES = ("en", "zh-hans")
@@ -88,6 +90,8 @@ class Decision:
     triage_reason: str = ""
     model: dict[str, Any] | None = None
     explanation: dict[str, str] = field(default_factory=dict)
+    # The department the request was meant for when it went to Triage for want of staff.
+    unstaffed_department: Named | None = None
 
     def as_data(self, facts: Facts) -> dict[str, Any]:
         """What the `routed` event stores: the full reason for staff, plain words for residents."""
@@ -106,6 +110,13 @@ class Decision:
             data["triage_reason"] = self.triage_reason
         if self.model is not None:
             data["model"] = self.model
+        if self.unstaffed_department is not None:
+            data["unstaffed_department"] = {
+                "id": self.unstaffed_department.id,
+                "code": self.unstaffed_department.code,
+                "name_en": self.unstaffed_department.name_en,
+                "name_zh_hans": self.unstaffed_department.name_zh_hans,
+            }
         return data
 
 
@@ -137,6 +148,12 @@ _TEXT = {
         "en": "Sent to {department}, where staff will pass it to the right department.",
         "zh-hans": "已转交{department}，工作人员会将其转给负责的部门。",
     },
+    UNSTAFFED: {
+        "en": "Sent to {department}, because {skipped} has nobody to take it yet; staff will "
+        "pass it to the right department.",
+        "zh-hans": "已转交{department}，因为{skipped}目前没有工作人员接收；"
+        "工作人员会将其转给负责的部门。",
+    },
 }
 
 
@@ -160,8 +177,12 @@ def decide(
     classify: Classify | None,
     departments_by_code: dict[str, Named],
     threshold: float,
+    unstaffed_ids: frozenset[int] = frozenset(),
 ) -> Decision:
-    """The routing decision for these facts. Pure: no database, no clock."""
+    """The routing decision for these facts. Pure: no database, no clock.
+
+    `unstaffed_ids`: departments with no active staff; work chosen for one goes to Triage.
+    """
     excluded = facts.excluded_department_ids
 
     def to_triage(reason: str, model: dict[str, Any] | None = None) -> Decision:
@@ -171,6 +192,20 @@ def decide(
             triage_reason=reason,
             model=model,
             explanation=_explain(TRIAGE, department=triage),
+        )
+
+    def staffed_or_triage(decision: Decision) -> Decision:
+        skipped = decision.department
+        if skipped.id not in unstaffed_ids or skipped.id == triage.id:
+            return decision
+        return Decision(
+            department=triage,
+            method=TRIAGE,
+            rule_id=decision.rule_id,
+            triage_reason=UNSTAFFED,
+            model=decision.model,
+            explanation=_explain(UNSTAFFED, department=triage, skipped=skipped),
+            unstaffed_department=skipped,
         )
 
     if facts.return_count >= MAX_RETURNS_BEFORE_TRIAGE:
@@ -188,15 +223,17 @@ def decide(
             )
         else:
             text = _explain(RULE + "_any", department=rule.department, category=facts.category)
-        return Decision(department=rule.department, method=RULE, rule_id=rule.id, explanation=text)
+        return staffed_or_triage(
+            Decision(department=rule.department, method=RULE, rule_id=rule.id, explanation=text)
+        )
 
     default = facts.default_department
     if default is not None and default.id not in excluded:
-        return Decision(
+        return staffed_or_triage(Decision(
             department=default,
             method=CATEGORY_DEFAULT,
             explanation=_explain(CATEGORY_DEFAULT, department=default, category=facts.category),
-        )
+        ))
 
     if facts.uses_classifier and classify is not None:
         allowed = frozenset(
@@ -218,12 +255,12 @@ def decide(
                 return to_triage(LOW_CONFIDENCE, model)
             department = departments_by_code[prediction.label]
             key = CLASSIFIER if terms else CLASSIFIER + "_noterms"
-            return Decision(
+            return staffed_or_triage(Decision(
                 department=department,
                 method=CLASSIFIER,
                 model=model,
                 explanation=_explain(key, department=department, terms=terms[:3]),
-            )
+            ))
 
     return to_triage(NO_MATCH)
 
@@ -301,6 +338,7 @@ def request_decide(
         classify=_classify if facts.uses_classifier else None,
         departments_by_code=departments,
         threshold=settings.CIVICDESK["ROUTER_CONFIDENCE_THRESHOLD"],
+        unstaffed_ids=reference.unstaffed_ids,
     )
 
 

@@ -42,6 +42,39 @@ if TYPE_CHECKING:
     from services.gazetteer import ResolvedLocation
 
 
+@dataclass(frozen=True)
+class Staffing:
+    """Who can take a department's work: active members, and how many are supervisors."""
+
+    members: int = 0
+    supervisors: int = 0
+
+    @property
+    def staffed(self) -> bool:
+        return self.members > 0
+
+
+def departments_staffing(*, department_ids: Iterable[int] | None = None) -> dict[int, Staffing]:
+    """Staffing of each department (all, or the given ids), in one query. A member counts
+    while their account is active."""
+    departments = Department.objects.all()
+    if department_ids is not None:
+        departments = departments.filter(pk__in=list(department_ids))
+    return {
+        d.pk: Staffing(members=d.active_members, supervisors=d.active_supervisors)  # type: ignore[attr-defined]
+        for d in annotate_staffing(departments).only("pk")
+    }
+
+
+def annotate_staffing(departments: QuerySet[Department]) -> QuerySet[Department]:
+    """Departments with `active_members` and `active_supervisors` counted (one query)."""
+    active = Q(members__user__is_active=True)
+    return departments.annotate(
+        active_members=Count("members", filter=active),
+        active_supervisors=Count("members", filter=active & Q(members__role="supervisor")),
+    )
+
+
 def actor_kinds(*, user: AnyUser | None, request: ServiceRequest) -> frozenset[str]:
     """What `user` is in relation to `request`: resident (reporter), clerk, supervisor."""
     kinds = set()

@@ -28,6 +28,7 @@ from services import workflow
 from services.attachments import max_photos
 from services.attributes import validate_attribute_values
 from services.gazetteer import location_resolve
+from services.geo import DistrictShape
 from services.models import (
     OPEN_STATUSES,
     Attachment,
@@ -1131,3 +1132,25 @@ def queue_filter_save(*, user: User, name: str, filters: dict[str, Any]) -> Save
 def queue_filter_delete(*, user: User, filter_id: int | str) -> None:
     """Delete one of `user`'s saved filters; NotFound for anyone else's."""
     access_saved_queue_filter(user=user, filter_id=filter_id).delete()
+
+
+# --- City setup (the admin) -------------------------------------------------------------------
+
+
+@transaction.atomic
+def districts_import(*, shapes: list[DistrictShape]) -> tuple[int, int]:
+    """Create or update districts by code from checked shapes (services.geo), all or none.
+    Returns (created, updated)."""
+    created = updated = 0
+    for item in shapes:
+        _, was_created = District.objects.update_or_create(
+            code=item.code,
+            defaults={
+                "name_en": item.name_en,
+                "name_zh_hans": item.name_zh_hans,
+                "boundary": item.boundary,
+            },
+        )
+        created += was_created
+        updated += not was_created
+    return created, updated

@@ -1,5 +1,6 @@
 """SLA: the overdue sweep (priority up one step, one `sla_breached` event per request, ever)
-and the supervisors' daily digest. `due_at` itself is set at submission from the category.
+and the supervisors' daily digest (a department without a supervisor is in Triage's
+supervisors' digest). `due_at` itself is set at submission from the category.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from services.models import (
@@ -23,7 +24,7 @@ from services.models import (
     ServiceRequest,
     Status,
 )
-from services.notifications import CHANNELS, digest_message
+from services.notifications import CHANNELS, digest_message, triage_supervisors
 from services.services import event_record
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,20 @@ def supervisor_digests_send(*, now: datetime | None = None) -> int:
         by_user.setdefault(membership.user_id, (membership.user, []))[1].append(
             membership.department
         )
+    # Departments with no supervisor: their figures go to Triage's supervisors, not nowhere.
+    unsupervised = list(
+        Department.objects.filter(is_active=True, is_triage=False)
+        .exclude(
+            Exists(DepartmentMembership.objects.filter(
+                department=OuterRef("pk"), role=DepartmentMembership.Role.SUPERVISOR,
+                user__is_active=True,
+            ))
+        )
+        .order_by("name_en")
+    )
+    if unsupervised:
+        for user in triage_supervisors():
+            by_user.setdefault(user.pk, (user, []))[1].extend(unsupervised)
     email = CHANNELS["email"]
     sent = 0
     for user, departments in by_user.values():

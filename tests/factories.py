@@ -18,6 +18,8 @@ from services.models import (
 
 PASSWORD = "correct horse battery staple"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+# The member DepartmentFactory gives a department so that routing sends it work (see there).
+STAND_IN_STAFF = "stand-in.staff@example.org"
 
 
 def enroll_totp(user) -> None:  # type: ignore[no-untyped-def]
@@ -65,10 +67,24 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Department
         django_get_or_create = ("code",)
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"dept-{n}")
     name_en = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
     name_zh_hans = "部门"
+
+    @factory.post_generation
+    def staffed(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        """Routing sends nothing to a department without staff: by default one stand-in
+        member (a shared account with no second factor, so no staff powers) holds the
+        department open until MembershipFactory adds a real member, which replaces it.
+        `DepartmentFactory(staffed=False)` builds an unstaffed one."""
+        if not create or extracted is False:
+            return
+        stand_in, _ = get_user_model().objects.get_or_create(
+            email=STAND_IN_STAFF, defaults={"display_name": "Stand-in"}
+        )
+        DepartmentMembership.objects.get_or_create(user=stand_in, department=self)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
@@ -84,6 +100,13 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     def totp(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
         if create and extracted is not False:
             enroll_totp(self.user)
+
+    @factory.post_generation
+    def replaces_stand_in(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        if create and self.user.is_active:
+            DepartmentMembership.objects.filter(
+                department=self.department, user__email=STAND_IN_STAFF
+            ).exclude(pk=self.pk).delete()
 
 
 class DistrictFactory(factory.django.DjangoModelFactory):

@@ -115,7 +115,7 @@ def _legal_holds(now: datetime, latest_closed: datetime | None) -> list[LegalHol
     for p in Purpose.objects.filter(is_active=True, legal_basis=LegalBasis.LEGAL_OBLIGATION):
         cats = [c for c in p.data_categories if c in HELD_CATEGORIES]
         if cats:
-            holds.append(LegalHold(purpose=p.code, legal_reference=p.legal_reference,
+            holds.append(LegalHold(purpose=p.code, legal_reference=p.legal_reference_text,
                                    categories=cats,
                                    until=start + timedelta(days=p.retention_days)))
     return holds

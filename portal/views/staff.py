@@ -25,8 +25,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent.rights.reveals import REVEAL_FIELDS, contact_details_reveal
@@ -502,12 +502,37 @@ ROUTING_METHODS = {
 }
 
 
+TRIAGE_REASONS = {
+    "no_match": gettext_lazy("no rule, category department or classifier placed it"),
+    "low_confidence": gettext_lazy("the classifier was not sure enough"),
+    "returned_twice": gettext_lazy("it was returned twice"),
+    "unstaffed": gettext_lazy("%(department)s has no active staff (see the admin)"),
+}
+
+
+def _triage_reason_label(routing: dict[str, Any]) -> str:
+    reason = str(routing.get("triage_reason", ""))
+    if not reason:
+        return ""
+    label = str(TRIAGE_REASONS.get(reason, reason))
+    unstaffed = routing.get("unstaffed_department") or {}
+    if reason == "unstaffed":
+        name = unstaffed.get("name_en", "")
+        if get_language() == "zh-hans":
+            name = unstaffed.get("name_zh_hans") or name
+        label = label % {"department": name or unstaffed.get("code", "?")}
+    return label
+
+
 def _with_method_label(routing: dict[str, Any] | None) -> dict[str, Any] | None:
     """The routing method phrased for people (the code stays in the data attribute)."""
     if routing is None:
         return None
     method = str(routing.get("method", ""))
-    return {**routing, "method_code": method, "method": ROUTING_METHODS.get(method, method)}
+    return {
+        **routing, "method_code": method, "method": ROUTING_METHODS.get(method, method),
+        "triage_reason_label": _triage_reason_label(routing),
+    }
 
 
 # The workbench's words for the moves of the workflow table (the code stays in data-move).

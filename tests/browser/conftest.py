@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,13 +85,13 @@ def _server_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def live_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a freshly migrated and seeded portal served by daphne."""
-    tmp = tmp_path_factory.mktemp("portal")
-    env = _server_env(tmp)
+@contextmanager
+def serve_portal(tmp: Path, commands: list[list[str]], **extra_env: str) -> Iterator[str]:
+    """Run `manage.py <command>` for each command on a fresh database in `tmp`, then serve
+    the portal with daphne; yields its base URL."""
+    env = {**_server_env(tmp), **extra_env}
     python = sys.executable
-    for command in (["migrate", "--no-input"], ["seed_demo"]):
+    for command in commands:
         subprocess.run(
             [python, "manage.py", *command], cwd=ROOT, env=env, check=True,
             stdout=subprocess.DEVNULL, timeout=300,
@@ -122,6 +123,14 @@ def live_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a freshly migrated and seeded portal served by daphne."""
+    tmp = tmp_path_factory.mktemp("portal")
+    with serve_portal(tmp, [["migrate", "--no-input"], ["seed_demo"]]) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

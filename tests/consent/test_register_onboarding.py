@@ -21,8 +21,12 @@ VALID = {
     "dpv_purpose": "https://w3id.org/dpv#CommunicationManagement",
     "legal_basis": "consent",
     "legal_reference": "",
-    "data_categories": '["contact"]',
-    "recipients": "[]",
+    "data_categories": ["contact"],
+    "rows-recipients-TOTAL_FORMS": "1",
+    "rows-recipients-INITIAL_FORMS": "0",
+    "rows-recipients-0-name": "City Mail Relay",
+    "rows-recipients-0-role": "processor",
+    "rows-recipients-0-country": "cn",
     "retention_days": "90",
     "retention_trigger": "after_withdrawal",
     "retention_end_action": "delete",
@@ -42,10 +46,8 @@ def admin_client():
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"requires_consent": ""}, "requires_consent"),  # consent basis without asking consent
-    ({"data_categories": '["shoe size"]'}, "data_categories"),
-    ({"data_categories": '{"contact": 1}'}, "data_categories"),
-    ({"recipients": "5"}, "recipients"),
-    ({"recipients": '[{"name": "X"}]'}, "recipients"),
+    ({"data_categories": ["shoe size"]}, "data_categories"),
+    ({"data_categories": []}, "data_categories"),
 ])
 def test_an_invalid_purpose_is_a_form_error_in_the_admin_not_a_500(admin_client, change, field):
     response = admin_client.post("/admin/consent/purpose/add/", {**VALID, **change})
@@ -55,11 +57,37 @@ def test_an_invalid_purpose_is_a_form_error_in_the_admin_not_a_500(admin_client,
     assert not Purpose.objects.filter(code="newsletter").exists()
 
 
+@pytest.mark.parametrize(("change", "field"), [
+    ({"rows-recipients-0-name": ""}, "name"),
+    ({"rows-recipients-0-role": "friend"}, "role"),
+    ({"rows-recipients-0-country": "China"}, "country"),
+])
+def test_a_bad_recipient_row_is_a_field_error_not_a_500(admin_client, change, field):
+    response = admin_client.post("/admin/consent/purpose/add/", {**VALID, **change})
+
+    assert response.status_code == 200
+    rows = response.context["adminform"].form.row_formsets["recipients"]
+    assert field in rows.forms[0].errors
+    assert not Purpose.objects.filter(code="newsletter").exists()
+
+
+def test_a_purpose_post_without_the_recipient_rows_is_a_form_error_not_a_500(admin_client):
+    data = {k: v for k, v in VALID.items() if not k.startswith("rows-")}
+
+    response = admin_client.post("/admin/consent/purpose/add/", data)
+
+    assert response.status_code == 200
+    assert not Purpose.objects.filter(code="newsletter").exists()
+
+
 def test_a_valid_purpose_is_saved_from_the_admin(admin_client):
     response = admin_client.post("/admin/consent/purpose/add/", VALID)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert Purpose.objects.filter(code="newsletter").exists()
+    purpose = Purpose.objects.get(code="newsletter")
+    assert purpose.data_categories == ["contact"]
+    assert purpose.recipients == [{"name": "City Mail Relay", "role": "processor",
+                                   "country": "CN"}]
 
 
 def _purpose() -> Purpose:

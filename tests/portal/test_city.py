@@ -38,6 +38,7 @@ REAL_CITY = {
     "CIVICDESK_DPO_NAME": "Data Protection Office",
     "CIVICDESK_DPO_EMAIL": "dpo@xiongan.gov.cn",
     "CIVICDESK_DPO_PHONE": "+86 312 555 0100",
+    "CIVICDESK_DEMO": "0",
 }
 
 
@@ -60,6 +61,7 @@ def city(settings):
                 os.environ.pop(key)
             else:
                 os.environ[key] = value
+    conf["DEMO"] = REAL_CITY["CIVICDESK_DEMO"] == "1"
     conf["PORTAL_URL"] = conf["CITY"]["PORTAL_URL"]
     conf["OPEN311_JURISDICTION"] = conf["CITY"]["JURISDICTION_ID"]
     conf["WEBSOCKET_ALLOWED_ORIGINS"] = [conf["CITY"]["PORTAL_URL"]]
@@ -235,3 +237,17 @@ def test_browser_sockets_are_accepted_only_from_the_portal_origin_in_production(
         assert (portal.accepted, other.accepted) == (True, False)
 
     run(scenario)
+
+
+def test_the_deploy_check_refuses_the_demo_mode_in_production(settings):
+    settings.DEBUG = False
+    settings.CIVICDESK = {**settings.CIVICDESK, "DEMO": True}
+
+    assert "civicdesk.E104" in [e.id for e in checks.check_city_is_configured()]
+
+
+def test_the_deploy_check_accepts_a_real_city_out_of_demo_mode(settings, city):
+    settings.DEBUG = False
+    settings.CIVICDESK = {**settings.CIVICDESK, "DEMO": False}
+
+    assert "civicdesk.E104" not in [e.id for e in checks.check_city_is_configured()]

@@ -73,3 +73,38 @@ def test_the_art_30_record_is_in_chinese_for_a_chinese_officer(data_officer, roa
     assert "使用服务中心的居民" in page  # the data subjects
     assert "受托处理方" in page  # a recipient's role
     assert "residents who use the service center" not in page
+
+
+@pytest.fixture
+def city_purpose(db):
+    """A purpose a city wrote itself: its law and retention start are not in any catalog."""
+    from consent.models import Purpose
+
+    return Purpose.objects.create(
+        code="parking-permits", title_en="Parking permits", title_zh_hans="停车许可",
+        description_en="Issuing residents' parking permits.",
+        description_zh_hans="签发居民停车许可。",
+        dpv_purpose="https://w3id.org/dpv#ServiceProvision", legal_basis="public_task",
+        legal_reference="Harbour City Parking Bylaw §4",
+        legal_reference_zh_hans="海港市停车条例第4条",
+        data_categories=["contact"], retention_days=365,
+        retention_trigger="after the permit expires", retention_trigger_zh_hans="许可到期后",
+        retention_end_action="delete",
+    )
+
+
+def test_a_city_written_purpose_shows_its_own_chinese_law_and_retention_start(
+    city_purpose, resident
+):
+    page = _zh_resident(resident).get("/data-use/").content.decode()
+    assert "海港市停车条例第4条" in page
+    assert "许可到期后" in page
+    assert "Harbour City Parking Bylaw" not in page
+
+
+def test_the_art_30_record_gives_a_city_written_purpose_in_chinese(city_purpose, data_officer):
+    data_officer.preferred_language = "zh-hans"
+    data_officer.save()
+    page = mfa_login(Client(), data_officer).get("/data-protection/records/").content.decode()
+    assert "海港市停车条例第4条" in page
+    assert "许可到期后" in page

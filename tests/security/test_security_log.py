@@ -59,9 +59,10 @@ def test_an_authorization_failure_on_the_api_is_logged(security_logs) -> None:
 
 
 def test_granting_a_role_is_logged(clerk_roads, security_logs) -> None:
-    from tests.factories import MembershipFactory
+    from tests.factories import DepartmentFactory, MembershipFactory
 
-    membership = MembershipFactory()
+    # An unstaffed department: no stand-in member is granted (and logged) first.
+    membership = MembershipFactory(department=DepartmentFactory(staffed=False))
     granted = [r for r in security_logs.records if getattr(r, "event", "") == "role.granted"]
     assert [(r.user_id, r.department_id) for r in granted] == [
         (membership.user_id, membership.department_id)

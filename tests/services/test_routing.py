@@ -417,3 +417,58 @@ def test_decide_offers_the_classifier_only_departments_still_allowed():
     assert offered == [frozenset({"b", "c"})]
     assert decision.department.code == "b"
     assert decision.explanation["en"] == "Sent to B because your description mentions 'lamp'."
+
+
+# --- Departments nobody staffs ---------------------------------------------------------------
+
+
+def test_work_for_a_department_without_staff_goes_to_triage_with_the_reason(city):
+    water = DepartmentFactory(code="water", name_en="Water", name_zh_hans="供水处", staffed=False)
+    leak = CategoryFactory(code="leak", name_en="Water leak", department=water)
+    request = _request(leak)
+
+    event = request_route(request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.department == city["triage"]
+    assert event.data["method"] == "triage"
+    assert event.data["triage_reason"] == "unstaffed"
+    assert event.data["unstaffed_department"]["code"] == "water"
+    assert event.data["explanation"]["en"] == (
+        "Sent to Triage, because Water has nobody to take it yet; staff will pass it to the "
+        "right department."
+    )
+    assert "供水处" in event.data["explanation"]["zh-hans"]
+
+
+def test_a_rule_to_a_department_whose_staff_left_sends_work_to_triage(city):
+    city["contractor"].members.update(user=UserFactory(is_active=False))
+
+    event = request_route(request_id=_request(city["streetlight"], city["north"]).pk)
+
+    assert event.data["triage_reason"] == "unstaffed"
+    assert event.data["rule_id"] == city["rule"].pk
+
+
+# --- A real city's classifier ----------------------------------------------------------------
+
+
+def test_a_real_city_never_classifies_with_the_demo_seed_set(city, settings):
+    settings.CIVICDESK = {**settings.CIVICDESK, "DEMO": False}
+    classifier._cache.update(key=None, model=None)
+
+    event = request_route(
+        request_id=_request(city["other"], description="The street lamp is dark").pk
+    )
+
+    assert event.data["method"] == "triage"
+    assert event.data["triage_reason"] == "no_match"
+    assert "model" not in event.data
+
+
+def test_a_real_city_ignores_a_model_file_trained_on_the_demo_seed_set(city, settings):
+    classifier.router_train(include_requests=False)  # the demo's model, left on disk
+    settings.CIVICDESK = {**settings.CIVICDESK, "DEMO": False}
+    classifier._cache.update(key=None, model=None)
+
+    assert classifier.current_model() is None

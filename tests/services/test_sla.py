@@ -138,3 +138,33 @@ def test_digest_is_in_the_supervisors_language(roads, supervisor):
 
     assert "每日摘要" in mail.outbox[0].subject
     assert "道路：未办结 1 件，逾期 1 件" in mail.outbox[0].body
+
+
+def test_a_breach_in_a_department_without_supervisor_is_told_to_triage_supervisors(
+    roads, triage, django_capture_on_commit_callbacks
+):
+    if not django_settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("eager Celery only; the worker tests cover the broker path")
+    triage_supervisor = MembershipFactory(department=triage, role="supervisor").user
+    request = _request(roads)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        requests_mark_overdue()
+
+    [message] = mail.outbox
+    assert message.to == [triage_supervisor.email]
+    assert request.reference in message.subject
+
+
+def test_the_digest_of_a_department_without_supervisor_goes_to_triage_supervisors(
+    roads, triage
+):
+    triage_supervisor = MembershipFactory(department=triage, role="supervisor").user
+    overdue = _request(roads)
+
+    supervisor_digests_send()
+
+    [message] = mail.outbox
+    assert message.to == [triage_supervisor.email]
+    assert "Roads: 1 open, 1 overdue" in message.body
+    assert overdue.reference in message.body

@@ -1,6 +1,6 @@
 """`manage.py train_router`: retrain the routing classifier (seed set + consented requests)."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from services.classifier import model_path, router_train
 
@@ -14,7 +14,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        model = router_train(include_requests=not options["seed_only"])
+        try:
+            model = router_train(include_requests=not options["seed_only"])
+        except ValueError as exc:  # a real city without examples of two departments yet
+            raise CommandError(f"no model trained: {exc}") from exc
         self.stdout.write(
             f"router model {model.version}: {model.data['n_samples']} examples "
             f"({model.data.get('n_requests', 0)} from requests), "
