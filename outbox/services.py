@@ -20,8 +20,10 @@ Topics are registered by the app that owns the work, from its tasks.py at start-
 Inside a worker task (`outbox_inline()`), the rows the task's own transactions write are
 handled in that process right after commit instead of being published, by the topic's inline
 handler if it registered one: routing's `routed` event is pushed and notified by the routing
-task itself, one Celery message per report in all. A row whose inline handling fails stays
-unpublished and the relay publishes it as usual.
+task itself, one Celery message per report in all. The writer may hand that handler what it
+already holds in memory (`outbox_enqueue(prepared=…)`: routing's events, ready to push), so
+nothing is loaded again. A row whose inline handling fails stays unpublished and the relay
+publishes it as usual.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ row (reported with its line number) imports nothing. Re-importing the same file 
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import unicodedata
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from services.geo import distance_m, district_for, district_locator
 from services.models import District, GazetteerAddress, Precision
@@ -306,13 +307,26 @@ def street_named_in(*, text: str) -> str:
     return found or ""
 
 
+@functools.cache
+def _near_sql() -> str:
+    """Addresses in a box, written out once: every filing with a point asks this, and the
+    ORM would compile it each time (~1 ms, a tenth of the filing's Python time)."""
+    q = connection.ops.quote_name
+    table = q(GazetteerAddress._meta.db_table)
+    lat, lon = q("lat"), q("lon")
+    return (
+        f"SELECT {q('street')}, {lat}, {lon} FROM {table} "  # noqa: S608 - our own names only
+        f"WHERE {lat} >= %s AND {lat} <= %s AND {lon} >= %s AND {lon} <= %s LIMIT 200"
+    )
+
+
 def street_near(*, lat: float, lon: float, within_m: float = STREET_NEAR_M) -> str:
     """The street of the nearest gazetteer address within `within_m` of a point, or ""."""
     dlat = within_m / 111_320.0
     dlon = within_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
-    near = GazetteerAddress.objects.filter(
-        lat__gte=lat - dlat, lat__lte=lat + dlat, lon__gte=lon - dlon, lon__lte=lon + dlon
-    ).values_list("street", "lat", "lon")[:200]
+    with connection.cursor() as cursor:
+        cursor.execute(_near_sql(), [lat - dlat, lat + dlat, lon - dlon, lon + dlon])
+        near = cursor.fetchall()
     best, best_d = "", within_m
     for street, a_lat, a_lon in near:
         d = distance_m(lat, lon, a_lat, a_lon)
