@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, serve_portal, shot
+from tests.browser.conftest import serve_portal, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,25 +59,22 @@ def empty_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 @pytest.fixture
-def page_for(empty_city):
-    from playwright.sync_api import sync_playwright
-
+def page_for(empty_city, chromium):
+    """Pages on the empty city's server, from the session's one Chromium (a second Playwright
+    cannot start inside the first one's event loop)."""
     base, _mail = empty_city
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        contexts = []
+    contexts = []
 
-        def make():
-            context = browser.new_context(base_url=base, locale="en-GB",
-                                          viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(15_000)
-            contexts.append(context)
-            return context.new_page()
+    def make():
+        context = chromium.new_context(base_url=base, locale="en-GB",
+                                       viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
 
-        yield make
-        for context in contexts:
-            context.close()
-        browser.close()
+    yield make
+    for context in contexts:
+        context.close()
 
 
 def _totp(secret: str) -> str:
