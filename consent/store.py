@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max
 
 from consent import ledger
 from consent.models import ConsentEvent, ConsentReceipt, ConsentRecord, LogEntry, Notice, Purpose
@@ -102,8 +103,8 @@ class PortableStore:
         # notices are immutable, so their count and highest id name them.
         columns = [f.attname for f in Purpose._meta.concrete_fields]
         purposes = tuple(Purpose.objects.order_by("pk").values_list(*columns))
-        newest = Notice.objects.order_by("-pk").values_list("pk", flat=True).first()
-        return purposes, (Notice.objects.count(), newest)
+        notices = Notice.objects.aggregate(count=Count("pk"), newest=Max("pk"))
+        return purposes, (notices["count"], notices["newest"])
 
     def read_subject(self, subject_id: int) -> SubjectRows:
         rows = ConsentRecord.objects.filter(subject_id=subject_id).values_list(
