@@ -52,15 +52,20 @@ class DirectoryKeyStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root = os.fspath(self.root)
 
     def _path(self, subject_id: int) -> Path:
+        return Path(self._file(subject_id))
+
+    def _file(self, subject_id: int) -> str:
+        # Plain strings: a read is on every consent change.
         if not isinstance(subject_id, int) or subject_id < 0:
             raise KeyStoreError("subject ids are non-negative integers")
-        return self.root / f"{subject_id % 256:02x}" / f"{subject_id}.key"
+        return f"{self._root}/{subject_id % 256:02x}/{subject_id}.key"
 
     def get(self, subject_id: int) -> bytes | None:
         try:
-            with open(self._path(subject_id), "rb") as fh:
+            with open(self._file(subject_id), "rb", buffering=0) as fh:
                 key = fh.read(KEY_BYTES + 1)
         except FileNotFoundError:
             return None

@@ -46,7 +46,10 @@ from core.security_log import security_event
 APPEND_LOCK_KEY = 0x6C6F67_617070  # "log" "app"
 PUBLISH_LOCK_KEY = 0x6C6F67_707562  # "log" "pub"
 LEVEL_SHIFT = 48
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", re.IGNORECASE)
+# An address is something@host.tld; anchored at the "@" (with one character before it) so a
+# search over a whole entry is linear.
+_EMAIL_RE = re.compile(rb"[^@\s]@[^@\s]+\.[a-z]{2,}", re.IGNORECASE)
+_KIND_RE = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
 _DEV_SEED = hashlib.sha256(b"civicdesk development log key - never use in production").digest()
 
 
@@ -183,15 +186,16 @@ def _sign_checkpoint(key: LogKey, tree_size: int, root: bytes, ts: int) -> str:
     return body + "\n" + "\n".join(lines) + "\n"
 
 
-def sign_statement(obj: dict[str, Any]) -> dict[str, str]:
-    """Sign a canonical JSON statement (promise of inclusion, erasure receipt...).
+def sign_statement(obj: dict[str, Any], *, plain: bool = False) -> dict[str, str]:
+    """Sign a canonical JSON statement (promise of inclusion, erasure receipt...); `plain` as
+    for `canonical`.
 
     The signature covers the statement's `type` on a line of its own, then the canonical JSON
     (`verify.statement_message`): domain separation, so no statement can pass as another kind
     or as a checkpoint (whose signed body starts with the origin line).
     """
     key = log_key()
-    statement = canonical(obj).decode()
+    statement = canonical(obj, plain=plain).decode()
     message = v.statement_message(statement)
     signature = base64.b64encode(key.private.sign(message)).decode()
     return {"statement": statement, "signature": signature, "key_id": key.verifier.key_id.hex()}
@@ -207,17 +211,6 @@ def _lock(key: int) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _check_no_personal_data(obj: Any) -> None:
-    if isinstance(obj, dict):
-        for value in obj.values():
-            _check_no_personal_data(value)
-    elif isinstance(obj, list):
-        for value in obj:
-            _check_no_personal_data(value)
-    elif isinstance(obj, str) and _EMAIL_RE.search(obj):
-        raise LedgerError("log entries must not contain e-mail addresses")
-
-
 def utc_seconds(at: datetime) -> str:
     return at.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -229,32 +222,46 @@ def utc_seconds(at: datetime) -> str:
 INDEX_SEQUENCE = "consent_logentry_index_seq"
 
 
-def prepare_entry(*, kind: str, body: dict[str, Any], at: datetime | None = None) -> LogEntry:
-    """Validate and canonicalise an entry (no database access); `index` is still unset."""
-    if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,39}", kind):
+def prepare_entry(
+    *, kind: str, body: dict[str, Any], at: datetime | None = None, plain: bool = False,
+) -> LogEntry:
+    """Validate and canonicalise an entry (no database access); `index` is still unset.
+    `plain` as for `canonical` (a body our own code built of strings, integers and nulls)."""
+    if not _KIND_RE.fullmatch(kind):
         raise LedgerError("entry kind must be a short lower-case code")
-    _check_no_personal_data(body)
     at = at or timezone.now()
-    data = canonical({"kind": kind, "time": utc_seconds(at), "body": body})
+    data = canonical({"kind": kind, "time": utc_seconds(at), "body": body}, plain=plain)
+    # One search over the whole entry, keys and values alike: an address anywhere in it
+    # is found (JSON's quotes and separators are not whitespace, so a match may also span
+    # two strings; entries hold codes and hashes, never an "@").
+    if _EMAIL_RE.search(data):
+        raise LedgerError("log entries must not contain e-mail addresses")
     return LogEntry(kind=kind, entry=data.decode(), leaf_hash=leaf_hash(data).hex(),
                     created_at=at)
 
 
-def insert_sql(entry: LogEntry, *, source: str = "") -> tuple[str, list[Any]]:
+def insert_statement(source: str = "") -> str:
     """PostgreSQL: an `INSERT ... RETURNING "index"` of a prepared entry that draws its index
     from the sequence, for use as a CTE of a bigger statement (`source`: a FROM clause that
-    makes the insert conditional on an earlier CTE returning a row).
+    makes the insert conditional on an earlier CTE returning a row); its parameters are
+    `insert_params(entry)`. The parameters carry casts, so the statement also runs
+    server-bound and prepared (consent.store); a cast to `text` keeps the columns' own length
+    checks.
 
     No ON CONFLICT: the only conflict possible is with a `void` filler the publisher wrote
     for this very index while this statement was between drawing it and inserting (see
     `_fill_holes`); it raises IntegrityError and the caller retries (`is_index_conflict`).
     """
     table = LogEntry._meta.db_table
-    sql = (
+    return (
         f'INSERT INTO {table} ("index", kind, entry, leaf_hash, created_at) '  # noqa: S608
-        f"SELECT nextval('{INDEX_SEQUENCE}'), %s, %s, %s, %s {source} RETURNING \"index\""
+        f"SELECT nextval('{INDEX_SEQUENCE}'), %s::text, %s::text, %s::text, %s::timestamptz "
+        f'{source} RETURNING "index"'
     )
-    return sql, [entry.kind, entry.entry, entry.leaf_hash, entry.created_at]
+
+
+def insert_params(entry: LogEntry) -> list[Any]:
+    return [entry.kind, entry.entry, entry.leaf_hash, entry.created_at]
 
 
 def is_index_conflict(exc: BaseException) -> bool:
@@ -291,7 +298,7 @@ def ledger_append_prepared(entry: LogEntry) -> LogEntry:
         raise LedgerError("ledger_append must run inside the transaction of the change it records")
     table = LogEntry._meta.db_table
     if connection.vendor == "postgresql":
-        sql, params = insert_sql(entry)
+        sql, params = insert_statement(), insert_params(entry)
         # ON CONFLICT DO NOTHING: an index lost to a filler is simply drawn again.
         sql = sql.replace(' RETURNING "index"', ' ON CONFLICT ("index") DO NOTHING '
                           'RETURNING "index"')
@@ -342,7 +349,8 @@ def inclusion_promise(entry: LogEntry) -> dict[str, str]:
             "leaf_hash": entry.leaf_hash,
             "timestamp": utc_seconds(entry.created_at),
             "max_merge_delay_seconds": max_merge_delay_seconds(),
-        }
+        },
+        plain=True,  # strings and a small integer, built here
     )
 
 

@@ -10,6 +10,7 @@ current proof (inclusion in the latest cosigned head) in the unbound `log` secti
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -59,25 +60,106 @@ def _recipients(purpose: Purpose) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class _Fixed:
+    """The parts of a receipt that depend only on the purpose, the notice, the decision, the
+    method, the city and the log key: built once and shared (never mutated)."""
+
+    purpose: Purpose
+    city: dict[str, Any]
+    key: ledger.LogKey
+    top: dict[str, Any]
+    service: dict[str, Any]
+    purpose_item: dict[str, Any]
+    event: dict[str, Any]
+
+
+# (purpose id, notice id, state, method, actor) → the fixed parts. An entry counts only for the
+# same purpose object (the register snapshot makes a new one whenever the register changes),
+# the same city settings and the same log key; otherwise it is rebuilt.
+_fixed_parts: dict[tuple[Any, ...], _Fixed] = {}
+
+
+def _fixed(*, purpose: Purpose, notice: Notice, event_type: str, method: str,
+           actor_role: str) -> _Fixed:
+    conf, key = city.city(), ledger.log_key()
+    cache_key = (purpose.pk, notice.pk, event_type, method, actor_role)
+    found = _fixed_parts.get(cache_key)
+    if found is not None and found.purpose is purpose and found.city is conf and found.key is key:
+        return found
+    ctrl = register.controller()
+    recipients = _recipients(purpose)
+    basis = register.LEGAL_BASES.get(purpose.legal_basis, ("", ""))
+    state_word = STATE_WORDING.get(event_type)  # type: ignore[call-overload]
+    title = purpose.title_en
+    pii = [register.category_json(c)["dpv"] for c in purpose.data_categories]
+    fixed = _Fixed(
+        purpose=purpose, city=conf, key=key,
+        top={
+            "version": KANTARA_VERSION,
+            "schemaVersion": SCHEMA_VERSION,
+            "conformsTo": CONFORMS_TO,
+            "jurisdiction": ctrl["jurisdiction"],
+            "collectionMethod": method,
+            "publicKey": str(key.verifier),
+            "language": notice.language,
+            "piiControllers": [
+                {
+                    "piiController": ctrl["name"],
+                    "onBehalf": False,
+                    "contact": ctrl["dpo"]["name"],
+                    "address": register.controller_address(),
+                    "email": ctrl["dpo"]["email"],
+                    "phone": ctrl["dpo"]["phone"],
+                    "piiControllerUrl": city.portal_url("/"),
+                }
+            ],
+            "policyUrl": policy_url(purpose, notice),
+            "sensitive": False,
+            "spiCat": [],
+        },
+        service={"service": "CivicDesk — Citizen Service Center"},
+        purpose_item={
+            "purpose": f"{state_word}: {title}" if state_word else title,
+            "purposeCode": purpose.code,
+            "purposeCategory": [purpose.dpv_purpose],
+            "consentType": state_word.split()[-1] if state_word
+            else CONSENT_TYPE.get(method, "EXPLICIT"),
+            "piiCategory": [iri for iri in pii if not iri.endswith("NonPersonalData")],
+            "primaryPurpose": False,
+            "thirdPartyDisclosure": bool(recipients),
+            "thirdPartyName": ", ".join(r["name"] for r in recipients),
+            "legalBasis": {"code": purpose.legal_basis, "dpv": basis[0], "gdpr": basis[1]},
+            "retention": {
+                "periodDays": purpose.retention_days,
+                "period": f"P{purpose.retention_days}D",
+                "starts": purpose.retention_trigger,
+                "endAction": purpose.retention_end_action,
+                "endActionDpv": register.RETENTION_ACTIONS.get(purpose.retention_end_action, ""),
+            },
+            "recipients": recipients,
+        },
+        event={
+            "state": event_type,
+            "notice": {"version": notice.version, "language": notice.language,
+                       "sha256": notice.text_sha256},
+            "method": method,
+            "actor": actor_role,
+        },
+    )
+    _fixed_parts[cache_key] = fixed
+    return fixed
+
+
 def receipt_body(
     *, event_id: str, event_type: str, purpose: Purpose, notice: Notice, method: str,
     actor_role: str, created_at: datetime, expires_at: datetime | None, pseudonym: str,
     subject_opening: str,
 ) -> dict[str, Any]:
     """Every field of a receipt that the log entry binds (everything but the `log` proofs)."""
-    ctrl = register.controller()
-    key = ledger.log_key()
-    recipients = _recipients(purpose)
-    basis = register.LEGAL_BASES.get(purpose.legal_basis, ("", ""))
+    fixed = _fixed(purpose=purpose, notice=notice, event_type=event_type, method=method,
+                   actor_role=actor_role)
     state_word = STATE_WORDING.get(event_type)  # type: ignore[call-overload]
-    title = purpose.title_en
-    retention = {
-        "periodDays": purpose.retention_days,
-        "period": f"P{purpose.retention_days}D",
-        "starts": purpose.retention_trigger,
-        "endAction": purpose.retention_end_action,
-        "endActionDpv": register.RETENTION_ACTIONS.get(purpose.retention_end_action, ""),
-    }
     if state_word is None:
         termination = (
             f"Withdraw at any time (POST /api/v1/me/consents/{purpose.code} with "
@@ -88,67 +170,22 @@ def receipt_body(
             f"{state_word.capitalize()} at {ledger.utc_seconds(created_at)}: no processing for "
             f"this purpose from then on; data already kept is {purpose.retention_end_action}d "
             f"{purpose.retention_days} days {purpose.retention_trigger}.")
-    pii = [register.category_json(c)["dpv"] for c in purpose.data_categories]
     return {
-        "version": KANTARA_VERSION,
-        "schemaVersion": SCHEMA_VERSION,
-        "conformsTo": CONFORMS_TO,
-        "jurisdiction": ctrl["jurisdiction"],
+        **fixed.top,
         "consentTimestamp": int(created_at.timestamp()),
-        "collectionMethod": method,
         "consentReceiptID": event_id,
-        "publicKey": str(key.verifier),
-        "language": notice.language,
         "piiPrincipalId": pseudonym,
         "piiPrincipalProof": {
             "opening": subject_opening,
             "scheme": "the log entry's subject = SHA-256('civicdesk/log-subject-commitment/v1"
                       "\\n' || opening)",
         },
-        "piiControllers": [
-            {
-                "piiController": ctrl["name"],
-                "onBehalf": False,
-                "contact": ctrl["dpo"]["name"],
-                "address": register.controller_address(),
-                "email": ctrl["dpo"]["email"],
-                "phone": ctrl["dpo"]["phone"],
-                "piiControllerUrl": city.portal_url("/"),
-            }
-        ],
-        "policyUrl": policy_url(purpose, notice),
         "services": [
-            {
-                "service": "CivicDesk — Citizen Service Center",
-                "purposes": [
-                    {
-                        "purpose": f"{state_word}: {title}" if state_word else title,
-                        "purposeCode": purpose.code,
-                        "purposeCategory": [purpose.dpv_purpose],
-                        "consentType": state_word.split()[-1] if state_word
-                        else CONSENT_TYPE.get(method, "EXPLICIT"),
-                        "piiCategory": [iri for iri in pii if not iri.endswith("NonPersonalData")],
-                        "primaryPurpose": False,
-                        "termination": termination,
-                        "thirdPartyDisclosure": bool(recipients),
-                        "thirdPartyName": ", ".join(r["name"] for r in recipients),
-                        "legalBasis": {"code": purpose.legal_basis, "dpv": basis[0],
-                                       "gdpr": basis[1]},
-                        "retention": retention,
-                        "recipients": recipients,
-                    }
-                ],
-            }
+            {**fixed.service, "purposes": [{**fixed.purpose_item, "termination": termination}]}
         ],
-        "sensitive": False,
-        "spiCat": [],
         # ISO/IEC TS 27560 record fields that Kantara v1.1 lacks.
         "consentEvent": {
-            "state": event_type,
-            "notice": {"version": notice.version, "language": notice.language,
-                       "sha256": notice.text_sha256},
-            "method": method,
-            "actor": actor_role,
+            **fixed.event,
             "expiry": ledger.utc_seconds(expires_at) if expires_at else None,
         },
     }

@@ -30,7 +30,13 @@ from consent.models import (
     NoticeDraft,
     Purpose,
 )
-from consent.store import PreparedChange, StaleRecord, consent_store
+from consent.store import (
+    ConsentStore,
+    PreparedChange,
+    RecordVersion,
+    StaleRecord,
+    consent_store,
+)
 from core.errors import Conflict, Invalid, NotFound
 from outbox.services import outbox_enqueue
 
@@ -47,6 +53,8 @@ def log_verification_request() -> None:
     with transaction.atomic():
         outbox_enqueue(topic=TOPIC_LOG_VERIFY, payload={})
 
+
+_METHODS = frozenset(Method.values)
 
 DECISIONS = {
     "give": EventType.GIVEN,
@@ -309,10 +317,10 @@ class _SubjectState:
         return record
 
 
-def _read_subject(subject: User) -> _SubjectState:
+def _read_subject(subject: User, store: ConsentStore) -> _SubjectState:
     """The register (as of the fingerprint read with the records), the resident's key and
     all their records. No row lock: the write is a compare-and-set on the record."""
-    rows = consent_store().read_subject(subject.pk)
+    rows = store.read_subject(subject.pk)
     # The key comes from the key store (a file read from the page cache), not the database.
     key = keystore().get(subject.pk)
     return _SubjectState(
@@ -348,7 +356,7 @@ def consent_decide(
     if decision not in DECISIONS:
         raise Invalid(gettext("Unknown decision."),
                       errors={"decision": [gettext("Use give, withdraw or refuse.")]})
-    if method not in Method.values or method == Method.SYSTEM:
+    if method not in _METHODS or method == Method.SYSTEM:
         raise Invalid(gettext("Unknown method."),
                       errors={"method": [gettext("Use web, mobile or counter.")]})
     if method == Method.COUNTER and recorded_by is None:
@@ -359,11 +367,12 @@ def consent_decide(
                       errors={"expires_at": [gettext("In the past.")]})
     language = language or getattr(subject, "preferred_language", "en") or "en"
     target = DECISIONS[decision]
+    store = consent_store()
     for attempt in range(8):
         try:
-            with consent_store().transaction():
+            with store.transaction():
                 return _decide_once(
-                    subject=subject, purpose_code=purpose_code, target=target,
+                    store=store, subject=subject, purpose_code=purpose_code, target=target,
                     notice_version=notice_version, language=language, method=method,
                     recorded_by=recorded_by, expires_at=expires_at,
                 )
@@ -378,10 +387,11 @@ def consent_decide(
 
 
 def _decide_once(
-    *, subject: User, purpose_code: str, target: str, notice_version: int, language: str,
-    method: str, recorded_by: User | None, expires_at: datetime | None,
+    *, store: ConsentStore, subject: User, purpose_code: str, target: str,
+    notice_version: int, language: str, method: str, recorded_by: User | None,
+    expires_at: datetime | None,
 ) -> ConsentChange:
-    state = _read_subject(subject)
+    state = _read_subject(subject, store)
     snap = state.snap
     purpose = snap.by_code.get(purpose_code)
     if purpose is None or not purpose.is_active:
@@ -415,38 +425,41 @@ def _decide_once(
             ) % {"shown": notice_version, "current": notice.version},
             extra={"current_notice": notice_json(notice)},
         )
-    record = state.record(subject.pk, purpose)
+    # (id, state, notice id, last event id, expires_at, updated_at) as read, or None
+    row = state.records.get(purpose.pk)
     still = {pid for pid, r in state.records.items()
              if r[1] == EventType.GIVEN and pid != purpose.pk}
     effects = _effects(snap=snap, purpose=purpose, state=target, still_consented=still)
-    if record is not None and record.state == target and (
+    if row is not None and row[1] == target and (
         target != EventType.GIVEN
-        or (snap.notices[record.notice_id].version == notice.version
-            and record.expires_at == expires_at)
+        or (snap.notices[row[2]].version == notice.version and row[4] == expires_at)
     ):
-        return ConsentChange(record=record, event=record.last_event, changed=False,
-                             effects=effects)
-    if target == EventType.WITHDRAWN and (record is None or record.state != EventType.GIVEN):
+        record = state.record(subject.pk, purpose)
+        return ConsentChange(record=record, event=record.last_event if record else None,
+                             changed=False, effects=effects)
+    if target == EventType.WITHDRAWN and (row is None or row[1] != EventType.GIVEN):
         # Nothing to withdraw: no entry, the state stays what it was.
-        return ConsentChange(record=record, event=None, changed=False, effects=effects)
+        return ConsentChange(record=state.record(subject.pk, purpose), event=None,
+                             changed=False, effects=effects)
     key, pseudonym = state.key, state.pseudonym
     if key is None:  # first change of this resident: create the key (outside the log)
-        row = pseudonyms.subject_key_create(subject)
-        key, pseudonym = bytes(row.key), row.pseudonym
+        created = pseudonyms.subject_key_create(subject)
+        key, pseudonym = bytes(created.key), created.pseudonym
     event, record, receipt = _write_change(
-        subject_id=subject.pk, purpose=purpose, event_type=target, notice=notice,
+        store=store, subject_id=subject.pk, purpose=purpose, event_type=target, notice=notice,
         method=method, recorded_by=recorded_by,
         expires_at=expires_at if target == EventType.GIVEN else None,
-        record=record, key=key, pseudonym=pseudonym,
+        record=RecordVersion(pk=row[0], last_event_id=row[3]) if row is not None else None,
+        key=key, pseudonym=pseudonym,
     )
     return ConsentChange(record=record, event=event, changed=True, effects=effects,
                          receipt=receipt)
 
 
 def _write_change(
-    *, subject_id: int, purpose: Purpose, event_type: str, notice: Notice, method: str,
-    recorded_by: User | None, expires_at: datetime | None, record: ConsentRecord | None,
-    key: bytes, pseudonym: str,
+    *, store: ConsentStore, subject_id: int, purpose: Purpose, event_type: str, notice: Notice,
+    method: str, recorded_by: User | None, expires_at: datetime | None,
+    record: RecordVersion | None, key: bytes, pseudonym: str,
 ) -> tuple[ConsentEvent, ConsentRecord, ConsentReceipt]:
     """Event + derived record + log entry + receipt, applied only if the record is still as
     read (`record`, None = no record yet); the store raises StaleRecord otherwise.
@@ -481,7 +494,7 @@ def _write_change(
         "expires": ledger.utc_seconds(expires_at) if expires_at else None,
         "receipt_sha256": v.sha256_hex(receipt_text),
     }
-    entry = ledger.prepare_entry(kind="consent", body=body, at=now)
+    entry = ledger.prepare_entry(kind="consent", body=body, at=now, plain=True)
     stored = receipts.receipt_row(subject_id=subject_id, event_id=str(event_id),
                                   body_text=receipt_text.decode(), entry=entry)
     event = ConsentEvent(
@@ -492,7 +505,7 @@ def _write_change(
         recorded_by_id=recorded_by.pk if method == Method.COUNTER and recorded_by else None,
         created_at=now, expires_at=expires_at,
     )
-    written = consent_store().write_change(PreparedChange(
+    written = store.write_change(PreparedChange(
         subject_id=subject_id, event=event, entry=entry, receipt=stored, record=record))
     record_id = written.record_id
     event.log_entry = entry
@@ -526,9 +539,11 @@ def consent_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
             key = pseudonyms.subject_key(record.subject)
             assert key is not None  # noqa: S101
             _write_change(
-                subject_id=record.subject_id, purpose=record.purpose,
+                store=consent_store(), subject_id=record.subject_id, purpose=record.purpose,
                 event_type=EventType.EXPIRED, notice=record.notice, method=Method.SYSTEM,
-                recorded_by=None, expires_at=None, record=record, key=bytes(key.key),
+                recorded_by=None, expires_at=None,
+                record=RecordVersion(pk=record.pk, last_event_id=record.last_event_id),
+                key=bytes(key.key),
                 pseudonym=key.pseudonym,
             )
             done += 1

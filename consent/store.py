@@ -8,7 +8,9 @@ atomically and only if the resident's record is still as it was read (compare-an
   (SQLite in development and in `make test`, PostgreSQL too).
 - `PostgresStore`: the production fast path. One read statement and one write statement (a
   CTE that compare-and-sets the record and inserts the log entry, the event and the receipt),
-  with no BEGIN/COMMIT round trips; log indexes come from the log's sequence.
+  with no BEGIN/COMMIT round trips; log indexes come from the log's sequence. Both statements
+  are fixed texts, bound server-side and prepared once per connection: planning the
+  four-table write cost more than executing it.
 
 `consent_store()` picks `PostgresStore` on PostgreSQL unless `CIVICDESK["CONSENT_STORE"]` is
 `"portable"`. The consent tests run against both stores on PostgreSQL (the `consent_store`
@@ -18,13 +20,15 @@ paths in `.ci/run`, and the portable path in `make test` on SQLite.
 
 from __future__ import annotations
 
+import functools
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Count, Max
 
 from consent import ledger
@@ -53,6 +57,14 @@ class SubjectRows:
 
 
 @dataclass(frozen=True)
+class RecordVersion:
+    """A resident's record as it was read: the row and the event it then pointed at."""
+
+    pk: int
+    last_event_id: int
+
+
+@dataclass(frozen=True)
 class PreparedChange:
     """A change ready to store: the unsaved event, log entry and receipt, and the resident's
     record as it was read (None: no record yet)."""
@@ -61,7 +73,7 @@ class PreparedChange:
     event: ConsentEvent
     entry: LogEntry
     receipt: ConsentReceipt
-    record: ConsentRecord | None
+    record: RecordVersion | None
 
 
 @dataclass(frozen=True)
@@ -139,8 +151,78 @@ class PortableStore:
                        receipt_id=receipt.pk)
 
 
+def _param(model: type[models.Model], column: str) -> str:
+    """A placeholder cast to the column's type: a server-bound parameter in a SELECT list has
+    no type PostgreSQL can infer. `varchar(n)` is cast to `text`, so the column's own length
+    check still refuses an over-long value (an explicit cast to varchar(n) would truncate)."""
+    db_type = model._meta.get_field(column).db_type(connection) or "text"
+    if db_type.startswith("varchar"):
+        db_type = "text"
+    return f"%s::{db_type}"
+
+
+def _run_prepared(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run one of the store's fixed statements bound server-side, so psycopg prepares it.
+
+    Django's cursors bind on the client: the values are in the text, which is never the same
+    twice and never prepared. A server-binding cursor sends this fixed text and the values
+    apart; psycopg prepares the text on its fifth run on a connection (DATABASES OPTIONS
+    `prepare_threshold`, portal/settings.py) and PostgreSQL then stops planning it. The
+    cursor is wrapped like any Django cursor (errors are Django's, queries are logged and
+    counted in tests).
+    """
+    connection.ensure_connection()
+    # django-stubs type these as taking a Django wrapper; they take the driver's cursor.
+    raw = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+    wrapped = (connection.make_debug_cursor(raw) if connection.queries_logged  # type: ignore[arg-type]
+               else connection.make_cursor(raw))  # type: ignore[arg-type]
+    with wrapped as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+@functools.cache
+def _write_statement(*, new_record: bool) -> str:
+    """The store's one write: compare-and-set (or create) the record, then append the log
+    entry, the event and the receipt, each only if the step before it returned a row."""
+    rec_t, ev_t = ConsentRecord._meta.db_table, ConsentEvent._meta.db_table
+    state, notice, expires, updated = (_param(ConsentRecord, c) for c in
+                                       ("state", "notice_id", "expires_at", "updated_at"))
+    if new_record:
+        rec_sql = (
+            f"INSERT INTO {rec_t} (subject_id, purpose_id, state, notice_id, "  # noqa: S608
+            "expires_at, updated_at, last_event_id) "
+            f"SELECT %s::bigint, %s::bigint, {state}, {notice}, {expires}, {updated}, ids.eid "
+            "FROM ids ON CONFLICT (subject_id, purpose_id) DO NOTHING "
+            "RETURNING id, last_event_id"
+        )
+    else:
+        rec_sql = (
+            f"UPDATE {rec_t} AS r SET state = {state}, notice_id = {notice}, "  # noqa: S608
+            f"expires_at = {expires}, updated_at = {updated}, last_event_id = ids.eid "
+            "FROM ids WHERE r.id = %s::bigint AND r.last_event_id = %s::bigint "
+            "RETURNING r.id, r.last_event_id"
+        )
+    ev_sql = (
+        f"INSERT INTO {ev_t} (id, log_entry_id, {', '.join(EVENT_COLUMNS)}) "  # noqa: S608
+        f"SELECT rec.last_event_id, le.\"index\", "
+        f"{', '.join(_param(ConsentEvent, c) for c in EVENT_COLUMNS)} FROM rec, le RETURNING id"
+    )
+    rc_sql = (
+        f"INSERT INTO {ConsentReceipt._meta.db_table} "  # noqa: S608
+        f"(log_index, {', '.join(RECEIPT_COLUMNS)}) SELECT le.\"index\", "
+        f"{', '.join(_param(ConsentReceipt, c) for c in RECEIPT_COLUMNS)} FROM le RETURNING id"
+    )
+    return (
+        f"WITH ids AS (SELECT nextval(pg_get_serial_sequence('{ev_t}', 'id')) AS eid), "  # noqa: S608
+        f"rec AS ({rec_sql}), le AS ({ledger.insert_statement('FROM rec')}), "
+        f"ev AS ({ev_sql}), rc AS ({rc_sql}) "
+        'SELECT rec.id, le."index", ev.id, rc.id FROM rec, le, ev, rc'
+    )
+
+
 class PostgresStore:
-    """One read statement, one write statement, no explicit transaction."""
+    """One read statement, one write statement, no explicit transaction; both prepared."""
 
     name = "postgresql"
 
@@ -170,62 +252,32 @@ class PostgresStore:
 
     def read_subject(self, subject_id: int) -> SubjectRows:
         rec = ConsentRecord._meta.db_table
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT fp.p, fp.n, r.purpose_id, r.id, r.state, "  # noqa: S608
-                f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
-                f"FROM (SELECT {self._fingerprint_sql()}) AS fp "
-                f"LEFT JOIN {rec} r ON r.subject_id = %s",
-                [subject_id],
-            )
-            rows = cur.fetchall()
+        rows = _run_prepared(
+            f"SELECT fp.p, fp.n, r.purpose_id, r.id, r.state, "  # noqa: S608
+            f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
+            f"FROM (SELECT {self._fingerprint_sql()}) AS fp "
+            f"LEFT JOIN {rec} r ON r.subject_id = %s::bigint",
+            [subject_id],
+        )
         return SubjectRows(fingerprint=(rows[0][0], rows[0][1]),
                            records={row[2]: row[3:] for row in rows if row[2] is not None})
 
     def write_change(self, change: PreparedChange) -> Written:
         event, entry, receipt, record = change.event, change.entry, change.receipt, change.record
-        rec_t, ev_t = ConsentRecord._meta.db_table, ConsentEvent._meta.db_table
         new_values: list[Any] = [event.event_type, event.notice_id, event.expires_at,
                                  event.created_at]
         if record is None:
-            rec_sql = (
-                f"INSERT INTO {rec_t} (subject_id, purpose_id, state, notice_id, "  # noqa: S608
-                "expires_at, updated_at, last_event_id) "
-                "SELECT %s, %s, %s, %s, %s, %s, ids.eid FROM ids "
-                "ON CONFLICT (subject_id, purpose_id) DO NOTHING RETURNING id, last_event_id"
-            )
             rec_params: list[Any] = [change.subject_id, event.purpose_id, *new_values]
         else:
-            rec_sql = (
-                f"UPDATE {rec_t} AS r SET state = %s, notice_id = %s, expires_at = %s, "  # noqa: S608
-                "updated_at = %s, last_event_id = ids.eid FROM ids "
-                "WHERE r.id = %s AND r.last_event_id = %s RETURNING r.id, r.last_event_id"
-            )
             rec_params = [*new_values, record.pk, record.last_event_id]
-        log_sql, log_params = ledger.insert_sql(entry, source="FROM rec")
-        ev_sql = (
-            f"INSERT INTO {ev_t} (id, log_entry_id, {', '.join(EVENT_COLUMNS)}) "  # noqa: S608
-            f"SELECT rec.last_event_id, le.\"index\", {', '.join(['%s'] * len(EVENT_COLUMNS))} "
-            "FROM rec, le RETURNING id"
-        )
-        rc_sql = (
-            f"INSERT INTO {ConsentReceipt._meta.db_table} "  # noqa: S608
-            f"(log_index, {', '.join(RECEIPT_COLUMNS)}) "
-            f"SELECT le.\"index\", {', '.join(['%s'] * len(RECEIPT_COLUMNS))} FROM le "
-            "RETURNING id"
-        )
-        sql = (
-            f"WITH ids AS (SELECT nextval(pg_get_serial_sequence('{ev_t}', 'id')) AS eid), "  # noqa: S608
-            f"rec AS ({rec_sql}), le AS ({log_sql}), ev AS ({ev_sql}), rc AS ({rc_sql}) "
-            'SELECT rec.id, le."index", ev.id, rc.id FROM rec, le, ev, rc'
-        )
-        params = [*rec_params, *log_params, *[getattr(event, c) for c in EVENT_COLUMNS],
+        params = [*rec_params, *ledger.insert_params(entry),
+                  *[getattr(event, c) for c in EVENT_COLUMNS],
                   *[getattr(receipt, c) for c in RECEIPT_COLUMNS]]
-        with connection.cursor() as cur:
-            cur.execute(sql, params)
-            row = cur.fetchone()
-        if row is None:
+        sql = _write_statement(new_record=record is None)
+        rows = _run_prepared(sql, params)
+        if not rows:
             raise StaleRecord
+        row = rows[0]
         ledger.saved(entry, row[1])
         event.pk, event.log_entry_id = row[2], row[1]
         receipt.pk, receipt.log_index = row[3], row[1]

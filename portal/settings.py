@@ -129,6 +129,11 @@ if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # psycopg may prepare statements on the connection. Django's own cursors bind on the
+        # client and never prepare; the consent store's two fixed statements are bound on the
+        # server and prepared (consent/store.py). Behind PgBouncer this needs session pooling
+        # or PgBouncer >= 1.21 with max_prepared_statements (docs/deployment.md).
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
         if env.bool("DATABASE_POOL", default=not TESTING):
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),

@@ -230,18 +230,20 @@ def test_concurrent_changes_of_many_residents_form_one_consistent_tree() -> None
 def test_a_write_on_a_record_changed_since_it_was_read_is_refused_as_stale(
     resident, register, consent_store
 ) -> None:
-    from consent.store import StaleRecord
+    from consent.store import RecordVersion, StaleRecord
     from consent.store import consent_store as current_store
 
     stale = decide(resident).record  # as read before the next change
     decide(resident, decision="withdraw")
 
     def write_on_the_stale_record() -> None:
-        with current_store().transaction():
+        store = current_store()
+        with store.transaction():
             services._write_change(  # noqa: SLF001 - the store's contract under test
-                subject_id=resident.pk, purpose=stale.purpose, event_type="given",
+                store=store, subject_id=resident.pk, purpose=stale.purpose, event_type="given",
                 notice=stale.notice, method="web", recorded_by=None, expires_at=None,
-                record=stale, key=b"k" * 32, pseudonym="p",
+                record=RecordVersion(pk=stale.pk, last_event_id=stale.last_event_id),
+                key=b"k" * 32, pseudonym="p",
             )
 
     with pytest.raises(StaleRecord):
