@@ -9,8 +9,9 @@ atomically and only if the resident's record is still as it was read (compare-an
 - `PostgresStore`: the production fast path. One read statement and one write statement (a
   CTE that compare-and-sets the record and inserts the log entry, the event and the receipt),
   with no BEGIN/COMMIT round trips; log indexes come from the log's sequence. Both statements
-  are fixed texts, bound server-side and prepared once per connection: planning the
-  four-table write cost more than executing it.
+  are fixed texts, bound server-side and prepared once per connection
+  (`core.statements.fetch_prepared`): planning the four-table write cost more than executing
+  it.
 
 `consent_store()` picks `PostgresStore` on PostgreSQL unless `CIVICDESK["CONSENT_STORE"]` is
 `"portable"`. The consent tests run against both stores on PostgreSQL (the `consent_store`
@@ -28,11 +29,11 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Count, Max
 
 from consent import ledger
 from consent.models import ConsentEvent, ConsentReceipt, ConsentRecord, LogEntry, Notice, Purpose
+from core.statements import fetch_prepared
 
 # purpose id → (record id, state, notice id, last event id, expires_at, updated_at)
 RecordRow = tuple[int, str, int, int, datetime | None, datetime]
@@ -161,26 +162,6 @@ def _param(model: type[models.Model], column: str) -> str:
     return f"%s::{db_type}"
 
 
-def _run_prepared(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run one of the store's fixed statements bound server-side, so psycopg prepares it.
-
-    Django's cursors bind on the client: the values are in the text, which is never the same
-    twice and never prepared. A server-binding cursor sends this fixed text and the values
-    apart; psycopg prepares the text on its fifth run on a connection (DATABASES OPTIONS
-    `prepare_threshold`, portal/settings.py) and PostgreSQL then stops planning it. The
-    cursor is wrapped like any Django cursor (errors are Django's, queries are logged and
-    counted in tests).
-    """
-    connection.ensure_connection()
-    # django-stubs type these as taking a Django wrapper; they take the driver's cursor.
-    raw = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
-    wrapped = (connection.make_debug_cursor(raw) if connection.queries_logged  # type: ignore[arg-type]
-               else connection.make_cursor(raw))  # type: ignore[arg-type]
-    with wrapped as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
-
-
 @functools.cache
 def _write_statement(*, new_record: bool) -> str:
     """The store's one write: compare-and-set (or create) the record, then append the log
@@ -252,7 +233,7 @@ class PostgresStore:
 
     def read_subject(self, subject_id: int) -> SubjectRows:
         rec = ConsentRecord._meta.db_table
-        rows = _run_prepared(
+        rows = fetch_prepared(
             f"SELECT fp.p, fp.n, r.purpose_id, r.id, r.state, "  # noqa: S608
             f"r.notice_id, r.last_event_id, r.expires_at, r.updated_at "
             f"FROM (SELECT {self._fingerprint_sql()}) AS fp "
@@ -274,7 +255,7 @@ class PostgresStore:
                   *[getattr(event, c) for c in EVENT_COLUMNS],
                   *[getattr(receipt, c) for c in RECEIPT_COLUMNS]]
         sql = _write_statement(new_record=record is None)
-        rows = _run_prepared(sql, params)
+        rows = fetch_prepared(sql, params)
         if not rows:
             raise StaleRecord
         row = rows[0]

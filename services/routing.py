@@ -24,6 +24,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from core.statements import fetch_prepared
 from outbox.services import outbox_enqueue
 from services import classifier, workflow
 from services.live import PreparedPush
@@ -383,7 +384,9 @@ def _aliases() -> tuple[tuple[str, Any], ...]:
 @functools.cache
 def _first_event_sql(vendor: str, for_update: bool) -> str:
     """The routing task's one statement, written out once (the ORM would compile this join,
-    its two subqueries and the lock on every report: a third of the task's Python time)."""
+    its two subqueries and the lock on every report: a third of the task's Python time) and
+    prepared once per connection (`core.statements`: planning it cost as much as running
+    it)."""
     q = connection.ops.quote_name
     columns = ", ".join(
         f"{alias}.{q(str(f.column))}"
@@ -426,11 +429,10 @@ def _lock_with_first_event(
     sql = _first_event_sql(
         connection.vendor, features.has_select_for_update and features.has_select_for_update_of
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Event.Visibility.PUBLIC, event_id, request_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_prepared(sql, [Event.Visibility.PUBLIC, event_id, request_id])
+    if not rows:
         return None
+    row = rows[0]
     sizes = [len(m._meta.concrete_fields) for _, m in _aliases()]
     event = _from_row(Event, "e", row[: sizes[0]])
     request = _from_row(ServiceRequest, "r", row[sizes[0] : sizes[0] + sizes[1]])
