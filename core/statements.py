@@ -16,7 +16,8 @@ counted in tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -38,3 +39,28 @@ def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with wrapped as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@contextmanager
+def server_bound() -> Iterator[None]:
+    """Inside the block, the ORM's statements on the default database are bound on the server
+    too, so the ones that repeat with the same text (a model's INSERT, an UPDATE of the same
+    columns) are prepared like `fetch_prepared`'s.
+
+    For a few hot write paths only (filing a report, routing it): Django compiles its SQL for
+    client-side binding, and not every statement it compiles can be typed by PostgreSQL
+    without the values in the text, so the whole application does not run this way (see
+    docs/capacity.md). Wrap writes, not the commit: on-commit hooks run after the block.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        yield
+        return
+    conn.ensure_connection()
+    raw = conn.connection
+    previous = raw.cursor_factory
+    raw.cursor_factory = ServerBindingCursor
+    try:
+        yield
+    finally:
+        raw.cursor_factory = previous

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from core.statements import fetch_prepared
+from core.statements import fetch_prepared, server_bound
 from outbox.services import outbox_enqueue
 from services import classifier, workflow
 from services.live import PreparedPush
@@ -473,7 +473,7 @@ def request_route(
         # Load (or, the first time, train) it before taking the row lock. A worker loads it
         # at start (tasks.load_router_model); this is for other callers.
         classifier.current_model()
-    with transaction.atomic():
+    with transaction.atomic(), server_bound():  # the writes prepared; hooks run after
         request, first = _lock(request_id, announce_event_id)
         if request is None:
             return None

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from core.roles import roles_for
+from core.statements import server_bound
 from outbox.services import outbox_enqueue
 from services import workflow
 from services.attachments import max_photos
@@ -206,7 +207,7 @@ def request_submit(
     place = location_resolve(lat=lat, lon=lon, address=address, district=district)
     # Checked above, before any write: the writes need no savepoint of their own inside a
     # caller's transaction (a failing write fails the caller's transaction as a whole).
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(savepoint=False), server_bound():
         now = timezone.now()
         request = ServiceRequest.objects.create(
             kind=category.kind,

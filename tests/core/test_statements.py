@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core.statements import fetch_prepared
+from core.statements import fetch_prepared, server_bound
 from services.models import Department
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +57,32 @@ def test_on_postgresql_the_statement_is_prepared_on_the_connection_after_five_ru
     fetch_prepared(FIND, ["roads"])
 
     assert any("services_department WHERE code = $1" in s for s in prepared())
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cur.fetchall()]
+
+
+@pytest.mark.postgres
+def test_orm_writes_inside_server_bound_are_prepared_once_they_repeat() -> None:
+    for i in range(6):
+        with transaction.atomic(), server_bound():
+            Department.objects.create(code=f"d{i}", name_en=f"D{i}")
+
+    assert Department.objects.filter(code__startswith="d").count() == 6
+    assert any('INSERT INTO "services_department"' in s for s in _prepared_statements())
+
+
+@pytest.mark.postgres
+def test_after_server_bound_even_a_failed_block_the_orm_binds_on_the_client_again() -> None:
+    Department.objects.create(code="same", name_en="A")
+
+    with pytest.raises(IntegrityError), transaction.atomic(), server_bound():
+        Department.objects.create(code="same", name_en="B")
+
+    for i in range(6):
+        Department.objects.filter(code=f"x{i}").exists()
+
+    assert not any("services_department" in s for s in _prepared_statements())
